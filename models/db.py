@@ -1,0 +1,109 @@
+"""Engine and session setup for SQLite (embedded) and PostgreSQL (production).
+
+SQLite needs care with several writer processes (measured in reference/celery.md §4): WAL, a busy timeout on
+every connection, and `BEGIN IMMEDIATE` for every transaction that reads then writes, because a deferred
+transaction that upgrades its read snapshot to a write fails with "database is locked" regardless of the
+busy timeout. Sessions from `write_session` take the write lock up front; `read_session` stays deferred.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from .settings import DatabaseSettings
+
+__all__ = ["Database", "make_engine"]
+
+_READONLY = "pagemill_readonly"
+
+
+def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if parsed.database and parsed.database != ":memory:":
+        db_dir = Path(parsed.database).parent
+        db_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.chmod(db_dir, 0o700)
+        except OSError:
+            pass
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # hand transaction control to the "begin" hook below (pysqlite would otherwise BEGIN lazily)
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(_READONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """Owns one engine and hands out sessions. Built from settings, passed to whoever needs it."""
+
+    def __init__(self, url: str, busy_timeout_ms: int = 30_000) -> None:
+        self.url = url
+        self.engine = make_engine(url, busy_timeout_ms)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._write = sessionmaker(self.engine, expire_on_commit=False)
+        self._read = sessionmaker(
+            self.engine.execution_options(**{_READONLY: True}), expire_on_commit=False
+        )
+        if self.is_sqlite:
+            db_file = make_url(url).database
+            self.sqlite_path: Path | None = Path(db_file) if db_file and db_file != ":memory:" else None
+        else:
+            self.sqlite_path = None
+
+    @classmethod
+    def from_settings(cls, settings: DatabaseSettings | None = None) -> Database:
+        settings = settings or DatabaseSettings()
+        return cls(settings.url, settings.sqlite_busy_timeout_ms)
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A transaction that may read then write: BEGIN IMMEDIATE on SQLite. Commits on success."""
+        with self._write() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        with self._read() as session:
+            yield session
+
+    def migrate(self) -> None:
+        from .migrate import upgrade_to_head
+
+        upgrade_to_head(self.engine)
+        if self.sqlite_path is not None:
+            for suffix in ("", "-wal", "-shm"):
+                p = Path(str(self.sqlite_path) + suffix)
+                if p.exists():
+                    try:
+                        os.chmod(p, 0o600)
+                    except OSError:
+                        pass
+
+    def dispose(self) -> None:
+        self.engine.dispose()

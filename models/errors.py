@@ -1,0 +1,159 @@
+"""The one exception tree of pagemill, with a typed code stored beside every readable message.
+
+    PagemillError                 code=other
+    ├── InputError                code=input        (the file itself is the problem; never retried)
+    │   ├── EmptyInput            code=empty
+    │   ├── UnsupportedFormat     code=unsupported
+    │   ├── CorruptInput          code=corrupt
+    │   ├── EncryptedInput        code=encrypted
+    │   └── OversizedInput        code=too_large
+    ├── ProviderError             code=provider     (the OCR or vision service failed)
+    │   ├── RateLimited           code=rate_limited (retryable, carries retry_after_s)
+    │   ├── ProviderUnavailable   code=unavailable  (retryable: 5xx, timeouts, connection errors)
+    │   ├── ProviderRejected      code=rejected     (400/404/422: this request will never work)
+    │   ├── ProviderAuthError     code=auth         (401/403: stop the job, check the key)
+    │   └── MalformedResponse     code=malformed    (retryable: the body did not match the contract)
+    ├── EngineError               code=engine       (the local engine failed on a page)
+    ├── StorageError              code=storage
+    ├── ConfigError               code=config
+    └── Cancelled                 code=cancelled
+
+The code lives in the bottom layer because it is persisted on documents and page ranges.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "ErrorCode",
+    "PagemillError",
+    "InputError",
+    "EmptyInput",
+    "UnsupportedFormat",
+    "CorruptInput",
+    "EncryptedInput",
+    "OversizedInput",
+    "ProviderError",
+    "RateLimited",
+    "ProviderUnavailable",
+    "ProviderRejected",
+    "ProviderAuthError",
+    "MalformedResponse",
+    "EngineError",
+    "StorageError",
+    "ConfigError",
+    "Cancelled",
+]
+
+
+class ErrorCode(StrEnum):
+    other = "other"
+    input = "input"
+    empty = "empty"
+    unsupported = "unsupported"
+    corrupt = "corrupt"
+    encrypted = "encrypted"
+    too_large = "too_large"
+    provider = "provider"
+    rate_limited = "rate_limited"
+    unavailable = "unavailable"
+    rejected = "rejected"
+    auth = "auth"
+    malformed = "malformed"
+    engine = "engine"
+    storage = "storage"
+    config = "config"
+    cancelled = "cancelled"
+    worker_lost = "worker_lost"
+
+
+class PagemillError(Exception):
+    """Base class: `code` is stored, `str(err)` is the readable message shown to users."""
+
+    code: ErrorCode = ErrorCode.other
+    retryable: bool = False
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(PagemillError):
+    code = ErrorCode.input
+    exit_code = 2
+
+
+class EmptyInput(InputError):
+    code = ErrorCode.empty
+
+
+class UnsupportedFormat(InputError):
+    code = ErrorCode.unsupported
+
+
+class CorruptInput(InputError):
+    code = ErrorCode.corrupt
+
+
+class EncryptedInput(InputError):
+    code = ErrorCode.encrypted
+
+
+class OversizedInput(InputError):
+    code = ErrorCode.too_large
+
+
+class ProviderError(PagemillError):
+    code = ErrorCode.provider
+    exit_code = 4
+
+
+class RateLimited(ProviderError):
+    code = ErrorCode.rate_limited
+    retryable = True
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ProviderUnavailable(ProviderError):
+    code = ErrorCode.unavailable
+    retryable = True
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ProviderRejected(ProviderError):
+    code = ErrorCode.rejected
+
+
+class ProviderAuthError(ProviderError):
+    code = ErrorCode.auth
+    exit_code = 5
+
+
+class MalformedResponse(ProviderError):
+    code = ErrorCode.malformed
+    retryable = True
+
+
+class EngineError(PagemillError):
+    code = ErrorCode.engine
+
+
+class StorageError(PagemillError):
+    code = ErrorCode.storage
+
+
+class ConfigError(PagemillError):
+    code = ErrorCode.config
+    exit_code = 3
+
+
+class Cancelled(PagemillError):
+    code = ErrorCode.cancelled

@@ -1,0 +1,63 @@
+"""The `pagemill` command line. Each group of commands lives in scheduler/commands/<name>.py and registers
+itself here; commands are thin wrappers over functions that raise."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="pagemill",
+    help=(
+        "Batch OCR: documents in (PDFs and images), searchable per-page markdown and images out.\n\n"
+        "Embedded by default: no services and no API key; results go to the data folder (--data).\n"
+        "Set PAGEMILL_BROKER_URL and PAGEMILL_DATABASE_URL to use Redis and PostgreSQL."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_COMMAND_MODULES = [
+    "scheduler.commands.process",
+    "scheduler.commands.inspect",
+]
+
+
+@app.callback()
+def _global(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Folder for the embedded database, broker and object folder [env PAGEMILL_DATA_DIR; default ./pagemill-data]",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at info level.")] = False,
+) -> None:
+    if data is not None:
+        # the environment is how settings reach this process's settings objects and the workers it starts
+        os.environ["PAGEMILL_DATA_DIR"] = str(data)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

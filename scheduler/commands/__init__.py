@@ -1,0 +1,1 @@
+"""Command groups of the `pagemill` CLI: each module has `register(app)`."""

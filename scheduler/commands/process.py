@@ -1,0 +1,195 @@
+"""`pagemill run`, `submit` and `worker`: doing the work."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..console import cli_errors, console, err_console, safe
+from ..jobs import Job, JobProgress
+
+__all__ = ["register"]
+
+PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders (walked recursively).", show_default=False)]
+PagesOpt = Annotated[
+    str | None, typer.Option("--pages", help="Only these 0-based pages, e.g. 0-3,7 (as the Mistral `pages` field).")
+]
+PerTaskOpt = Annotated[
+    int | None, typer.Option("--pages-per-task", min=1, help="Pages per range task [default 8].", show_default=False)
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="OCR again even if identical content was done before.")]
+PasswordOpt = Annotated[
+    str | None, typer.Option("--password", help="Password for encrypted PDFs (never stored).", show_default=False)
+]
+
+
+class _ProgressView:
+    """Pages done and failed, and the rate, from database snapshots."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("OCR", total=None, failed=0, rate=0.0)
+        self.start = time.monotonic()
+
+    def __call__(self, p: JobProgress) -> None:
+        elapsed = max(1e-6, time.monotonic() - self.start)
+        self.progress.update(
+            self.task,
+            total=p.pages_total or None,
+            completed=p.pages_done + p.pages_failed,
+            failed=p.pages_failed,
+            rate=p.pages_done / elapsed,
+        )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed}/{task.total} pages"),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("{task.fields[rate]:.2f} pages/s"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+
+
+def print_summary(job: Job) -> None:
+    table = Table(title=f"job {job.id}", title_justify="left")
+    for col in ("doc", "document", "pages", "status", "seconds", "note"):
+        table.add_column(col, justify="right" if col in ("doc", "pages", "seconds") else "left")
+    notes = {e.document_id: e.note for e in job.entries}
+    for d in job.summary():
+        colour = {"done": "green", "partial": "yellow", "failed": "red"}.get(d.status, "")
+        note = d.error if d.status in ("failed", "partial") else notes.get(d.document_id)
+        if d.outcome == "duplicate":
+            note = f"skipped: {notes.get(d.document_id) or 'duplicate'}"
+        pages = f"{d.pages_done}/{d.page_count}" if d.page_count is not None else "-"
+        table.add_row(
+            str(d.document_id), safe(d.filename, 50), pages,
+            f"[{colour}]{d.status}[/{colour}]" if colour else d.status,
+            f"{d.seconds:.1f}" if d.seconds is not None else "-", safe(note, 90),
+        )
+    for path, reason in job.unreadable:
+        table.add_row("-", safe(path, 50), "-", "[red]unreadable[/red]", "-", safe(reason, 90))
+    console.print(table)
+
+
+def _report(job: Job) -> None:
+    print_summary(job)
+    failed = job.failed
+    if failed or job.unreadable:
+        err_console.print(f"[red]{len(failed) + len(job.unreadable)} document(s) failed:[/red]")
+        for d in failed:
+            err_console.print(f"  {d.document_id} {safe(d.filename)}: {safe(d.error_code)}: {safe(d.error, 300)}")
+        for path, reason in job.unreadable:
+            err_console.print(f"  {safe(path)}: {safe(reason, 300)}")
+        err_console.print("`pagemill status DOC` shows the ranges and errors; `pagemill retry` re-runs failed ranges.")
+        raise typer.Exit(1)
+
+
+def run(
+    paths: PathsArg,
+    pages: PagesOpt = None,
+    pages_per_task: PerTaskOpt = None,
+    force: ForceOpt = False,
+    password: PasswordOpt = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Worker processes [default: one per core].")
+    ] = None,
+) -> None:
+    """Embedded one-shot: submit PATHs, process them to the end with our own workers, print a summary.
+
+    Exits 1 and lists the failures if any document failed."""
+    from ..submit import run as run_job
+
+    if workers:
+        os.environ["PAGEMILL_EMBEDDED_WORKERS"] = str(workers)
+    with cli_errors():
+        with _progress() as progress:
+            job = run_job(
+                paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password,
+                on_progress=_ProgressView(progress),
+            )
+        _report(job)
+
+
+def submit(
+    paths: PathsArg,
+    pages: PagesOpt = None,
+    pages_per_task: PerTaskOpt = None,
+    force: ForceOpt = False,
+    password: PasswordOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Show progress until every document is finished.")] = False,
+) -> None:
+    """Enqueue PATHs to the configured broker for `pagemill worker` processes.
+
+    Without PAGEMILL_BROKER_URL the embedded broker is used, and --wait starts workers itself (like `run`)."""
+    from ..submit import submit as submit_job
+
+    with cli_errors():
+        if wait:
+            with _progress() as progress:
+                job = submit_job(
+                    paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password, wait=True,
+                    on_progress=_ProgressView(progress),
+                )
+            _report(job)
+        else:
+            job = submit_job(paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password)
+            queued = sum(1 for e in job.entries if e.range_ids)
+            console.print(
+                f"job {job.id}: {len(job.entries)} file(s), {queued} queued "
+                f"({sum(e.pages_planned for e in job.entries)} pages); `pagemill status` follows them"
+            )
+            for e in job.entries:
+                if e.outcome != "queued" or e.note:
+                    console.print(f"  {safe(e.filename)}: {e.outcome} {safe(e.note, 200)}")
+            for path, reason in job.unreadable:
+                console.print(f"  {safe(path)}: unreadable {safe(reason, 200)}")
+
+
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", help="Pool size [default: cores for local OCR, 8 for HTTP].")
+    ] = None,
+    pool: Annotated[
+        str | None, typer.Option("--pool", "-P", help="prefork (CPU-bound local engine) or threads (HTTP providers).")
+    ] = None,
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "warning",
+) -> None:
+    """Run a Celery worker with the project's settings (PAGEMILL_BROKER_URL, PAGEMILL_DATABASE_URL, ...)."""
+    from models.db import Database
+    from models.settings import DatabaseSettings
+    from worker.celery_app import app, configure
+    from worker.settings import WorkerSettings
+
+    with cli_errors():
+        settings = WorkerSettings()
+        configure(app, settings)
+        Database.from_settings(DatabaseSettings(data_dir=settings.data_dir)).migrate()
+        local = settings.provider in ("tesseract", "local")
+        pool = pool or ("prefork" if local else "threads")
+        n = concurrency or ((os.cpu_count() or 1) if local else 8)
+        argv = [
+            "worker", "-Q", settings.queue, "-c", str(n), "-P", pool, "--loglevel", loglevel,
+            "-n", f"pagemill-{uuid.uuid4().hex[:8]}@%h",
+        ]
+        if settings.embedded_broker:
+            argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        app.worker_main(argv)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command()(submit)
+    app.command()(worker)

@@ -1,0 +1,58 @@
+"""Embedded mode: `pagemill run` starts its own worker processes and stops them when the work is done."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["EmbeddedWorkers"]
+
+
+class EmbeddedWorkers:
+    """One `pagemill worker` process (a prefork pool of `concurrency` children) against the same settings."""
+
+    def __init__(self, data_dir: Path, concurrency: int, extra_env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.concurrency = max(1, concurrency)
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> EmbeddedWorkers:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env["PAGEMILL_DATA_DIR"] = str(self.data_dir.resolve())
+        log = (self.data_dir / "worker.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scheduler.cli", "worker", "--concurrency", str(self.concurrency)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop the worker cleanly
+        )
+        log.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def __enter__(self) -> EmbeddedWorkers:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

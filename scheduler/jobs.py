@@ -1,0 +1,138 @@
+"""A job handle: what a run/submit covered, its progress and its summary, read from the database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from models.db import Database
+from models.tables import DocStatus, Document, JobDocument, PageRange, RangeStatus
+
+from .intake import IntakeResult
+
+__all__ = ["Job", "JobProgress", "DocumentSummary"]
+
+
+@dataclass
+class JobProgress:
+    pages_total: int = 0
+    pages_done: int = 0
+    pages_failed: int = 0
+    documents: int = 0
+    documents_finished: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.documents_finished >= self.documents
+
+
+@dataclass
+class DocumentSummary:
+    document_id: int
+    filename: str
+    status: str
+    page_count: int | None
+    pages_done: int
+    seconds: float | None
+    outcome: str
+    error: str | None
+    error_code: str | None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max(0.0, (end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds())
+
+
+@dataclass
+class Job:
+    id: int
+    db: Database = field(repr=False)
+    entries: list[IntakeResult] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) never registered
+
+    @property
+    def document_ids(self) -> list[int]:
+        return sorted({e.document_id for e in self.entries if e.document_id is not None})
+
+    def progress(self) -> JobProgress:
+        ids = self.document_ids
+        prog = JobProgress(documents=len(ids))
+        if not ids:
+            return prog
+        with self.db.read_session() as s:
+            for status, pages in s.execute(
+                select(PageRange.status, PageRange.pages).where(PageRange.document_id.in_(ids))
+            ):
+                prog.pages_total += len(pages)
+                if status == RangeStatus.done:
+                    prog.pages_done += len(pages)
+                elif status == RangeStatus.failed:
+                    prog.pages_failed += len(pages)
+            prog.documents_finished = len(
+                s.scalars(
+                    select(Document.id).where(Document.id.in_(ids), Document.status.in_(DocStatus.TERMINAL))
+                ).all()
+            )
+        return prog
+
+    def wait(
+        self,
+        timeout_s: float | None = None,
+        poll_s: float = 0.3,
+        on_progress: Callable[[JobProgress], None] | None = None,
+        tick: Callable[[], None] | None = None,
+    ) -> Job:
+        """Block until every document of the job is done, partial, failed or cancelled."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            prog = self.progress()
+            if on_progress:
+                on_progress(prog)
+            if prog.finished:
+                return self
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.id} not finished after {timeout_s} s")
+            if tick:
+                tick()
+            time.sleep(poll_s)
+
+    def summary(self) -> list[DocumentSummary]:
+        with self.db.read_session() as s:
+            rows = s.execute(
+                select(Document, JobDocument.outcome, JobDocument.filename)
+                .join(JobDocument, JobDocument.document_id == Document.id)
+                .where(JobDocument.job_id == self.id)
+                .order_by(Document.id)
+            ).all()
+            out = []
+            for doc, outcome, filename in rows:
+                done = sum(
+                    len(p)
+                    for p in s.scalars(
+                        select(PageRange.pages).where(
+                            PageRange.document_id == doc.id, PageRange.status == RangeStatus.done
+                        )
+                    )
+                )
+                out.append(
+                    DocumentSummary(
+                        document_id=doc.id, filename=filename, status=doc.status, page_count=doc.page_count,
+                        pages_done=done, seconds=_seconds(doc.created_at, doc.finished_at), outcome=outcome,
+                        error=doc.error, error_code=doc.error_code,
+                    )
+                )
+            return out
+
+    @property
+    def failed(self) -> list[DocumentSummary]:
+        return [d for d in self.summary() if d.status in (DocStatus.failed, DocStatus.partial)]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.unreadable

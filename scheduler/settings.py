@@ -1,0 +1,16 @@
+"""Scheduler settings: intake and sweeps."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["SchedulerSettings"]
+
+
+class SchedulerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAGEMILL_", extra="ignore")
+
+    pages_per_task: int = 8
+    embedded_workers: int = 0  # 0: one worker process per core
+    sweep_interval_s: float = 15.0
+    requeue_after_s: float = 120.0  # a queued range whose message has not started by then is sent again

@@ -1,0 +1,128 @@
+"""submit() and run(): the Python API behind `pagemill submit` and `pagemill run`.
+
+    from scheduler import submit
+    job = submit(["scans/"], pages="0-3", wait=True)
+    for doc in job.summary(): print(doc.filename, doc.status)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from models.db import Database
+from models.errors import ConfigError, StorageError
+from models.settings import DatabaseSettings
+from models.tables import Job as JobRow
+from worker.objects import ObjectStore
+from worker.settings import WorkerSettings
+
+from .embedded import EmbeddedWorkers
+from .intake import IntakeOptions, register_file
+from .jobs import Job, JobProgress
+from .settings import SchedulerSettings
+
+__all__ = ["submit", "run", "expand_paths"]
+
+# names that are never documents: editors' temp files, OS clutter, partial downloads
+_SKIP_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders walked recursively (sorted, hidden files skipped, symlinks not followed)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.startswith(".") or name in _SKIP_NAMES:
+                        continue
+                    fp = Path(root) / name
+                    if fp.is_file() and not fp.is_symlink():
+                        out.append(fp)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise ConfigError(f"no such file or folder: {str(p)!r}")
+    return out
+
+
+def _enqueue(range_ids: Sequence[int], settings: WorkerSettings) -> None:
+    from worker.celery_app import app, configure
+    from worker.tasks import enqueue_range
+
+    if app.settings != settings:
+        configure(app, settings)
+    for rid in range_ids:
+        enqueue_range(rid)
+
+
+def submit(
+    paths: Iterable[str | Path],
+    *,
+    pages: str | list[int] | None = None,
+    pages_per_task: int | None = None,
+    force: bool = False,
+    password: str | None = None,
+    collection: str | None = None,
+    wait: bool = False,
+    settings: WorkerSettings | None = None,
+    kind: str = "submit",
+    start_workers: bool | None = None,
+    on_progress: Callable[[JobProgress], None] | None = None,
+    timeout_s: float | None = None,
+) -> Job:
+    """Register, plan and enqueue files; with `wait`, block until every document is finished.
+
+    With the embedded broker (no PAGEMILL_BROKER_URL) and `wait`, worker processes are started and stopped
+    here; with a real broker, `pagemill worker` processes do the work."""
+    settings = settings or WorkerSettings()
+    sched = SchedulerSettings()
+    files = expand_paths(paths)
+    db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
+    db.migrate()
+    objects = ObjectStore(settings.objects_dir)
+    opts = IntakeOptions(
+        pages=pages, pages_per_task=pages_per_task or sched.pages_per_task, force=force, password=password,
+        collection=collection,
+    )
+    with db.write_session() as s:
+        row = JobRow(kind=kind, options={"pages": pages, "force": force, **settings.document_options()})
+        s.add(row)
+        s.flush()
+        job = Job(id=row.id, db=db)
+    for path in files:
+        try:
+            job.entries.append(register_file(db, objects, path, settings, opts, job_id=job.id))
+        except StorageError as err:
+            job.unreadable.append((str(path), err.message))
+    if start_workers is None:
+        start_workers = wait and settings.embedded_broker
+    workers = None
+    if start_workers:
+        n = sched.embedded_workers or os.cpu_count() or 1
+        workers = EmbeddedWorkers(settings.data_dir, n).start()
+    try:
+        _enqueue([rid for e in job.entries for rid in e.range_ids], settings)
+        if wait:
+            def tick() -> None:
+                if workers is not None and not workers.alive():
+                    raise RuntimeError(
+                        f"the worker process stopped unexpectedly; see {settings.data_dir / 'worker.log'}"
+                    )
+
+            job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=tick)
+    finally:
+        if workers is not None:
+            workers.stop()
+    return job
+
+
+def run(paths: Iterable[str | Path], **kwargs: object) -> Job:
+    """Embedded one-shot: submit, process to the end with our own workers, return the finished job."""
+    kwargs.setdefault("wait", True)
+    kwargs.setdefault("kind", "run")
+    return submit(paths, **kwargs)  # type: ignore[arg-type]

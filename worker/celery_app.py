@@ -1,0 +1,97 @@
+"""The Celery app: the only global mutable state in pagemill.
+
+Settings that matter are measured in reference/celery.md: late acks with reject-on-worker-lost (at-least-once:
+tasks are idempotent and attempts are capped in the database), prefetch 1, a visibility timeout longer than
+any countdown plus the time limit, kombu's unacked-restore sweep every ~10 s instead of ~100 s, results
+ignored (state lives in the database).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from .resources import Resources
+from .settings import WorkerSettings
+
+__all__ = ["app", "configure", "celery_config", "PagemillCelery"]
+
+# the embedded broker polls SQLite; kombu's default is 1 s and it cannot be set through transport options
+# (they are forwarded to create_engine), so the class attribute is the only knob (reference/celery.md §1)
+_EMBEDDED_POLL_S = 0.1
+
+
+class PagemillCelery(Celery):
+    """A Celery app that also owns the per-process resources (database, object folder, provider)."""
+
+    settings: WorkerSettings
+    _resources: Resources | None = None
+
+    def resources(self) -> Resources:
+        if self._resources is None or self._resources.pid != os.getpid():
+            self._resources = Resources.build(self.settings)
+        return self._resources
+
+    def close_resources(self) -> None:
+        if self._resources is not None and self._resources.pid == os.getpid():
+            self._resources.close()
+        self._resources = None
+
+
+def celery_config(settings: WorkerSettings) -> dict[str, Any]:
+    countdown_cap = settings.retry_max_s
+    visibility = max(settings.visibility_timeout_s, int(countdown_cap + settings.task_time_limit_s + 60))
+    transport: dict[str, Any] = {}
+    if not settings.embedded_broker:
+        transport = {
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
+        }
+    return {
+        "broker_url": settings.effective_broker_url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": visibility},
+        "broker_connection_retry_on_startup": True,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.task_time_limit_s,
+        "task_soft_time_limit": max(1, settings.task_time_limit_s - 30),
+        "task_default_queue": settings.queue,
+        "worker_soft_shutdown_timeout": 10.0,
+        "worker_enable_soft_shutdown_on_idle": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
+    }
+
+
+def configure(celery: PagemillCelery, settings: WorkerSettings) -> PagemillCelery:
+    celery.settings = settings
+    celery.conf.update(celery_config(settings))
+    celery.close_resources()
+    if settings.embedded_broker:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        from kombu.transport import sqlalchemy as kombu_sqla
+
+        kombu_sqla.Transport.polling_interval = _EMBEDDED_POLL_S
+    return celery
+
+
+app = configure(PagemillCelery("pagemill", include=["worker.tasks"]), WorkerSettings())
+
+
+@worker_process_init.connect
+def _fresh_resources_after_fork(**_: Any) -> None:
+    # connections and engines must never cross a fork
+    app._resources = None
+
+
+@worker_process_shutdown.connect
+def _close_resources(**_: Any) -> None:
+    app.close_resources()

@@ -1,0 +1,191 @@
+"""Inspect a stored file: its type from magic bytes, its page count and its problems, without crashing.
+
+Every problem becomes a typed `InputError` with a message that says what to do next.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pypdfium2 as pdfium
+from PIL import Image
+
+from models.errors import (
+    CorruptInput,
+    EmptyInput,
+    EncryptedInput,
+    OversizedInput,
+    UnsupportedFormat,
+)
+
+__all__ = [
+    "DocumentInfo",
+    "DocumentLimits",
+    "sniff_mime",
+    "inspect_document",
+    "open_pdf",
+    "IMAGE_MIME_TYPES",
+]
+
+# PDFium's FPDF_ERR_* codes (fpdfview.h)
+_PDFIUM_ERR_FORMAT = 3
+_PDFIUM_ERR_PASSWORD = 4
+
+IMAGE_MIME_TYPES = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "TIFF": "image/tiff",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "GIF": "image/gif",
+}
+
+_MAGIC: list[tuple[bytes, int, str]] = [
+    (b"%PDF-", -1, "application/pdf"),  # -1: anywhere in the first KiB (some writers put junk first)
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"II*\x00", 0, "image/tiff"),
+    (b"MM\x00*", 0, "image/tiff"),
+    (b"BM", 0, "image/bmp"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+]
+
+
+@dataclass(frozen=True)
+class DocumentLimits:
+    max_file_bytes: int = 2 * 1024**3
+    max_pages: int = 20_000
+    max_image_pixels: int = 200_000_000  # a 40000x40000 "image" is 1.6 G pixels
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    mime_type: str
+    kind: str  # "pdf" | "image"
+    page_count: int
+
+
+def sniff_mime(head: bytes) -> str | None:
+    """The MIME type from the first bytes of a file, or None when it is not a document we read."""
+    for magic, offset, mime in _MAGIC:
+        if offset == -1:
+            if magic in head[:1024]:
+                return mime
+        elif head[offset : offset + len(magic)] == magic:
+            return mime
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _describe_unknown(head: bytes) -> str:
+    if head[:4] == b"PK\x03\x04":
+        return "a ZIP archive (or an Office file)"
+    if head[:4] == b"\x7fELF" or head[:2] == b"MZ":
+        return "an executable"
+    try:
+        head[:512].decode("utf-8")
+        return "plain text"
+    except UnicodeDecodeError:
+        return "an unknown binary format"
+
+
+@contextmanager
+def open_pdf(path: Path, password: str | None = None) -> Iterator[pdfium.PdfDocument]:
+    try:
+        pdf = pdfium.PdfDocument(path, password=password)
+    except pdfium.PdfiumError as exc:
+        code = getattr(exc, "err_code", None)
+        if code == _PDFIUM_ERR_PASSWORD:
+            if password:
+                raise EncryptedInput(
+                    "the PDF is encrypted and the password given does not open it; check --password"
+                ) from None
+            raise EncryptedInput(
+                "the PDF is encrypted: give its password with --password to process it"
+            ) from None
+        raise CorruptInput(f"the PDF is damaged and cannot be read ({exc}); re-export or re-scan it") from None
+    try:
+        yield pdf
+    finally:
+        pdf.close()
+
+
+def _inspect_pdf(path: Path, password: str | None, limits: DocumentLimits) -> DocumentInfo:
+    with open_pdf(path, password) as pdf:
+        n = len(pdf)
+        if n == 0:
+            raise CorruptInput("the PDF has no pages; re-export or re-scan it")
+        if n > limits.max_pages:
+            raise OversizedInput(
+                f"the PDF has {n} pages, over the limit of {limits.max_pages}"
+                " (raise PAGEMILL_MAX_PAGES or split the file)"
+            )
+        try:
+            pdf[0].close()
+        except pdfium.PdfiumError as exc:
+            raise CorruptInput(f"the PDF's first page cannot be read ({exc})") from None
+    return DocumentInfo("application/pdf", "pdf", n)
+
+
+def _inspect_image(path: Path, mime: str, limits: DocumentLimits) -> DocumentInfo:
+    try:
+        # Image.open reads only the header: nothing is allocated before the pixel check below
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > limits.max_image_pixels:
+                raise OversizedInput(
+                    f"the image is {w}x{h} pixels, over the limit of {limits.max_image_pixels:,}"
+                    " pixels (PAGEMILL_MAX_IMAGE_PIXELS); downscale it first"
+                )
+            frames = getattr(im, "n_frames", 1) if mime in ("image/tiff", "image/gif", "image/webp") else 1
+            if mime == "image/gif":
+                frames = 1  # an animated GIF is one picture, not pages
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, Image.DecompressionBombError):
+            raise OversizedInput(f"the image is too large to decode safely ({exc})") from None
+        raise CorruptInput(f"the image is damaged and cannot be read ({exc})") from None
+    return DocumentInfo(mime, "image", int(frames))
+
+
+def inspect_document(path: Path, password: str | None = None, limits: DocumentLimits | None = None) -> DocumentInfo:
+    """Classify the file at `path`, or raise the InputError that explains why it cannot be processed."""
+    limits = limits or DocumentLimits()
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyInput("the file is empty (0 bytes); was it still being copied?")
+    if size > limits.max_file_bytes:
+        raise OversizedInput(
+            f"the file is {size / 1e6:.0f} MB, over the limit of {limits.max_file_bytes / 1e6:.0f} MB"
+            " (PAGEMILL_MAX_FILE_MB)"
+        )
+    with path.open("rb") as fh:
+        head = fh.read(1024)
+    mime = sniff_mime(head)
+    if mime is None:
+        raise UnsupportedFormat(
+            f"not a PDF or an image: the content looks like {_describe_unknown(head)};"
+            " pagemill reads PDF, PNG, JPEG, TIFF, WebP, BMP and GIF"
+        )
+    if mime == "application/pdf":
+        return _inspect_pdf(path, password, limits)
+    return _inspect_image(path, mime, limits)
+
+
+def image_bytes_mime(data: bytes) -> str | None:
+    """MIME type of image bytes from their magic, for images a provider returns."""
+    mime = sniff_mime(data[:64])
+    return mime if mime and mime.startswith("image/") else None
+
+
+def read_image_size(data: bytes) -> tuple[int, int] | None:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Exception:
+        return None

@@ -1,0 +1,152 @@
+"""Write a provider's result: images into the object folder, pages/images/usage rows into the database.
+
+Writes are idempotent: pages are unique on (document_id, page_index) and images on (document_id, name), and
+inserts skip rows that exist, so a redelivered task never duplicates anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from models.tables import Image, Page, Usage
+
+from .documents import image_bytes_mime, read_image_size
+from .objects import IMAGE_EXTENSIONS, ObjectStore
+from .providers.base import OcrImage, OcrPage, OcrResult
+
+__all__ = ["PreparedImage", "prepare_images", "write_result", "insert_ignore"]
+
+
+@dataclass
+class PreparedImage:
+    page_index: int
+    name: str
+    provider_id: str
+    image: OcrImage
+    relpath: str
+    sha256: str
+    mime_type: str
+    width: int | None
+    height: int | None
+
+
+def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+    else:  # pragma: no cover - other databases are not supported
+        stmt = insert(table)
+    session.execute(stmt, rows)
+
+
+def _placeholder_pattern(provider_id: str) -> re.Pattern[str]:
+    ident = re.escape(provider_id)
+    return re.compile(r"(!?\[)" + ident + r"(\]\()" + ident + r"(\))")
+
+
+def prepare_images(objects: ObjectStore, page: OcrPage) -> tuple[str, list[PreparedImage]]:
+    """Store a page's images under names pagemill chooses; return the markdown with placeholders renamed.
+
+    A provider's image id (`img-0.jpeg`) is only used to find its placeholder in the markdown: ids restart
+    in every request and may be hostile (`../../etc/passwd`), so the stored name is `img-<page>-<n>.<ext>`.
+    """
+    markdown = page.markdown
+    prepared: list[PreparedImage] = []
+    for n, image in enumerate(page.images):
+        if not image.data:
+            continue
+        mime = image_bytes_mime(image.data) or "application/octet-stream"
+        ext = IMAGE_EXTENSIONS.get(mime, "bin")
+        name = f"img-{page.index}-{n}.{ext}"
+        stored = objects.put_bytes(image.data, "images", ext)
+        size = read_image_size(image.data)
+        markdown = _placeholder_pattern(image.id).sub(lambda m: f"{m[1]}{name}{m[2]}{name}{m[3]}", markdown)
+        prepared.append(
+            PreparedImage(
+                page_index=page.index,
+                name=name,
+                provider_id=image.id[:500],
+                image=image,
+                relpath=stored.relpath,
+                sha256=stored.sha256,
+                mime_type=mime,
+                width=size[0] if size else None,
+                height=size[1] if size else None,
+            )
+        )
+    return markdown, prepared
+
+
+def write_result(
+    session: Session,
+    objects: ObjectStore,
+    document_id: int,
+    range_id: int,
+    provider: str,
+    result: OcrResult,
+    cost_per_page_usd: float = 0.0,
+) -> int:
+    """Persist one range's result inside the caller's transaction. Returns the number of pages written."""
+    page_rows: list[dict[str, Any]] = []
+    image_rows: list[dict[str, Any]] = []
+    for page in result.pages:
+        markdown, images = prepare_images(objects, page)
+        page_rows.append(
+            {
+                "document_id": document_id,
+                "page_index": page.index,
+                "markdown": markdown,
+                "width": page.width,
+                "height": page.height,
+                "dpi": page.dpi,
+                "source": page.source or provider,
+                "model": result.model,
+                "range_id": range_id,
+            }
+        )
+        for im in images:
+            image_rows.append(
+                {
+                    "document_id": document_id,
+                    "page_index": im.page_index,
+                    "name": im.name,
+                    "provider_id": im.provider_id,
+                    "top_left_x": im.image.top_left_x,
+                    "top_left_y": im.image.top_left_y,
+                    "bottom_right_x": im.image.bottom_right_x,
+                    "bottom_right_y": im.image.bottom_right_y,
+                    "path": im.relpath,
+                    "sha256": im.sha256,
+                    "mime_type": im.mime_type,
+                    "width": im.width,
+                    "height": im.height,
+                    "description": im.image.annotation,
+                }
+            )
+    insert_ignore(session, Page, page_rows, ["document_id", "page_index"])
+    insert_ignore(session, Image, image_rows, ["document_id", "name"])
+    if result.usage.pages_processed or result.billed:
+        session.add(
+            Usage(
+                document_id=document_id,
+                range_id=range_id,
+                kind="ocr",
+                provider=provider,
+                model=result.model,
+                pages_processed=result.usage.pages_processed,
+                doc_size_bytes=result.usage.doc_size_bytes,
+                cost_usd=(result.usage.pages_processed * cost_per_page_usd) if result.billed else 0.0,
+            )
+        )
+    return len(page_rows)

@@ -1,0 +1,260 @@
+"""One page range from claim to stored pages, as plain functions that need no Celery.
+
+The database decides: a range is claimed (leased) in a write transaction, the provider runs outside any
+transaction, and the result is written and the document's status recomputed in another. A range already done
+is skipped, pages already stored are not sent again, and attempts are counted at claim time so a range that
+kills its worker still reaches PAGEMILL_MAX_ATTEMPTS and fails instead of looping.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from models.db import Database
+from models.errors import ErrorCode, PagemillError, ProviderAuthError
+from models.tables import DocStatus, Document, Page, PageRange, RangeStatus
+
+from .objects import ObjectStore
+from .persist import write_result
+from .providers.base import OcrProvider, OcrResult, SourceDocument
+from .retry import backoff_s
+
+__all__ = ["ClaimedRange", "RangeOutcome", "claim_range", "run_range", "finish_document", "fail_range"]
+
+log = logging.getLogger("pagemill.worker")
+
+
+@dataclass
+class ClaimedRange:
+    range_id: int
+    document_id: int
+    attempt: int
+    pages: list[int]  # pages of the range still missing from the pages table
+    source: SourceDocument
+
+
+@dataclass
+class RangeOutcome:
+    status: str  # done | skipped | failed | retry
+    pages_written: int = 0
+    retry_in_s: float | None = None
+    message: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    if ts is not None and ts.tzinfo is None:  # SQLite returns naive datetimes
+        return ts.replace(tzinfo=UTC)
+    return ts
+
+
+def finish_document(session: Session, document_id: int) -> str:
+    """Recompute a document's status from its ranges. Locks the document row so that two ranges finishing
+    at once cannot both miss each other's commit (PostgreSQL READ COMMITTED)."""
+    doc = session.get(Document, document_id, with_for_update=True)
+    if doc is None:
+        return DocStatus.failed
+    if doc.status == DocStatus.cancelled:
+        return doc.status
+    counts = dict(
+        session.execute(
+            select(PageRange.status, func.count())
+            .where(PageRange.document_id == document_id)
+            .group_by(PageRange.status)
+        ).all()
+    )
+    pending = counts.get(RangeStatus.queued, 0) + counts.get(RangeStatus.running, 0)
+    done = counts.get(RangeStatus.done, 0)
+    failed = counts.get(RangeStatus.failed, 0)
+    if pending:
+        new = DocStatus.running if (done or failed or counts.get(RangeStatus.running)) else DocStatus.queued
+    elif failed and done:
+        new = DocStatus.partial
+    elif failed:
+        new = DocStatus.failed
+    else:
+        new = DocStatus.done
+    if new in (DocStatus.partial, DocStatus.failed):
+        first = session.execute(
+            select(PageRange.error, PageRange.error_code, PageRange.first_page, PageRange.last_page)
+            .where(PageRange.document_id == document_id, PageRange.status == RangeStatus.failed)
+            .order_by(PageRange.seq)
+            .limit(1)
+        ).one()
+        doc.error = f"{failed} of {failed + done} page ranges failed; pages {first[2]}-{first[3]}: {first[0]}"
+        doc.error_code = first[1]
+    elif new == DocStatus.done:
+        doc.error = None
+        doc.error_code = None
+    if new in DocStatus.TERMINAL and doc.status not in DocStatus.TERMINAL:
+        doc.finished_at = _now()
+    doc.status = new
+    return new
+
+
+def fail_range(session: Session, rng: PageRange, code: str, message: str) -> None:
+    rng.status = RangeStatus.failed
+    rng.error = message
+    rng.error_code = code
+    rng.finished_at = _now()
+    rng.lease_expires_at = None
+    finish_document(session, rng.document_id)
+
+
+def claim_range(
+    db: Database, objects: ObjectStore, range_id: int, worker_id: str, max_attempts: int, lease_s: float
+) -> ClaimedRange | None:
+    with db.write_session() as session:
+        rng = session.get(PageRange, range_id, with_for_update=True)
+        if rng is None or rng.status in RangeStatus.TERMINAL:
+            return None
+        doc = session.get(Document, rng.document_id)
+        if doc is None or doc.status == DocStatus.cancelled:
+            return None
+        now = _now()
+        lease = _aware(rng.lease_expires_at)
+        if rng.status == RangeStatus.running and lease is not None and lease > now:
+            return None  # a live worker holds it: this message is a duplicate delivery
+        if rng.attempts >= max_attempts:
+            last = rng.error or "the worker was lost while processing this range"
+            fail_range(
+                session,
+                rng,
+                rng.error_code or ErrorCode.worker_lost,
+                f"gave up after {rng.attempts} attempts: {last}",
+            )
+            return None
+        rng.status = RangeStatus.running
+        rng.attempts += 1
+        rng.worker = worker_id
+        rng.started_at = now
+        rng.lease_expires_at = now + timedelta(seconds=lease_s)
+        if doc.status == DocStatus.queued:
+            doc.status = DocStatus.running
+        stored = set(
+            session.scalars(
+                select(Page.page_index).where(Page.document_id == doc.id, Page.page_index.in_(rng.pages))
+            )
+        )
+        todo = [p for p in rng.pages if p not in stored]
+        kind = "pdf" if doc.mime_type == "application/pdf" else "image"
+        source = SourceDocument(
+            path=objects.path(doc.work_path or doc.object_path),
+            mime_type=doc.mime_type or "",
+            kind=kind,
+            page_count=doc.page_count or 0,
+        )
+        return ClaimedRange(rng.id, doc.id, rng.attempts, todo, source)
+
+
+def _store(
+    db: Database, objects: ObjectStore, claimed: ClaimedRange, provider: OcrProvider, result: OcrResult | None,
+    cost_per_page_usd: float,
+) -> int:
+    with db.write_session() as session:
+        rng = session.get(PageRange, claimed.range_id, with_for_update=True)
+        written = 0
+        if result is not None:
+            written = write_result(
+                session, objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd
+            )
+        if rng is not None and rng.status not in RangeStatus.TERMINAL:
+            rng.status = RangeStatus.done
+            rng.error = None
+            rng.error_code = None
+            rng.finished_at = _now()
+            rng.lease_expires_at = None
+        finish_document(session, claimed.document_id)
+        return written
+
+
+def _record_failure(
+    db: Database, claimed: ClaimedRange, err: PagemillError, max_attempts: int, retry_base_s: float,
+    retry_max_s: float,
+) -> RangeOutcome:
+    with db.write_session() as session:
+        rng = session.get(PageRange, claimed.range_id, with_for_update=True)
+        if rng is None:
+            return RangeOutcome("skipped")
+        if err.retryable and rng.attempts < max_attempts:
+            wait = backoff_s(rng.attempts, retry_base_s, retry_max_s)
+            hinted = getattr(err, "retry_after_s", None)
+            if hinted is not None:
+                wait = max(wait, float(hinted))
+            wait = min(wait, retry_max_s)
+            rng.status = RangeStatus.queued
+            rng.error = err.message
+            rng.error_code = err.code
+            rng.lease_expires_at = None
+            rng.not_before = _now() + timedelta(seconds=wait)
+            rng.enqueued_at = _now()
+            return RangeOutcome("retry", retry_in_s=wait, message=err.message)
+        message = err.message
+        if err.retryable:
+            message = f"gave up after {rng.attempts} attempts: {message}"
+        fail_range(session, rng, err.code, message)
+        if isinstance(err, ProviderAuthError):
+            _stop_pending(session, err)
+        return RangeOutcome("failed", message=message)
+
+
+def _stop_pending(session: Session, err: PagemillError) -> None:
+    """A bad key fails every range the same way: fail the pending ones at once instead of one by one."""
+    doc_ids = set(
+        session.scalars(select(PageRange.document_id).where(PageRange.status == RangeStatus.queued))
+    )
+    session.execute(
+        update(PageRange)
+        .where(PageRange.status == RangeStatus.queued)
+        .values(status=RangeStatus.failed, error=err.message, error_code=err.code, finished_at=_now())
+    )
+    for doc_id in doc_ids:
+        finish_document(session, doc_id)
+
+
+def run_range(
+    db: Database,
+    objects: ObjectStore,
+    provider: OcrProvider,
+    range_id: int,
+    worker_id: str = "local",
+    max_attempts: int = 4,
+    lease_s: float = 660,
+    retry_base_s: float = 2.0,
+    retry_max_s: float = 300.0,
+    cost_per_page_usd: float = 0.0,
+) -> RangeOutcome:
+    claimed = claim_range(db, objects, range_id, worker_id, max_attempts, lease_s)
+    if claimed is None:
+        return RangeOutcome("skipped")
+    log.info(
+        "range started",
+        extra={"document_id": claimed.document_id, "range_id": range_id, "attempt": claimed.attempt},
+    )
+    try:
+        result = provider.ocr(claimed.source, claimed.pages) if claimed.pages else None
+        written = _store(db, objects, claimed, provider, result, cost_per_page_usd)
+    except PagemillError as err:
+        log.warning(
+            "range failed: %s", err.message,
+            extra={"document_id": claimed.document_id, "range_id": range_id, "attempt": claimed.attempt},
+        )
+        return _record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
+    except (OperationalError, DBAPIError) as exc:
+        err = PagemillError(f"database error: {type(exc.orig).__name__ if exc.orig else exc}")
+        err.retryable = True
+        return _record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
+    except Exception as exc:  # a bug or an engine crash: fail this range only, keep the worker alive
+        log.exception("range crashed", extra={"document_id": claimed.document_id, "range_id": range_id})
+        err = PagemillError(f"internal error: {type(exc).__name__}: {exc}")
+        return _record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
+    return RangeOutcome("done", pages_written=written)

@@ -1,0 +1,55 @@
+"""The local OCR provider: pages rendered with pypdfium2 (or read from the image), read by Tesseract."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..render import DEFAULT_DPI, render_pages
+from ._tesseract import TesseractEngine
+from .base import OcrPage, OcrResult, OcrUsage, SourceDocument
+
+__all__ = ["TesseractProvider"]
+
+
+class TesseractProvider:
+    name = "tesseract"
+
+    def __init__(self, lang: str = "eng", tessdata: str | None = None, dpi: int = DEFAULT_DPI) -> None:
+        self.lang = lang
+        self.dpi = dpi
+        self._tessdata = tessdata
+        self._engine: TesseractEngine | None = None
+
+    @property
+    def model(self) -> str:
+        return f"tesseract-{self.lang}"
+
+    def _get_engine(self) -> TesseractEngine:
+        # built on first use so a provider can be created in a parent process and used in a forked child
+        if self._engine is None:
+            self._engine = TesseractEngine(self.lang, self._tessdata)
+        return self._engine
+
+    def ocr(self, source: SourceDocument, pages: Sequence[int]) -> OcrResult:
+        engine = self._get_engine()
+        results: list[OcrPage] = []
+        for rendered in render_pages(source, pages, self.dpi):
+            markdown = engine.recognize(rendered.image, rendered.dpi)
+            width, height = rendered.image.size
+            rendered.image.close()
+            results.append(
+                OcrPage(
+                    index=rendered.index,
+                    markdown=markdown,
+                    width=width,
+                    height=height,
+                    dpi=rendered.dpi,
+                    source=self.name,
+                )
+            )
+        return OcrResult(pages=results, model=self.model, usage=OcrUsage(pages_processed=len(results)))
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None

@@ -1,0 +1,44 @@
+"""Per-process resources, built once per worker process (never per task) and closed at shutdown."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from models.db import Database
+from models.settings import DatabaseSettings
+
+from .documents import DocumentLimits
+from .objects import ObjectStore
+from .providers import get_provider
+from .providers.base import OcrProvider
+from .settings import WorkerSettings
+
+__all__ = ["Resources", "limits_from"]
+
+
+def limits_from(settings: WorkerSettings) -> DocumentLimits:
+    return DocumentLimits(
+        max_file_bytes=settings.max_file_mb * 1024 * 1024,
+        max_pages=settings.max_pages,
+        max_image_pixels=settings.max_image_pixels,
+    )
+
+
+@dataclass
+class Resources:
+    pid: int
+    settings: WorkerSettings
+    db: Database
+    objects: ObjectStore
+    provider: OcrProvider
+
+    @classmethod
+    def build(cls, settings: WorkerSettings) -> Resources:
+        db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
+        objects = ObjectStore(settings.objects_dir)
+        return cls(os.getpid(), settings, db, objects, get_provider(settings))
+
+    def close(self) -> None:
+        self.provider.close()
+        self.db.dispose()

@@ -1,0 +1,101 @@
+"""Worker settings, all from `PAGEMILL_...` environment variables, with defaults that run embedded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.settings import DEFAULT_DATA_DIR
+
+__all__ = ["WorkerSettings", "DEFAULT_QUEUE", "DEFAULT_PAGES_PER_TASK"]
+
+DEFAULT_QUEUE = "pagemill"
+DEFAULT_PAGES_PER_TASK = 8
+DEFAULT_OCR_BASE_URL = "https://api.mistral.ai"
+DEFAULT_MISTRAL_MODEL = "mistral-ocr-latest"
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAGEMILL_", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    broker_url: str | None = None  # unset: the embedded SQLite broker inside data_dir
+    queue: str = DEFAULT_QUEUE
+
+    provider: str = "tesseract"  # a key of worker.providers.PROVIDERS
+    lang: str = "eng"
+    tessdata: str | None = None
+    dpi: int = 300
+
+    # Mistral-compatible HTTP provider
+    ocr_base_url: str = DEFAULT_OCR_BASE_URL
+    ocr_model: str = DEFAULT_MISTRAL_MODEL
+    # read from MISTRAL_API_KEY (the name users already have) or PAGEMILL_API_KEY
+    api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("MISTRAL_API_KEY", "PAGEMILL_API_KEY"))
+    request_timeout_s: float = 120.0
+    rate_limit: float = 5.0  # requests per second, across every worker process and host
+    max_inflight: int = 8  # concurrent requests, across every worker process and host
+    price_per_1000_pages: float = 4.0
+    table_format: str | None = None
+    extract_header: bool = False
+    extract_footer: bool = False
+    image_limit: int | None = None
+    image_min_size: int | None = None
+    include_image_base64: bool = True
+
+    # reliability
+    max_attempts: int = 4
+    task_time_limit_s: int = 600
+    lease_s: int = 660  # a running range whose lease expired is re-queued by the sweep
+    visibility_timeout_s: int = 3600
+    retry_base_s: float = 2.0
+    retry_max_s: float = 300.0
+
+    # input limits
+    max_file_mb: int = 2048
+    max_pages: int = 20_000
+    max_image_pixels: int = 200_000_000
+    max_request_mb: int = 50  # provider limit per request
+    max_request_pages: int = 1000
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        from .providers import PROVIDERS
+
+        if value not in PROVIDERS:
+            raise ValueError(f"unknown provider {value!r}; choose one of {', '.join(sorted(PROVIDERS))}")
+        return value
+
+    def document_options(self) -> dict[str, object]:
+        """What decides the OCR output of a document: identical content with identical options is not
+        OCR'd again (dedup compares a hash of this)."""
+        if self.provider in ("tesseract", "local"):
+            return {"provider": "tesseract", "lang": self.lang, "dpi": self.dpi}
+        return {
+            "provider": self.provider,
+            "model": self.ocr_model,
+            "base_url": self.ocr_base_url,
+            "table_format": self.table_format,
+            "extract_header": self.extract_header,
+            "extract_footer": self.extract_footer,
+            "image_limit": self.image_limit,
+            "image_min_size": self.image_min_size,
+            "include_image_base64": self.include_image_base64,
+        }
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @property
+    def effective_broker_url(self) -> str:
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.effective_broker_url.startswith("sqla+")
