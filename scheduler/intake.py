@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import logging
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def _plan(session: Session, doc: Document, info: DocumentInfo, opts: IntakeOptio
         ranges.append(
             PageRange(
                 document_id=doc.id, seq=seq, pages=chunk, first_page=chunk[0], last_page=chunk[-1],
-                status=RangeStatus.queued,
+                status=RangeStatus.queued, enqueued_at=datetime.now(UTC),
             )
         )
     session.add_all(ranges)
