@@ -28,6 +28,13 @@ app = typer.Typer(
 _COMMAND_MODULES = [
     "scheduler.commands.process",
     "scheduler.commands.inspect",
+    "scheduler.commands.watch",
+    "scheduler.commands.serve",
+    "scheduler.commands.maintenance",
+    "scheduler.commands.query",
+    "scheduler.commands.usage",
+    "scheduler.commands.ops",
+    "scheduler.commands.describe",
 ]
 
 
@@ -46,9 +53,10 @@ def _global(
     if data is not None:
         # the environment is how settings reach this process's settings objects and the workers it starts
         os.environ["PAGEMILL_DATA_DIR"] = str(data)
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from worker.logging_setup import configure_logging
+
+    # readable lines, or JSON lines with PAGEMILL_LOG_FORMAT=json; secrets masked either way
+    configure_logging(logging.INFO if verbose else logging.WARNING)
 
 
 for _name in _COMMAND_MODULES:

@@ -25,6 +25,8 @@ class EmbeddedWorkers:
         env = dict(os.environ)
         env.update(self.extra_env)
         env["PAGEMILL_DATA_DIR"] = str(self.data_dir.resolve())
+        # the worker runs in its own session (so Ctrl-C reaches only us); it exits when we are gone
+        env["PAGEMILL_EXIT_WITH_PARENT"] = str(os.getpid())
         log = (self.data_dir / "worker.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scheduler.cli", "worker", "--concurrency", str(self.concurrency)],

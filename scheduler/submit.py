@@ -22,6 +22,7 @@ from .embedded import EmbeddedWorkers
 from .intake import IntakeOptions, register_file
 from .jobs import Job, JobProgress
 from .settings import SchedulerSettings
+from .sweep import Sweeper
 
 __all__ = ["submit", "run", "expand_paths"]
 
@@ -102,9 +103,13 @@ def submit(
     if start_workers is None:
         start_workers = wait and settings.embedded_broker
     workers = None
+    sweeper = None
     if start_workers:
         n = sched.embedded_workers or os.cpu_count() or 1
         workers = EmbeddedWorkers(settings.data_dir, n).start()
+        # the embedded broker loses in-flight messages when a worker dies: the sweep sends them again
+        sweeper = Sweeper(db, settings, min(sched.sweep_interval_s, 2.0), sched.requeue_after_s)
+        sweeper.start()
     try:
         _enqueue([rid for e in job.entries for rid in e.range_ids], settings)
         if wait:
@@ -116,6 +121,8 @@ def submit(
 
             job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=tick)
     finally:
+        if sweeper is not None:
+            sweeper.stop(5)
         if workers is not None:
             workers.stop()
     return job

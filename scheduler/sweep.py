@@ -1,8 +1,16 @@
 """Periodic sweeps: the database, not the broker, decides what still needs doing.
 
-A range whose lease expired (its worker died) or that has waited in `queued` longer than `requeue_after_s`
-(its message was lost, e.g. the embedded broker drops in-flight messages on kill -9) is sent again. Sending
-twice is harmless: tasks skip ranges that are done or leased by a live worker.
+Each sweep
+- releases ranges whose lease ran out (their worker died: kill -9, OOM, a lost machine) back to `queued` and
+  sends them again, or fails them with their last error once they used PAGEMILL_MAX_ATTEMPTS (a range that
+  kills its worker never loops);
+- sends again ranges that have waited in `queued` longer than `requeue_after_s` while the broker queue is
+  empty, i.e. their message was lost (the embedded broker drops in-flight messages on kill -9; a Redis
+  restart without persistence drops the whole queue). While the queue still holds messages nothing is sent,
+  so a long backlog is not duplicated;
+- deletes consumed messages of the embedded SQLAlchemy broker, which kombu keeps forever (`visible = 0`).
+
+Sending twice is harmless: tasks skip ranges that are done or leased by a live worker.
 """
 
 from __future__ import annotations
@@ -12,53 +20,135 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import create_engine, or_, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from models.db import Database
 from models.tables import PageRange, RangeStatus
+from worker.pipeline import fail_range
 from worker.settings import WorkerSettings
 
-__all__ = ["SweepReport", "sweep_once", "Sweeper"]
+__all__ = ["SweepReport", "sweep_once", "Sweeper", "queue_depth", "purge_consumed_messages"]
 
 log = logging.getLogger("pagemill.sweep")
+
+_LOST = "the worker was lost while processing this range"
 
 
 @dataclass
 class SweepReport:
     requeued: int = 0
+    failed: int = 0  # expired ranges that had used all their attempts
+    purged: int = 0  # consumed embedded-broker messages deleted
 
 
-def sweep_once(db: Database, settings: WorkerSettings, requeue_after_s: float = 120.0) -> SweepReport:
+def _app(settings: WorkerSettings):  # type: ignore[no-untyped-def]
     from worker.celery_app import app, configure
-    from worker.tasks import enqueue_range
 
     if app.settings != settings:
         configure(app, settings)
-    now = datetime.now(UTC)
-    stale = now - timedelta(seconds=requeue_after_s)
+    return app
+
+
+def queue_depth(settings: WorkerSettings) -> int | None:
+    """Messages waiting in the broker queue (not those a worker holds), or None when it cannot be read."""
+    app = _app(settings)
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1)
+            ok = conn.default_channel.queue_declare(settings.queue, passive=True)
+            return int(ok.message_count)
+    except Exception as exc:  # a queue never declared has no messages; an unreachable broker is unknown
+        name = type(exc).__name__
+        if "ChannelError" in name or "NotFound" in name:
+            return 0
+        log.debug("queue depth unknown: %s", name)
+        return None
+
+
+def purge_consumed_messages(settings: WorkerSettings) -> int:
+    """`DELETE FROM kombu_message WHERE visible = 0` on the embedded broker (about 1 KB per task otherwise)."""
+    if not settings.embedded_broker:
+        return 0
+    url = settings.effective_broker_url.removeprefix("sqla+")
+    engine = create_engine(url, connect_args={"timeout": 5})
+    try:
+        with engine.begin() as conn:
+            return int(conn.execute(text("DELETE FROM kombu_message WHERE visible = 0")).rowcount or 0)
+    except OperationalError:  # no message was ever sent: the table does not exist yet
+        return 0
+    finally:
+        engine.dispose()
+
+
+def _release_expired(db: Database, now: datetime, max_attempts: int) -> tuple[list[int], int]:
+    """Expired running ranges back to queued (ids returned), or failed when out of attempts."""
+    requeue: list[int] = []
+    failed = 0
     with db.write_session() as s:
         rows = s.scalars(
-            select(PageRange).where(
-                or_(
-                    (PageRange.status == RangeStatus.running) & (PageRange.lease_expires_at < now),
-                    (PageRange.status == RangeStatus.queued)
-                    & or_(PageRange.enqueued_at.is_(None), PageRange.enqueued_at < stale)
-                    & or_(PageRange.not_before.is_(None), PageRange.not_before < now),
-                )
-            )
+            select(PageRange).where(PageRange.status == RangeStatus.running, PageRange.lease_expires_at < now)
         ).all()
-        ids = []
         for r in rows:
-            if r.status == RangeStatus.running:
-                r.status = RangeStatus.queued
-                r.error = r.error or "the worker was lost while processing this range"
-            r.enqueued_at = now
-            ids.append(r.id)
+            if r.attempts >= max_attempts:
+                last = r.error or _LOST
+                fail_range(s, r, r.error_code or "worker_lost", f"gave up after {r.attempts} attempts: {last}")
+                failed += 1
+                continue
+            r.status = RangeStatus.queued
+            r.error = r.error or _LOST
+            r.error_code = r.error_code or "worker_lost"
+            r.lease_expires_at = None
+            requeue.append(r.id)
+    return requeue, failed
+
+
+def _stale_queued(db: Database, now: datetime, requeue_after_s: float) -> list[int]:
+    stale = now - timedelta(seconds=requeue_after_s)
+    with db.read_session() as s:
+        return list(
+            s.scalars(
+                select(PageRange.id)
+                .where(
+                    PageRange.status == RangeStatus.queued,
+                    or_(PageRange.enqueued_at.is_(None), PageRange.enqueued_at < stale),
+                    or_(PageRange.not_before.is_(None), PageRange.not_before < now),
+                )
+                .order_by(PageRange.id)
+            )
+        )
+
+
+def _send(db: Database, settings: WorkerSettings, ids: list[int]) -> int:
+    """Enqueue `ids`; only the ones actually sent get a new enqueued_at (the rest are tried next sweep)."""
+    from worker.tasks import enqueue_range
+
+    _app(settings)
+    sent: list[int] = []
     for rid in ids:
-        enqueue_range(rid)
-    if ids:
-        log.info("sweep re-enqueued %d ranges", len(ids))
-    return SweepReport(requeued=len(ids))
+        try:
+            enqueue_range(rid)
+        except Exception as exc:  # the broker is away: keep the rest for the next sweep
+            log.warning("sweep could not reach the broker (%s); will try again", type(exc).__name__)
+            break
+        sent.append(rid)
+    if sent:
+        with db.write_session() as s:
+            s.execute(update(PageRange).where(PageRange.id.in_(sent)).values(enqueued_at=datetime.now(UTC)))
+    return len(sent)
+
+
+def sweep_once(db: Database, settings: WorkerSettings, requeue_after_s: float = 120.0) -> SweepReport:
+    now = datetime.now(UTC)
+    expired, failed = _release_expired(db, now, settings.max_attempts)
+    stale: list[int] = []
+    if queue_depth(settings) in (0, None):
+        stale = [i for i in _stale_queued(db, now, requeue_after_s) if i not in set(expired)]
+    report = SweepReport(requeued=_send(db, settings, expired + stale), failed=failed)
+    report.purged = purge_consumed_messages(settings)
+    if report.requeued or report.failed:
+        log.info("sweep: %d ranges sent again, %d failed after their last attempt", report.requeued, failed)
+    return report
 
 
 class Sweeper(threading.Thread):
@@ -70,13 +160,17 @@ class Sweeper(threading.Thread):
         self.db, self.settings = db, settings
         self.interval_s, self.requeue_after_s = interval_s, requeue_after_s
         self._stop_event = threading.Event()
+        self.sweeps = 0
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval_s):
             try:
                 sweep_once(self.db, self.settings, self.requeue_after_s)
-            except Exception:  # a sweep must never kill its host process
-                log.exception("sweep failed")
+            except Exception as exc:  # a sweep must never kill its host process (e.g. the database is away)
+                log.warning("sweep failed: %s: %s", type(exc).__name__, exc)
+            self.sweeps += 1
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float | None = None) -> None:
         self._stop_event.set()
+        if timeout_s is not None and self.is_alive():
+            self.join(timeout_s)

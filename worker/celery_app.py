@@ -11,11 +11,22 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+# SIGTERM starts Celery's soft shutdown (running ranges get worker_soft_shutdown_timeout to finish, then their
+# messages go back to the queue) instead of a warm shutdown that waits without limit. billiard reads this
+# once at import, so it must be set before celery is imported; an explicit setting wins.
+os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
 
-from .resources import Resources
-from .settings import WorkerSettings
+from celery import Celery  # noqa: E402
+from celery.signals import (  # noqa: E402
+    after_setup_logger,
+    after_setup_task_logger,
+    worker_process_init,
+    worker_process_shutdown,
+)
+
+from .redact import install_log_redaction  # noqa: E402
+from .resources import Resources  # noqa: E402
+from .settings import WorkerSettings  # noqa: E402
 
 __all__ = ["app", "configure", "celery_config", "PagemillCelery"]
 
@@ -66,8 +77,8 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "worker_soft_shutdown_timeout": 10.0,
         "worker_enable_soft_shutdown_on_idle": True,
         "worker_hijack_root_logger": False,
-        "worker_send_task_events": False,
-        "task_send_sent_event": False,
+        "worker_send_task_events": settings.task_events,
+        "task_send_sent_event": settings.task_events,
     }
 
 
@@ -75,6 +86,14 @@ def configure(celery: PagemillCelery, settings: WorkerSettings) -> PagemillCeler
     celery.settings = settings
     celery.conf.update(celery_config(settings))
     celery.close_resources()
+    # Celery caches its broker connection and producer pools: drop them so a new broker URL takes effect
+    pool = getattr(celery, "_pool", None)
+    if pool is not None:
+        pool.force_close_all()
+        celery._pool = None
+    amqp = celery.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
     if settings.embedded_broker:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         from kombu.transport import sqlalchemy as kombu_sqla
@@ -83,13 +102,22 @@ def configure(celery: PagemillCelery, settings: WorkerSettings) -> PagemillCeler
     return celery
 
 
-app = configure(PagemillCelery("pagemill", include=["worker.tasks"]), WorkerSettings())
+app = configure(PagemillCelery("pagemill", include=["worker.tasks", "worker.vision_tasks"]), WorkerSettings())
 
 
 @worker_process_init.connect
 def _fresh_resources_after_fork(**_: Any) -> None:
     # connections and engines must never cross a fork
     app._resources = None
+    install_log_redaction()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_logs(logger: Any = None, **_: Any) -> None:
+    install_log_redaction()
+    if logger is not None:
+        install_log_redaction(logger)
 
 
 @worker_process_shutdown.connect

@@ -133,16 +133,41 @@ def _inspect_pdf(path: Path, password: str | None, limits: DocumentLimits) -> Do
     return DocumentInfo("application/pdf", "pdf", n)
 
 
+def _header_size(path: Path, mime: str) -> tuple[int, int] | None:
+    """Width and height straight from the header bytes of formats that put them at a fixed place.
+
+    Checked before Pillow sees the file, so the limit that applies is PAGEMILL_MAX_IMAGE_PIXELS, not
+    Pillow's own global bomb threshold, and the message can name the size."""
+    with path.open("rb") as fh:
+        head = fh.read(32)
+    if mime == "image/png" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if mime == "image/gif" and len(head) >= 10:
+        return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+    if mime == "image/bmp" and len(head) >= 26:
+        return abs(int.from_bytes(head[18:22], "little", signed=True)), abs(
+            int.from_bytes(head[22:26], "little", signed=True)
+        )
+    return None
+
+
+def _too_many_pixels(w: int, h: int, limits: DocumentLimits) -> OversizedInput:
+    return OversizedInput(
+        f"the image is {w}x{h} pixels, over the limit of {limits.max_image_pixels:,}"
+        " pixels (PAGEMILL_MAX_IMAGE_PIXELS); downscale it first"
+    )
+
+
 def _inspect_image(path: Path, mime: str, limits: DocumentLimits) -> DocumentInfo:
+    size = _header_size(path, mime)
+    if size is not None and size[0] * size[1] > limits.max_image_pixels:
+        raise _too_many_pixels(*size, limits)
     try:
         # Image.open reads only the header: nothing is allocated before the pixel check below
         with Image.open(path) as im:
             w, h = im.size
             if w * h > limits.max_image_pixels:
-                raise OversizedInput(
-                    f"the image is {w}x{h} pixels, over the limit of {limits.max_image_pixels:,}"
-                    " pixels (PAGEMILL_MAX_IMAGE_PIXELS); downscale it first"
-                )
+                raise _too_many_pixels(w, h, limits)
             frames = getattr(im, "n_frames", 1) if mime in ("image/tiff", "image/gif", "image/webp") else 1
             if mime == "image/gif":
                 frames = 1  # an animated GIF is one picture, not pages

@@ -4,6 +4,10 @@ The database decides: a range is claimed (leased) in a write transaction, the pr
 transaction, and the result is written and the document's status recomputed in another. A range already done
 is skipped, pages already stored are not sent again, and attempts are counted at claim time so a range that
 kills its worker still reaches PAGEMILL_MAX_ATTEMPTS and fails instead of looping.
+
+While the provider works, a heartbeat (worker/lease.py) keeps the range's short lease alive, so only a dead
+worker's range is swept. When the database itself is away for a moment, the range asks for a Celery retry
+instead of failing: the database is the source of truth, so nothing is decided while it cannot be read.
 """
 
 from __future__ import annotations
@@ -12,17 +16,20 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from billiard.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from models.db import Database
-from models.errors import ErrorCode, PagemillError, ProviderAuthError
+from models.errors import ErrorCode, PagemillError, ProviderAuthError, ProviderUnavailable
 from models.tables import DocStatus, Document, Page, PageRange, RangeStatus
 
+from .lease import LeaseHeartbeat, holder_is_dead, holder_name
 from .objects import ObjectStore
 from .persist import write_result
 from .providers.base import OcrProvider, OcrResult, SourceDocument
+from .redact import redact
 from .retry import backoff_s
 
 __all__ = ["ClaimedRange", "RangeOutcome", "claim_range", "run_range", "finish_document", "fail_range"]
@@ -37,6 +44,7 @@ class ClaimedRange:
     attempt: int
     pages: list[int]  # pages of the range still missing from the pages table
     source: SourceDocument
+    holder: str = ""  # the lease holder written on the row
 
 
 @dataclass
@@ -122,7 +130,14 @@ def claim_range(
             return None
         now = _now()
         lease = _aware(rng.lease_expires_at)
-        if rng.status == RangeStatus.running and lease is not None and lease > now:
+        holder = holder_name(worker_id)
+        if (
+            rng.status == RangeStatus.running
+            and lease is not None
+            and lease > now
+            and rng.worker != holder
+            and not holder_is_dead(rng.worker, worker_id)
+        ):
             return None  # a live worker holds it: this message is a duplicate delivery
         if rng.attempts >= max_attempts:
             last = rng.error or "the worker was lost while processing this range"
@@ -135,7 +150,7 @@ def claim_range(
             return None
         rng.status = RangeStatus.running
         rng.attempts += 1
-        rng.worker = worker_id
+        rng.worker = holder
         rng.started_at = now
         rng.lease_expires_at = now + timedelta(seconds=lease_s)
         if doc.status == DocStatus.queued:
@@ -153,7 +168,7 @@ def claim_range(
             kind=kind,
             page_count=doc.page_count or 0,
         )
-        return ClaimedRange(rng.id, doc.id, rng.attempts, todo, source)
+        return ClaimedRange(rng.id, doc.id, rng.attempts, todo, source, holder)
 
 
 def _store(
@@ -185,6 +200,7 @@ def _record_failure(
         rng = session.get(PageRange, claimed.range_id, with_for_update=True)
         if rng is None:
             return RangeOutcome("skipped")
+        message = redact(err.message)
         if err.retryable and rng.attempts < max_attempts:
             wait = backoff_s(rng.attempts, retry_base_s, retry_max_s)
             hinted = getattr(err, "retry_after_s", None)
@@ -192,13 +208,12 @@ def _record_failure(
                 wait = max(wait, float(hinted))
             wait = min(wait, retry_max_s)
             rng.status = RangeStatus.queued
-            rng.error = err.message
+            rng.error = message
             rng.error_code = err.code
             rng.lease_expires_at = None
             rng.not_before = _now() + timedelta(seconds=wait)
             rng.enqueued_at = _now()
-            return RangeOutcome("retry", retry_in_s=wait, message=err.message)
-        message = err.message
+            return RangeOutcome("retry", retry_in_s=wait, message=message)
         if err.retryable:
             message = f"gave up after {rng.attempts} attempts: {message}"
         fail_range(session, rng, err.code, message)
@@ -215,10 +230,26 @@ def _stop_pending(session: Session, err: PagemillError) -> None:
     session.execute(
         update(PageRange)
         .where(PageRange.status == RangeStatus.queued)
-        .values(status=RangeStatus.failed, error=err.message, error_code=err.code, finished_at=_now())
+        .values(status=RangeStatus.failed, error=redact(err.message), error_code=err.code, finished_at=_now())
     )
     for doc_id in doc_ids:
         finish_document(session, doc_id)
+
+
+def _database_away(exc: Exception, attempt: int, retry_base_s: float, retry_max_s: float) -> RangeOutcome:
+    """The database cannot be reached: ask for a Celery retry; the lease (if any) runs out meanwhile."""
+    log.warning("database unavailable (%s); the range will be retried", type(exc).__name__)
+    wait = max(1.0, backoff_s(max(1, attempt), retry_base_s, min(retry_max_s, 30.0)))
+    return RangeOutcome("retry", retry_in_s=wait, message="database unavailable")
+
+
+def _ocr_and_store(
+    db: Database, objects: ObjectStore, provider: OcrProvider, claimed: ClaimedRange, lease_s: float,
+    cost_per_page_usd: float,
+) -> int:
+    with LeaseHeartbeat(db, claimed.range_id, claimed.holder, claimed.attempt, lease_s):
+        result = provider.ocr(claimed.source, claimed.pages) if claimed.pages else None
+    return _store(db, objects, claimed, provider, result, cost_per_page_usd)
 
 
 def run_range(
@@ -228,33 +259,39 @@ def run_range(
     range_id: int,
     worker_id: str = "local",
     max_attempts: int = 4,
-    lease_s: float = 660,
+    lease_s: float = 60,
     retry_base_s: float = 2.0,
     retry_max_s: float = 300.0,
     cost_per_page_usd: float = 0.0,
 ) -> RangeOutcome:
-    claimed = claim_range(db, objects, range_id, worker_id, max_attempts, lease_s)
+    try:
+        claimed = claim_range(db, objects, range_id, worker_id, max_attempts, lease_s)
+    except (OperationalError, DBAPIError) as exc:
+        return _database_away(exc, 1, retry_base_s, retry_max_s)
     if claimed is None:
         return RangeOutcome("skipped")
-    log.info(
-        "range started",
-        extra={"document_id": claimed.document_id, "range_id": range_id, "attempt": claimed.attempt},
-    )
+    ctx = {"document_id": claimed.document_id, "range_id": range_id, "attempt": claimed.attempt}
+    log.info("range started", extra=ctx)
     try:
-        result = provider.ocr(claimed.source, claimed.pages) if claimed.pages else None
-        written = _store(db, objects, claimed, provider, result, cost_per_page_usd)
-    except PagemillError as err:
-        log.warning(
-            "range failed: %s", err.message,
-            extra={"document_id": claimed.document_id, "range_id": range_id, "attempt": claimed.attempt},
-        )
-        return _record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
+        try:
+            written = _ocr_and_store(db, objects, provider, claimed, lease_s, cost_per_page_usd)
+        except PagemillError as err:
+            log.warning("range failed: %s", redact(err.message), extra=ctx)
+            return _record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
+        except (OperationalError, DBAPIError):
+            raise
+        except SoftTimeLimitExceeded:
+            err = ProviderUnavailable("the range ran past its time limit (PAGEMILL_TASK_TIME_LIMIT_S)")
+            return _record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
+        except Exception as exc:  # a bug or an engine crash: fail this range only, keep the worker alive
+            log.exception("range crashed", extra=ctx)  # the worker's log filter redacts the traceback
+            err = PagemillError(f"internal error: {type(exc).__name__}: {exc}")
+            return _record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
     except (OperationalError, DBAPIError) as exc:
-        err = PagemillError(f"database error: {type(exc.orig).__name__ if exc.orig else exc}")
-        err.retryable = True
-        return _record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
-    except Exception as exc:  # a bug or an engine crash: fail this range only, keep the worker alive
-        log.exception("range crashed", extra={"document_id": claimed.document_id, "range_id": range_id})
-        err = PagemillError(f"internal error: {type(exc).__name__}: {exc}")
-        return _record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
+        # storing (or recording the failure) hit a database outage: the provider's work is redone on retry,
+        # pages already stored are skipped then
+        away = _database_away(exc, claimed.attempt, retry_base_s, retry_max_s)
+        # the lease cannot be released while the database is away: retry once it has run out
+        away.retry_in_s = max(away.retry_in_s or 0.0, lease_s + 1.0)
+        return away
     return RangeOutcome("done", pages_written=written)

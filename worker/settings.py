@@ -48,7 +48,9 @@ class WorkerSettings(BaseSettings):
     # reliability
     max_attempts: int = 4
     task_time_limit_s: int = 600
-    lease_s: int = 660  # a running range whose lease expired is re-queued by the sweep
+    # a running range's lease; a live worker renews it every lease_s/3 (worker/lease.py), so it can be short:
+    # the range of a dead worker is re-queued by the sweep soon after it runs out
+    lease_s: float = 60
     visibility_timeout_s: int = 3600
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
@@ -72,10 +74,14 @@ class WorkerSettings(BaseSettings):
     def document_options(self) -> dict[str, object]:
         """What decides the OCR output of a document: identical content with identical options is not
         OCR'd again (dedup compares a hash of this)."""
+        from .providers.textlayer_first import default_mode
+
+        text_layer = default_mode(self.provider, self.text_layer)
         if self.provider in ("tesseract", "local"):
-            return {"provider": "tesseract", "lang": self.lang, "dpi": self.dpi}
+            return {"provider": "tesseract", "lang": self.lang, "dpi": self.dpi, "text_layer": text_layer}
         return {
             "provider": self.provider,
+            "text_layer": text_layer,
             "model": self.ocr_model,
             "base_url": self.ocr_base_url,
             "table_format": self.table_format,
@@ -99,3 +105,20 @@ class WorkerSettings(BaseSettings):
     @property
     def embedded_broker(self) -> bool:
         return self.effective_broker_url.startswith("sqla+")
+
+    # text layer first (worker.providers.textlayer_first): auto | never | only; None = the provider's default
+    text_layer: str | None = None
+
+    @field_validator("text_layer")
+    @classmethod
+    def _known_text_layer(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().lower()
+        if value not in ("auto", "never", "only"):
+            raise ValueError(f"unknown text layer mode {value!r}; choose auto, never or only")
+        return value
+
+    # Celery task events, for Flower (`celery flower`) and `celery events`: off by default (every task sends
+    # several broker messages); PAGEMILL_TASK_EVENTS=1 turns them on
+    task_events: bool = False

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .celery_app import app
+from .metrics import observe_range
 from .pipeline import run_range
+from .vision_tasks import enqueue_after_range
 
 __all__ = ["ocr_range", "enqueue_range"]
 
@@ -14,6 +17,7 @@ __all__ = ["ocr_range", "enqueue_range"]
 def ocr_range(self: Any, range_id: int) -> str:
     res = app.resources()
     s = res.settings
+    started = time.monotonic()
     outcome = run_range(
         res.db,
         res.objects,
@@ -26,8 +30,12 @@ def ocr_range(self: Any, range_id: int) -> str:
         retry_max_s=s.retry_max_s,
         cost_per_page_usd=s.price_per_1000_pages / 1000,
     )
+    observe_range(res.db, res.provider.name, range_id, outcome.status, outcome.pages_written,
+                  time.monotonic() - started)
     if outcome.status == "retry" and outcome.retry_in_s is not None:
         raise self.retry(countdown=outcome.retry_in_s)
+    if outcome.status == "done":
+        enqueue_after_range(range_id)  # describe the range's images (a no-op unless vision is configured)
     return outcome.status
 
 

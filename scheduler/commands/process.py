@@ -28,6 +28,24 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="OCR again even if ident
 PasswordOpt = Annotated[
     str | None, typer.Option("--password", help="Password for encrypted PDFs (never stored).", show_default=False)
 ]
+TextLayerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--text-layer",
+        help="auto: use good PDF text layers and OCR the rest; never: always OCR; only: never OCR"
+        " (default: auto with the local engine, never with mistral). Sets PAGEMILL_TEXT_LAYER for the workers"
+        " this command starts; separate `pagemill worker` processes read their own.",
+        show_default=False,
+    ),
+]
+
+
+def _set_text_layer(mode: str | None) -> None:
+    if mode is None:
+        return
+    if mode.strip().lower() not in ("auto", "never", "only"):
+        raise typer.BadParameter(f"{mode!r} is not one of auto, never, only", param_hint="--text-layer")
+    os.environ["PAGEMILL_TEXT_LAYER"] = mode.strip().lower()
 
 
 class _ProgressView:
@@ -106,6 +124,7 @@ def run(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Worker processes [default: one per core].")
     ] = None,
+    text_layer: TextLayerOpt = None,
 ) -> None:
     """Embedded one-shot: submit PATHs, process them to the end with our own workers, print a summary.
 
@@ -114,6 +133,7 @@ def run(
 
     if workers:
         os.environ["PAGEMILL_EMBEDDED_WORKERS"] = str(workers)
+    _set_text_layer(text_layer)
     with cli_errors():
         with _progress() as progress:
             job = run_job(
@@ -130,12 +150,14 @@ def submit(
     force: ForceOpt = False,
     password: PasswordOpt = None,
     wait: Annotated[bool, typer.Option("--wait", help="Show progress until every document is finished.")] = False,
+    text_layer: TextLayerOpt = None,
 ) -> None:
     """Enqueue PATHs to the configured broker for `pagemill worker` processes.
 
     Without PAGEMILL_BROKER_URL the embedded broker is used, and --wait starts workers itself (like `run`)."""
     from ..submit import submit as submit_job
 
+    _set_text_layer(text_layer)
     with cli_errors():
         if wait:
             with _progress() as progress:
@@ -186,7 +208,26 @@ def worker(
         ]
         if settings.embedded_broker:
             argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        _exit_with_parent()
         app.worker_main(argv)
+
+
+def _exit_with_parent() -> None:
+    """An embedded worker must not outlive the `pagemill run` that started it, even after a kill -9."""
+    parent = os.environ.pop("PAGEMILL_EXIT_WITH_PARENT", None)
+    if not parent or not parent.isdigit():
+        return
+    import signal
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="pagemill-parent-watch", daemon=True).start()
 
 
 def register(app: typer.Typer) -> None:

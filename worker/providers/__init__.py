@@ -42,4 +42,11 @@ PROVIDERS: dict[str, Callable[[WorkerSettings], OcrProvider]] = {
 
 
 def get_provider(settings: WorkerSettings) -> OcrProvider:
-    return PROVIDERS[settings.provider](settings)
+    """The configured provider, behind the text-layer-first wrapper unless the mode is `never`."""
+    from .textlayer_first import TextLayerFirst, default_mode
+
+    provider = PROVIDERS[settings.provider](settings)
+    mode = default_mode(settings.provider, settings.text_layer)
+    if mode == "never":
+        return provider
+    return TextLayerFirst(provider, mode=mode, dpi=settings.dpi)

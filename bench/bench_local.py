@@ -1,0 +1,118 @@
+"""Local engine throughput: `pagemill run` with 2 worker processes vs a bare single-process tesserocr loop.
+
+    python bench/bench_local.py [--pages 20] [--memory-pages 100]
+
+Prints pages/s of both, their ratio (target >= 1.6 on 2 cores), and the peak RSS of a worker process while it
+OCRs a 100-page document (target <= 400 MB). Figures from one run on the same generated pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scheduler.samples import make_scanned_pdf, page_text  # noqa: E402
+
+
+def bare_loop(pdf: Path, n: int) -> float:
+    import pypdfium2 as pdfium
+
+    from worker.providers._tesseract import TesseractEngine
+
+    doc = pdfium.PdfDocument(pdf)
+    images = [doc[i].render(scale=300 / 72, grayscale=True).to_pil().copy() for i in range(n)]
+    engine = TesseractEngine()
+    engine.recognize(images[0], 300)  # warm-up, as the engine measurements do
+    start = time.perf_counter()
+    for im in images:
+        engine.recognize(im, 300)
+    return n / (time.perf_counter() - start)
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return out
+    for c in children:
+        out.append(int(c))
+        out.extend(_descendants(int(c)))
+    return out
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def pipeline(paths: list[Path], data: Path, workers: int, per_task: int) -> tuple[float, float]:
+    """Wall-clock seconds of `pagemill run` and the peak RSS (MB) of any one worker process."""
+    env = dict(os.environ, PAGEMILL_DATA_DIR=str(data))
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scheduler.cli", "run", "--workers", str(workers), "--pages-per-task",
+         str(per_task), *map(str, paths)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    peak = 0.0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.wait(0.2):
+            for pid in _descendants(proc.pid):
+                peak = max(peak, _rss_mb(pid))
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    rc = proc.wait()
+    elapsed = time.perf_counter() - start
+    stop.set()
+    t.join()
+    if rc != 0:
+        raise SystemExit(f"pagemill run failed with exit code {rc}")
+    return elapsed, peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pages", type=int, default=20)
+    ap.add_argument("--memory-pages", type=int, default=100, help="0 skips the memory measurement")
+    ap.add_argument("--pages-per-task", type=int, default=2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpd = Path(tmp)
+        pdf = make_scanned_pdf(tmpd / "scan20.pdf", [page_text(i) for i in range(args.pages)], dpi=300)
+        print(f"{args.pages} generated scanned pages, 300 dpi, {os.cpu_count()} cores")
+        bare = bare_loop(pdf, args.pages)
+        print(f"bare tesserocr loop, 1 process:        {bare:6.2f} pages/s")
+        elapsed, _ = pipeline([pdf], tmpd / "d1", 2, args.pages_per_task)
+        piped = args.pages / elapsed
+        print(f"pagemill run, 2 worker processes:       {piped:6.2f} pages/s  ({elapsed:.1f} s wall, incl. start-up)")
+        print(f"ratio pipeline / bare:                  {piped / bare:6.2f}   (target >= 1.6)")
+        if args.memory_pages:
+            big = make_scanned_pdf(
+                tmpd / "big.pdf", [page_text(1000 + i, words=30) for i in range(args.memory_pages)], dpi=150
+            )
+            elapsed, peak = pipeline([big], tmpd / "d2", 1, 8)
+            print(f"{args.memory_pages}-page document, 1 worker: {elapsed:.1f} s; peak RSS of one worker process "
+                  f"{peak:.0f} MB (target <= 400 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Full-text search over stored pages (and the descriptions of their images), ranked, with snippets.
+
+    from models.search import search
+    for hit in search(db, "invoice total", limit=10):
+        print(hit.filename, hit.page_index, hit.snippet)
+
+The same call gives the same shape on SQLite (FTS5: bm25 + snippet()) and PostgreSQL (tsvector: ts_rank +
+ts_headline); the index itself is kept by the database (migration 0002), not by this module.
+
+A query is a list of words that must all appear. User input never reaches the FTS syntax: it is split into
+word tokens and each is quoted, so `"`, `AND`, `-`, `:` or `(` cannot cause a syntax error or change the
+meaning. A word ending in `*` matches as a prefix (`invoic*`).
+
+Ranking is exact for queries matching up to RANK_CANDIDATES pages. A query matching more (a word on most
+pages, like "the") is ranked among the RANK_CANDIDATES most recently stored matching pages: ranking every
+one of 90,000 matches costs 100+ ms, and for such a word the rank says little anyway.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from .db import Database
+from .errors import ConfigError
+
+__all__ = ["SearchHit", "search", "parse_query", "HIGHLIGHT_START", "HIGHLIGHT_END", "RANK_CANDIDATES"]
+
+HIGHLIGHT_START = "<mark>"
+HIGHLIGHT_END = "</mark>"
+RANK_CANDIDATES = 5000
+_SNIPPET_WORDS = 24
+_MAX_TERMS = 32
+_TOKEN = re.compile(r"[^\W_]+(\*)?", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    document_id: int
+    filename: str
+    page_index: int  # 0-based, as in the pages table
+    rank: float  # higher is better; comparable within one result list only
+    snippet: str  # text around the matches, each match wrapped in HIGHLIGHT_START/HIGHLIGHT_END
+    matched: str = "page"  # "page" (its markdown) or "image" (the description of an image on it)
+
+
+@dataclass(frozen=True)
+class _Term:
+    word: str
+    prefix: bool
+
+
+def parse_query(query: str) -> list[_Term]:
+    """Word tokens of a user query; a trailing `*` asks for a prefix match. Everything else is dropped."""
+    terms = [_Term(m.group(0).rstrip("*").lower(), bool(m.group(1))) for m in _TOKEN.finditer(query)]
+    return terms[:_MAX_TERMS]
+
+
+def _fts5_query(terms: list[_Term]) -> str:
+    # tokens hold letters and digits only, so the quotes can never be unbalanced
+    return " ".join(f'"{t.word}"' + ("*" if t.prefix else "") for t in terms)
+
+
+def _tsquery(terms: list[_Term]) -> str:
+    return " & ".join(f"'{t.word}'" + (":*" if t.prefix else "") for t in terms)
+
+
+def search(db: Database, query: str, doc_id: int | None = None, limit: int = 20) -> list[SearchHit]:
+    """Pages where every word of `query` appears (in the page text or in a description of one of its
+    images), best first. Raises ConfigError when the query holds no word at all."""
+    terms = parse_query(query)
+    if not terms:
+        raise ConfigError(f"nothing to search for in {query!r}: give at least one word")
+    limit = max(1, min(int(limit), 1000))
+    if db.is_sqlite:
+        pages = _run(db, _SQLITE_PAGES, _fts5_query(terms), doc_id, limit, "page")
+        images = _run(db, _SQLITE_IMAGES, _fts5_query(terms), doc_id, limit, "image")
+    else:
+        pages = _run(db, _PG_PAGES, _tsquery(terms), doc_id, limit, "page")
+        images = _run(db, _PG_IMAGES, _tsquery(terms), doc_id, limit, "image")
+    return _merge(pages, images, limit)
+
+
+def _run(db: Database, sql: str, match: str, doc_id: int | None, limit: int, matched: str) -> list[SearchHit]:
+    params = {
+        "q": match, "doc": doc_id, "limit": limit, "cap": RANK_CANDIDATES, "start": HIGHLIGHT_START, "end": HIGHLIGHT_END,
+        "words": _SNIPPET_WORDS,
+        "opts": f'StartSel="{HIGHLIGHT_START}", StopSel="{HIGHLIGHT_END}", MaxWords={_SNIPPET_WORDS + 11}, '
+                f'MinWords={_SNIPPET_WORDS // 2}, MaxFragments=2, FragmentDelimiter=" … "',
+    }
+    with db.read_session() as s:
+        if db.is_sqlite:
+            # the rowid just below the newest RANK_CANDIDATES matches (0 when there are fewer): FTS5 walks
+            # its doclist backwards and stops there, and takes `rowid > :floor` as an index constraint
+            floor_sql = _SQLITE_FLOOR.format(table="pages" if matched == "page" else "images")
+            params["floor"] = s.execute(text(floor_sql), params).scalar() or 0
+        rows = s.execute(text(sql), params).all()
+    return [SearchHit(r.document_id, r.filename, r.page_index, float(r.rank), r.snippet or "", matched)
+            for r in rows]
+
+
+def _merge(pages: list[SearchHit], images: list[SearchHit], limit: int) -> list[SearchHit]:
+    """One hit per page: a page found by its text and by an image keeps the better-ranked of the two."""
+    best: dict[tuple[int, int], SearchHit] = {}
+    for hit in [*pages, *images]:
+        key = (hit.document_id, hit.page_index)
+        if key not in best or hit.rank > best[key].rank:
+            best[key] = hit
+    return sorted(best.values(), key=lambda h: (-h.rank, h.document_id, h.page_index))[:limit]
+
+
+# FTS5 sorts by rank itself for `ORDER BY rank` and stops at LIMIT, so snippet() runs for the returned rows
+# only; bm25 is lower-is-better, hence the sign. rowid IN (...) keeps the FTS5 query plan for --doc.
+_SQLITE_FLOOR = """
+SELECT rowid FROM {table}_fts
+WHERE {table}_fts MATCH :q AND (:doc IS NULL OR rowid IN (SELECT id FROM {table} WHERE document_id = :doc))
+ORDER BY rowid DESC LIMIT 1 OFFSET :cap
+"""
+
+_SQLITE_PAGES = """
+SELECT p.document_id, d.filename, p.page_index, -h.rank AS rank, h.snippet
+FROM (
+    SELECT rowid AS page_id, rank, snippet(pages_fts, 0, :start, :end, ' … ', :words) AS snippet
+    FROM pages_fts
+    WHERE pages_fts MATCH :q AND rowid > :floor
+      AND (:doc IS NULL OR rowid IN (SELECT id FROM pages WHERE document_id = :doc))
+    ORDER BY rank LIMIT :limit
+) h
+JOIN pages p ON p.id = h.page_id
+JOIN documents d ON d.id = p.document_id
+ORDER BY h.rank
+"""
+
+_SQLITE_IMAGES = """
+SELECT i.document_id, d.filename, i.page_index, -h.rank AS rank, i.name || ': ' || h.snippet AS snippet
+FROM (
+    SELECT rowid AS image_id, rank, snippet(images_fts, 0, :start, :end, ' … ', :words) AS snippet
+    FROM images_fts
+    WHERE images_fts MATCH :q AND rowid > :floor
+      AND (:doc IS NULL OR rowid IN (SELECT id FROM images WHERE document_id = :doc))
+    ORDER BY rank LIMIT :limit
+) h
+JOIN images i ON i.id = h.image_id
+JOIN documents d ON d.id = i.document_id
+ORDER BY h.rank
+"""
+
+# ts_headline re-parses the text, so it runs after LIMIT on the few rows returned. Normalisation 1 divides
+# by the log of the length, like bm25's length penalty.
+_PG_PAGES = """
+WITH q AS (SELECT to_tsquery('simple', :q) AS query),
+hits AS (
+    SELECT p.id, p.document_id, p.page_index, ts_rank(p.search_vector, q.query, 1) AS rank
+    FROM (
+        SELECT c.id FROM pages c, q
+        WHERE c.search_vector @@ q.query AND (CAST(:doc AS integer) IS NULL OR c.document_id = :doc)
+        ORDER BY c.id DESC LIMIT :cap
+    ) newest
+    JOIN pages p ON p.id = newest.id, q
+    ORDER BY rank DESC, p.id LIMIT :limit
+)
+SELECT h.document_id, d.filename, h.page_index, h.rank,
+       ts_headline('simple', p.markdown, q.query, :opts) AS snippet
+FROM hits h JOIN pages p ON p.id = h.id JOIN documents d ON d.id = h.document_id, q
+ORDER BY h.rank DESC, h.id
+"""
+
+_PG_IMAGES = """
+WITH q AS (SELECT to_tsquery('simple', :q) AS query),
+hits AS (
+    SELECT i.id, i.document_id, i.page_index, ts_rank(i.search_vector, q.query, 1) AS rank
+    FROM (
+        SELECT c.id FROM images c, q
+        WHERE c.search_vector @@ q.query AND (CAST(:doc AS integer) IS NULL OR c.document_id = :doc)
+        ORDER BY c.id DESC LIMIT :cap
+    ) newest
+    JOIN images i ON i.id = newest.id, q
+    ORDER BY rank DESC, i.id LIMIT :limit
+)
+SELECT h.document_id, d.filename, h.page_index, h.rank,
+       i.name || ': ' || ts_headline('simple', coalesce(i.description, ''), q.query, :opts) AS snippet
+FROM hits h JOIN images i ON i.id = h.id JOIN documents d ON d.id = h.document_id, q
+ORDER BY h.rank DESC, h.id
+"""

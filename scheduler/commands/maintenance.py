@@ -1,0 +1,200 @@
+"""`pagemill retry`, `pagemill cancel` and `pagemill scheduler`: keeping the work moving."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import select
+
+from models.db import Database
+from models.errors import ConfigError
+from models.settings import DatabaseSettings
+from models.tables import DocStatus, Document
+from worker.settings import WorkerSettings
+
+from ..console import cli_errors, console, err_console, resolve_document, safe
+from ..settings import SchedulerSettings
+
+__all__ = ["register", "wait_for_documents", "start_watch_hook"]
+
+log = logging.getLogger("pagemill.scheduler")
+
+# the sweep inside a command that waits for its own workers: frequent, so a lost range costs seconds
+_EMBEDDED_SWEEP_S = 2.0
+
+
+def _db(settings: WorkerSettings) -> Database:
+    db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
+    db.migrate()
+    return db
+
+
+def wait_for_documents(
+    db: Database, ids: list[int], poll_s: float = 0.5, tick: Callable[[], None] | None = None,
+    timeout_s: float | None = None,
+) -> dict[int, str]:
+    """Block until every document in `ids` is done, partial, failed or cancelled; returns id -> status."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        with db.read_session() as s:
+            states = dict(s.execute(select(Document.id, Document.status).where(Document.id.in_(ids))).all())
+        if all(st in DocStatus.TERMINAL for st in states.values()):
+            return states
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"documents not finished after {timeout_s} s")
+        if tick:
+            tick()
+        time.sleep(poll_s)
+
+
+def _process_here(db: Database, settings: WorkerSettings, ids: list[int]) -> dict[int, str]:
+    """Embedded broker: start our own workers and a sweep, wait for the documents, stop them."""
+    from ..embedded import EmbeddedWorkers
+    from ..sweep import Sweeper
+
+    sched = SchedulerSettings()
+    workers = EmbeddedWorkers(settings.data_dir, sched.embedded_workers or 1).start()
+    sweeper = Sweeper(db, settings, min(sched.sweep_interval_s, _EMBEDDED_SWEEP_S), sched.requeue_after_s)
+    sweeper.start()
+
+    def tick() -> None:
+        if not workers.alive():
+            raise ConfigError(f"the worker process stopped; see {settings.data_dir / 'worker.log'}")
+
+    try:
+        return wait_for_documents(db, ids, tick=tick)
+    finally:
+        sweeper.stop(5)
+        workers.stop()
+
+
+def retry(
+    ref: Annotated[
+        str | None,
+        typer.Argument(help="A document id or SHA-256 prefix, or job:N for every document of a job; all when omitted."),
+    ] = None,
+    wait: Annotated[
+        bool | None,
+        typer.Option("--wait/--no-wait", help="Process and wait [default: wait with the embedded broker].",
+                     show_default=False),
+    ] = None,
+) -> None:
+    """Re-run only the failed page ranges. Pages already stored are neither OCR'd nor billed again."""
+    from ..rerun import documents_of_job, retry_failed
+
+    with cli_errors():
+        settings = WorkerSettings()
+        db = _db(settings)
+        ids: list[int] | None = None
+        if ref is not None and ref.lower().startswith("job:"):
+            ids = documents_of_job(db, int(ref[4:]) if ref[4:].isdigit() else -1)
+        elif ref is not None:
+            ids = [resolve_document(db, ref)]
+        report = retry_failed(db, settings, ids)
+        for doc_id, code in report.intake_failures:
+            err_console.print(f"document {doc_id} failed at intake ({code}): fix the file and submit it again")
+        if not report.range_ids:
+            console.print("nothing to retry: no failed page ranges")
+            if report.intake_failures:
+                raise typer.Exit(1)
+            return
+        console.print(
+            f"re-queued {len(report.range_ids)} failed range(s), {report.pages} page(s), "
+            f"of {len(report.document_ids)} document(s)"
+        )
+        if wait is None:
+            wait = settings.embedded_broker
+        if not wait:
+            return
+        if settings.embedded_broker:
+            states = _process_here(db, settings, report.document_ids)
+        else:
+            states = wait_for_documents(db, report.document_ids)
+        bad = {d: st for d, st in states.items() if st != DocStatus.done}
+        for doc_id, st in sorted(states.items()):
+            console.print(f"  document {doc_id}: {st}")
+        if bad:
+            raise typer.Exit(1)
+
+
+def cancel(
+    docs: Annotated[list[str], typer.Argument(help="Document ids or SHA-256 prefixes.", show_default=False)],
+) -> None:
+    """Stop the queued work of documents; they become `cancelled` (`pagemill retry` does not restart them)."""
+    from ..rerun import cancel_documents
+
+    with cli_errors():
+        settings = WorkerSettings()
+        db = _db(settings)
+        report = cancel_documents(db, [resolve_document(db, d) for d in docs])
+        for doc_id in report.document_ids:
+            console.print(f"document {doc_id}: cancelled")
+        for doc_id in report.already_finished:
+            console.print(f"document {doc_id}: already finished, nothing to cancel")
+        if report.document_ids:
+            console.print(f"{report.ranges_cancelled} page range(s) will not run")
+
+
+def start_watch_hook(db: Database, settings: WorkerSettings, stop: threading.Event) -> list[Any]:
+    """Watched folders from settings, when the `scheduler.watch` module offers them.
+
+    Contract: `scheduler.watch.start_configured_watchers(db=..., settings=..., stop_event=...)` starts the
+    watchers configured in the environment and returns the started objects (each with a `stop()`), or None.
+    """
+    try:
+        watch = importlib.import_module("scheduler.watch")
+    except ImportError:
+        return []
+    starter = getattr(watch, "start_configured_watchers", None)
+    if starter is None:
+        return []
+    return list(starter(db=db, settings=settings, stop_event=stop) or [])
+
+
+def scheduler(
+    interval: Annotated[
+        float | None, typer.Option("--interval", min=0.1, help="Seconds between sweeps [env PAGEMILL_SWEEP_INTERVAL_S].")
+    ] = None,
+) -> None:
+    """Periodic sweeps until stopped: re-queue ranges of dead workers and lost messages (and watched folders)."""
+    from ..sweep import Sweeper
+
+    with cli_errors():
+        settings, sched = WorkerSettings(), SchedulerSettings()
+        db = _db(settings)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        sweeper = Sweeper(db, settings, interval or sched.sweep_interval_s, sched.requeue_after_s)
+        sweeper.start()
+        watchers = start_watch_hook(db, settings, stop)
+        from ..metrics import serve_scheduler_metrics
+
+        metrics = serve_scheduler_metrics(db, settings)  # None unless PAGEMILL_METRICS_PORT is set
+        console.print(
+            f"scheduler: sweeping every {sweeper.interval_s:g} s (queue {safe(settings.queue)});"
+            f" {len(watchers)} watched folder(s). Ctrl-C stops."
+        )
+        try:
+            while not stop.wait(0.5):
+                if not sweeper.is_alive():
+                    raise ConfigError("the sweep thread stopped unexpectedly")
+        finally:
+            sweeper.stop(10)
+            if metrics is not None:
+                metrics.shutdown()
+            for w in watchers:
+                w.stop()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(retry)
+    app.command()(cancel)
+    app.command()(scheduler)

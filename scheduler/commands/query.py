@@ -1,0 +1,101 @@
+"""`pagemill search` and `pagemill export`: getting results out of the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from models.db import Database
+from models.errors import ConfigError
+from models.search import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit
+from models.search import search as run_search
+from worker.objects import ObjectStore
+from worker.settings import WorkerSettings
+
+from ..console import cli_errors, console, err_console, resolve_document, safe
+from ..export import FORMATS, export_all, export_document
+
+__all__ = ["register", "highlighted"]
+
+
+def _db() -> Database:
+    db = Database.from_settings()
+    db.migrate()
+    return db
+
+
+def highlighted(snippet: str) -> str:
+    """Rich markup for a snippet: the text escaped (it comes from documents), the matches in bold."""
+    out = []
+    for n, part in enumerate(snippet.replace("\n", " ").split(HIGHLIGHT_START)):
+        match, _, rest = part.partition(HIGHLIGHT_END) if n else ("", "", part)
+        if match:
+            out.append(f"[bold yellow]{safe(match, 200)}[/bold yellow]")
+        out.append(safe(rest, 2000))
+    return "".join(out)
+
+
+def _hits_table(hits: list[SearchHit]) -> Table:
+    table = Table()
+    for col in ("doc", "document", "page", "snippet"):
+        table.add_column(col, overflow="fold")
+    for h in hits:
+        page = f"{h.page_index + 1}" + (" (image)" if h.matched == "image" else "")
+        table.add_row(str(h.document_id), safe(h.filename, 40), page, highlighted(h.snippet))
+    return table
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="Words that must all appear on the page; end a word with * for a prefix.")],
+    doc: Annotated[str | None, typer.Option("--doc", help="Only this document (id or SHA-256 prefix).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many pages.")] = 20,
+) -> None:
+    """Full-text search over stored pages (and image descriptions), best matches first."""
+    with cli_errors():
+        db = _db()
+        doc_id = resolve_document(db, doc) if doc is not None else None
+        hits = run_search(db, query, doc_id=doc_id, limit=limit)
+        if not hits:
+            console.print("no matching pages")
+            return
+        console.print(_hits_table(hits))
+        console.print("[dim]page numbers start at 1; `pagemill show DOC --page N` takes N = page - 1[/dim]")
+
+
+def export(
+    doc: Annotated[str | None, typer.Argument(help="A document id or SHA-256 prefix (omit with --all).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md (folder), json (Mistral OCR shape) or zip.")] = "md",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for md and --all; file (or folder) for json/zip.")] = Path("."),
+    include_images: Annotated[bool, typer.Option("--include-images", help="json: embed images as base64 data URIs.")] = False,
+    all_docs: Annotated[bool, typer.Option("--all", help="Export every done document into OUT/<id>-<name>/.")] = False,
+) -> None:
+    """Write a document as markdown with its images, as Mistral-shaped JSON, or as a zip of the markdown."""
+    with cli_errors():
+        if fmt not in FORMATS:
+            raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        if all_docs == (doc is not None):
+            raise ConfigError("give either a document or --all")
+        db = _db()
+        objects = ObjectStore(WorkerSettings().objects_dir)
+        if doc is not None:
+            path = export_document(db, objects, resolve_document(db, doc), fmt, out, include_images)
+            console.print(f"wrote {safe(str(path), 300)}")
+            return
+        results = export_all(db, objects, fmt, out, include_images)
+        for r in results:
+            if r.error:
+                err_console.print(f"[red]document {r.document_id}[/red]: {safe(r.error, 300)}")
+            else:
+                console.print(f"document {r.document_id}: {safe(str(r.path), 300)}")
+        failed = sum(1 for r in results if r.error)
+        console.print(f"exported {len(results) - failed} done documents" + (f", {failed} failed" if failed else ""))
+        if failed:
+            raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(search)
+    app.command()(export)

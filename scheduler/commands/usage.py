@@ -1,0 +1,53 @@
+"""`pagemill usage`: pages billed by paid providers and their estimated cost."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from models.db import Database
+
+from ..console import cli_errors, console, safe
+from ..usage import GROUPINGS, usage_summary
+
+__all__ = ["register"]
+
+
+def usage(
+    by: Annotated[str, typer.Option("--by", help=f"Group by {' | '.join(GROUPINGS)}.")] = "day",
+    kind: Annotated[str | None, typer.Option("--kind", help="Only ocr or vision rows.")] = None,
+    price: Annotated[
+        float | None,
+        typer.Option(
+            "--price-per-1000",
+            help="Re-estimate the cost at this USD price per 1000 pages [default: the price recorded with each "
+            "response, PAGEMILL_PRICE_PER_1000_PAGES].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Pages billed and estimated cost (USD) per day, per model or per document, from the usage ledger."""
+    with cli_errors():
+        db = Database.from_settings()
+        db.migrate()
+        rows = usage_summary(db, by, kind, price)
+        if not rows:
+            console.print("no billed usage yet (the local engine is free; the Mistral provider records usage)")
+            return
+        table = Table()
+        for col, justify in ((by, "left"), ("requests", "right"), ("pages", "right"), ("MB sent", "right"),
+                             ("est. cost USD", "right")):
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for r in rows:
+            table.add_row(safe(r.group, 60), str(r.requests), str(r.pages), f"{r.doc_bytes / 1e6:.1f}",
+                          f"{r.cost_usd:.4f}")
+        table.add_row("total", str(sum(r.requests for r in rows)), str(sum(r.pages for r in rows)),
+                      f"{sum(r.doc_bytes for r in rows) / 1e6:.1f}", f"{sum(r.cost_usd for r in rows):.4f}",
+                      style="bold")
+        console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(usage)

@@ -1,0 +1,289 @@
+"""A real HTTP server on 127.0.0.1 that speaks the Mistral `POST /v1/ocr` contract, with fault injection.
+
+    with MistralServer(api_key="sk-test") as server:
+        server.inject(Fault(429, headers={"Retry-After": "1"}), Fault(503))   # the next two requests fail
+        ...  # PAGEMILL_OCR_BASE_URL=server.url
+
+Pages are answered by really reading what was sent: the text layer of each page of a `document_url` PDF
+(pypdfium2), so a test can check that page k of the original came back as page k. Requests are checked the way
+the real API does (required fields, no unknown fields, data URIs), and every request is recorded.
+Options: `images_per_page` (a small PNG cut from the rendered page), `image_ids` (override ids, e.g. hostile
+ones), `bare_base64`, `rate_limit` (R requests/s over a sliding 1 s window, 429 above it), `latency_s`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pypdfium2 as pdfium
+from PIL import Image
+
+__all__ = ["Fault", "MistralServer", "Received", "ERROR_BODIES"]
+
+_ALLOWED = {
+    "model", "document", "pages", "include_image_base64", "image_limit", "image_min_size", "bbox_annotation_format",
+    "document_annotation_format", "document_annotation_prompt", "table_format", "extract_header", "extract_footer",
+    "include_blocks", "confidence_scores_granularity",
+}
+
+# the three error-body shapes of reference/mistral-api.md §3
+ERROR_BODIES = {
+    "documented": lambda msg: {"object": "error", "message": msg, "type": "invalid_request_error", "param": None,
+                               "code": "3740"},
+    "fastapi": lambda msg: {"detail": [{"type": "value_error", "loc": ["body", "document"], "msg": msg,
+                                        "input": None}]},
+    "fastapi_str": lambda msg: {"detail": msg},
+    "bare": lambda msg: {"message": msg, "request_id": "req-123"},
+}
+
+
+@dataclass
+class Fault:
+    """One scripted answer: `status` with `body` (dict -> JSON, bytes -> raw) after `delay_s`."""
+
+    status: int = 500
+    body: dict[str, Any] | bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+@dataclass
+class Received:
+    at: float
+    status: int
+    body: dict[str, Any] | None
+    headers: dict[str, str]
+    pages: int = 0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        pass
+
+    def _send(self, status: int, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path != "/v1/ocr":
+            self._send(404, {"detail": "Not Found"})
+            return
+        status, payload, headers, pages = self.server.owner.answer(raw, dict(self.headers))
+        self._send(status, payload, headers)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    owner: MistralServer
+
+
+class MistralServer:
+    def __init__(
+        self,
+        api_key: str | None = "sk-test-key",
+        images_per_page: int = 0,
+        image_ids: list[str] | None = None,
+        bare_base64: bool = False,
+        rate_limit: float | None = None,
+        latency_s: float = 0.0,
+        extract_text: bool = True,
+        model: str = "mistral-ocr-2512",
+    ) -> None:
+        self.api_key = api_key
+        self.images_per_page = images_per_page
+        self.image_ids = image_ids
+        self.bare_base64 = bare_base64
+        self.rate_limit = rate_limit
+        self.latency_s = latency_s
+        self.extract_text = extract_text
+        self.model = model
+        self.received: list[Received] = []
+        self._faults: deque[Fault] = deque()
+        self._window: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.owner = self
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> MistralServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> MistralServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def inject(self, *faults: Fault) -> None:
+        """The next len(faults) requests get these answers, in order."""
+        with self._lock:
+            self._faults.extend(faults)
+
+    def statuses(self) -> list[int]:
+        with self._lock:
+            return [r.status for r in self.received]
+
+    # ---- answering ---------------------------------------------------------------------------------------
+    def answer(self, raw: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any] | bytes, dict[str, str], int]:
+        lower = {k.lower(): v for k, v in headers.items()}
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        status, payload, out_headers, pages = self._decide(fault, body, lower)
+        with self._lock:
+            self.received.append(Received(time.time(), status, body, lower, pages))
+        return status, payload, out_headers, pages
+
+    def _decide(
+        self, fault: Fault | None, body: Any, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any] | bytes, dict[str, str], int]:
+        if fault is not None:
+            time.sleep(fault.delay_s)
+            if fault.status == 200 and fault.body is None:  # a slow but correct answer
+                return self._ocr(body)
+            return fault.status, fault.body if fault.body is not None else {"detail": "injected"}, fault.headers, 0
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return 401, {"detail": "Unauthorized"}, {}, 0
+        if self.rate_limit is not None and not self._admit():
+            body429 = ERROR_BODIES["documented"]("Rate limit exceeded")
+            return 429, body429, {"Retry-After": "1"}, 0
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        return self._ocr(body)
+
+    def _admit(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            while self._window and self._window[0] <= now - 1.0:
+                self._window.popleft()
+            if len(self._window) >= (self.rate_limit or 0):
+                return False
+            self._window.append(now)
+            return True
+
+    def _ocr(self, body: Any) -> tuple[int, dict[str, Any] | bytes, dict[str, str], int]:
+        problem = _validate(body)
+        if problem:
+            return 422, ERROR_BODIES["fastapi"](problem), {}, 0
+        doc = body["document"]
+        url = doc.get("document_url") if doc["type"] == "document_url" else doc["image_url"]
+        url = url["url"] if isinstance(url, dict) else url
+        data = base64.b64decode(url.split(",", 1)[1])
+        try:
+            pages = self._pdf_pages(data) if doc["type"] == "document_url" else [self._image_page(data)]
+        except Exception as exc:  # noqa: BLE001 - the real API answers 400 for unreadable documents
+            return 400, ERROR_BODIES["documented"](f"Document is not a valid PDF. ({exc})"), {}, 0
+        out, counter = [], 0
+        for index, (markdown, image, size) in enumerate(pages):
+            images = []
+            for _ in range(self.images_per_page):
+                images.append(self._image_obj(counter, image, body.get("include_image_base64")))
+                markdown += f"\n\n![{images[-1]['id']}]({images[-1]['id']})"
+                counter += 1
+            out.append({"index": index, "markdown": markdown, "images": images, "tables": [], "hyperlinks": [],
+                        "header": None, "footer": None,
+                        "dimensions": {"dpi": 200, "height": size[1], "width": size[0]}})
+        usage = {"pages_processed": len(out), "doc_size_bytes": len(data)}
+        return 200, {"pages": out, "model": self.model, "document_annotation": None, "usage_info": usage}, {}, len(out)
+
+    def _pdf_pages(self, data: bytes) -> list[tuple[str, bytes | None, tuple[int, int]]]:
+        pdf = pdfium.PdfDocument(data)
+        try:
+            result = []
+            for i in range(len(pdf)):
+                page = pdf[i]
+                w, h = page.get_size()
+                text = ""
+                if self.extract_text:
+                    tp = page.get_textpage()
+                    text = tp.get_text_bounded().strip()
+                    tp.close()
+                png = None
+                if self.images_per_page:
+                    png = _png(page.render(scale=20 / 72).to_pil().crop((0, 0, 40, 40)))
+                page.close()
+                result.append((text or f"(page {i} of the sent document)", png, (round(w * 200 / 72),
+                                                                                 round(h * 200 / 72))))
+            return result
+        finally:
+            pdf.close()
+
+    def _image_page(self, data: bytes) -> tuple[str, bytes | None, tuple[int, int]]:
+        with Image.open(io.BytesIO(data)) as im:
+            size = im.size
+            png = _png(im.convert("RGB").resize((40, 40))) if self.images_per_page else None
+        return f"An image of {size[0]}x{size[1]} pixels", png, size
+
+    def _image_obj(self, n: int, png: bytes | None, include: Any) -> dict[str, Any]:
+        ident = self.image_ids[n % len(self.image_ids)] if self.image_ids else f"img-{n}.png"
+        b64 = None
+        if include and png:
+            b64 = base64.b64encode(png).decode()
+            if not self.bare_base64:
+                b64 = "data:image/png;base64," + b64
+        return {"id": ident, "top_left_x": 10 + n, "top_left_y": 20, "bottom_right_x": 50 + n, "bottom_right_y": 60,
+                "image_base64": b64, "image_annotation": None}
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _validate(body: Any) -> str | None:
+    """The checks the real API makes before reading the document (422 with FastAPI's detail shape)."""
+    if not isinstance(body, dict):
+        return "body must be a JSON object"
+    unknown = set(body) - _ALLOWED
+    if unknown:
+        return f"Extra inputs are not permitted: {sorted(unknown)}"
+    if not body.get("model") or not isinstance(body.get("document"), dict):
+        return "Field required: model and document"
+    doc = body["document"]
+    if doc.get("type") == "document_url":
+        if not str(doc.get("document_url", "")).startswith("data:application/pdf;base64,"):
+            return "Document content must be a URL (starting with 'https') or base64 encoded document"
+    elif doc.get("type") == "image_url":
+        url = doc.get("image_url")
+        url = url.get("url") if isinstance(url, dict) else url
+        if not str(url).startswith("data:image/"):
+            return "Image content must be a URL or a base64 data URI"
+    else:
+        return f"unsupported document type {doc.get('type')!r}"
+    return None

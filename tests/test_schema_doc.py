@@ -1,0 +1,111 @@
+"""docs/schema.md is a contract: its example SQL runs and returns rows, and it names every table and column."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from models.db import Database
+from models.tables import Base, Document, Image, PageRange, Usage
+from tests.results_db import add_document, migrated_database
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
+BLOCK = re.compile(r"```sql\n(.*?)```", re.S)
+
+
+def examples() -> list[str]:
+    return BLOCK.findall(DOC.read_text())
+
+
+def runs_on(sql: str, dialect: str) -> bool:
+    first = sql.lstrip().splitlines()[0].strip().lower()
+    if first == "-- sqlite":
+        return dialect == "sqlite"
+    if first == "-- postgresql":
+        return dialect == "postgresql"
+    return True
+
+
+def populate(db: Database) -> None:
+    """A done document with an invoice page and images, a partial one with a failed range, a failed one."""
+    done = add_document(db, "invoice-2024.pdf", ["Invoice 117, total due 1250 EUR", "Terms and conditions"])
+    partial = add_document(db, "minutes.pdf", ["Minutes of the meeting: the invoice was approved"],
+                           status="partial")
+    failed = add_document(db, "locked.pdf", [], status="failed")
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    with db.write_session() as s:
+        s.get(Document, failed).error = "the PDF is encrypted; give its password with --password"
+        s.get(Document, failed).error_code = "encrypted"
+        s.add(PageRange(document_id=partial, seq=1, pages=[1, 2], first_page=1, last_page=2, status="failed",
+                        attempts=3, error="the provider rejected the request", error_code="rejected"))
+        for n in range(2):
+            s.add(Image(document_id=done, page_index=0, name=f"img-0-{n}.png", path=f"images/aa/{n}.png",
+                        sha256=str(n) * 64, mime_type="image/png"))
+        s.add_all([
+            Usage(document_id=done, provider="mistral", model="mistral-ocr-latest", pages_processed=2,
+                  cost_usd=0.002, created_at=yesterday),
+            Usage(document_id=partial, provider="mistral", model="mistral-ocr-latest", pages_processed=1,
+                  cost_usd=0.001),
+        ])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'doc.sqlite'}" if request.param == "sqlite" else request.getfixturevalue(
+        "postgres_url")
+    database = migrated_database(url)
+    populate(database)
+    yield database
+    database.dispose()
+
+
+def test_the_document_has_the_four_questions_and_both_dialects() -> None:
+    body = DOC.read_text()
+    for heading in ("Pages containing a word", "Documents that failed", "Pages billed per day",
+                    "Images per document"):
+        assert f"### {heading}" in body
+    sql = examples()
+    assert any(runs_on(s, "sqlite") and not runs_on(s, "postgresql") for s in sql)
+    assert any(runs_on(s, "postgresql") and not runs_on(s, "sqlite") for s in sql)
+
+
+def test_every_example_runs_and_returns_rows(db: Database) -> None:
+    dialect = db.engine.dialect.name
+    applicable = [sql for sql in examples() if runs_on(sql, dialect)]
+    assert len(applicable) >= 8
+    for sql in applicable:
+        with db.read_session() as s:
+            rows = s.execute(text(sql)).all()
+        assert rows, f"no rows on {dialect} from:\n{sql}"
+
+
+def test_examples_answer_their_question(db: Database) -> None:
+    """Spot checks that the examples return the right rows, not just some rows."""
+    with db.read_session() as s:
+        dialect = db.engine.dialect.name
+        for sql in (x for x in examples() if ("invoice" in x and runs_on(x, dialect))):
+            found = {(r.filename, r.page_index) for r in s.execute(text(sql))}
+            assert found == {("invoice-2024.pdf", 0), ("minutes.pdf", 0)}, sql
+        failures = s.execute(text(next(x for x in examples() if "FROM failures" in x))).all()
+        assert {(r.filename, r.error_code) for r in failures} == {("locked.pdf", "encrypted"),
+                                                                 ("minutes.pdf", "rejected")}
+        billed = s.execute(text(next(x for x in examples() if "FROM usage_per_day" in x))).all()
+        assert [int(r.pages) for r in billed] == [2, 1]
+        images = s.execute(text(next(x for x in examples() if "count(i.id)" in x))).all()
+        assert (images[0].filename, images[0].images) == ("invoice-2024.pdf", 2)
+
+
+def test_every_table_and_column_is_documented() -> None:
+    body = DOC.read_text()
+    internal = {"rate_limits"}
+    for table in Base.metadata.sorted_tables:
+        assert f"`{table.name}`" in body, f"table {table.name} is not documented"
+        if table.name in internal:
+            continue
+        for column in table.columns:
+            assert f"`{column.name}`" in body, f"column {table.name}.{column.name} is not documented"

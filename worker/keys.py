@@ -1,0 +1,23 @@
+"""Every Redis key pagemill writes, in one place (the broker's own keys belong to kombu).
+
+Keys of one limiter share a hash tag (`{name}`) so the limiter's script touches one Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["PREFIX", "RateLimitKeys", "ratelimit_keys"]
+
+PREFIX = "pagemill:"
+
+
+class RateLimitKeys(NamedTuple):
+    tat: str  # GCRA theoretical arrival time, seconds since the epoch (Redis clock)
+    leases: str  # sorted set: in-flight slot token -> lease expiry
+    cooldown: str  # seconds since the epoch before which nobody sends (set on a 429)
+
+
+def ratelimit_keys(name: str) -> RateLimitKeys:
+    base = f"{PREFIX}ratelimit:{{{name}}}"
+    return RateLimitKeys(f"{base}:tat", f"{base}:leases", f"{base}:cooldown")

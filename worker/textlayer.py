@@ -1,0 +1,394 @@
+"""A PDF page's own text layer: a quality check, then markdown and embedded images taken from it.
+
+Born-digital pages carry exact text, and reading it costs milliseconds instead of an OCR call. But a text layer
+can be garbage (a font without a usable ToUnicode map yields control characters, `/g123` glyph names or a
+shifted alphabet), and a scan can carry an invisible OCR layer of poor quality. `score_text_layer` decides
+whether a layer is trusted; `read_page` scores a page and, when it passes, returns its markdown (paragraphs
+separated by blank lines, hyphenated line ends joined) and its embedded images with bounding boxes in the
+pixel coordinates of the page rendered at `dpi`, like the OCR providers return them.
+
+The score (0..1) is the product of
+    printable share x (1 - 10 x garbage share) x word-like share x scan factor
+where the scan factor is 1 unless images cover most of the page, and then the text density (characters per
+square inch) against `SCAN_MIN_DENSITY`. A layer passes at `PASS_THRESHOLD`; an invisible layer over a
+full-page picture (an earlier OCR) must reach `OCR_LAYER_THRESHOLD`. A page with no objects at all is blank
+and passes with empty markdown.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import re
+import statistics
+import unicodedata
+from dataclasses import dataclass, field
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from ._wordlike import is_wordlike
+from .providers.base import OcrImage
+
+__all__ = [
+    "TextLayerScore",
+    "TextLayerPage",
+    "score_text_layer",
+    "check_page",
+    "read_page",
+    "page_markdown",
+    "PASS_THRESHOLD",
+    "OCR_LAYER_THRESHOLD",
+    "SCAN_MIN_DENSITY",
+]
+
+PASS_THRESHOLD = 0.6
+OCR_LAYER_THRESHOLD = 0.8
+# a text page holds 20-40 characters per square inch; an OCR layer that found less than this on a
+# full-page picture missed most of the page
+SCAN_MIN_DENSITY = 10.0
+_SCAN_IMAGE_COVER = 0.5
+_MIN_IMAGE_PX = 16  # rules, bullets and spacer pixels are not pictures
+_TEXT_RENDER_INVISIBLE = 3
+
+_BAD_CHARS = {"\ufffd", "\ufffe", "\uffff"}
+_ALLOWED_FORMAT = {"\xad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}  # soft hyphen, zero-width marks
+_GLYPH_NAMES = re.compile(r"(?:/(?:g|cid|glyph|uni)[0-9A-Fa-f]+|\(cid:\d+\))+")
+_EDGE_PUNCT = "\"'.,;:!?()[]<>«»“”„‘’‚—–-…*•·§¶"
+_WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+_PARTS = re.compile(r"[^\W\d_]+")
+_NUMBER = re.compile(r"[#$€£¥+\-]?(?=[\w.,:/%\-]*\d)[\w.,:/%\-]+")
+_LINE_END_HYPHEN = re.compile(r"[^\W\d_][-\x02\xad]$")
+# pdfium writes U+FFFE where it joined a word hyphenated across two lines
+_JOINED_HYPHEN = re.compile(r"(?<=[^\W\d_])\ufffe(?=[^\W\d_])")
+_STRIP = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class TextLayerScore:
+    """The components of the check, the score made from them and the threshold it must reach."""
+
+    chars: int  # non-whitespace characters in the layer
+    printable: float  # share of those that are printable (no control, private-use or unassigned codes)
+    garbage_runs: int  # runs of control characters and of glyph names such as /g123 or (cid:42)
+    garbage_share: float  # share of the characters inside such runs
+    word_share: float  # share of token characters in word-like tokens (words, numbers, codes)
+    density: float  # characters per square inch of page
+    image_cover: float  # share of the page area under images
+    invisible: float  # share of text objects drawn invisibly (render mode 3: an OCR layer)
+    score: float
+    threshold: float
+    blank: bool = False  # no text and nothing drawn: an empty page
+
+    @property
+    def passed(self) -> bool:
+        return self.blank or self.score >= self.threshold
+
+    def reasons(self) -> list[str]:
+        """Why the layer is not trusted, in words (empty when it passes)."""
+        if self.passed:
+            return []
+        if self.chars == 0:
+            return ["no text layer"]
+        out: list[str] = []
+        if self.printable < 0.98 or self.garbage_runs:
+            out.append(f"{self.garbage_runs} runs of control characters or glyph names")
+        if self.word_share < 0.75:
+            out.append(f"only {self.word_share:.0%} of the text looks like words")
+        if self.image_cover >= _SCAN_IMAGE_COVER and self.density < SCAN_MIN_DENSITY:
+            out.append(f"a scanned page with a sparse text layer ({self.density:.1f} characters per square inch)")
+        return out or [f"score {self.score:.2f} under {self.threshold:.2f}"]
+
+    def describe(self) -> str:
+        verdict = "blank page" if self.blank else ("good" if self.passed else "; ".join(self.reasons()))
+        return f"text layer score {self.score:.2f} (threshold {self.threshold:.2f}): {verdict}"
+
+
+def _is_bad_char(ch: str) -> bool:
+    if ch in _BAD_CHARS:
+        return True
+    return unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cn", "Cs") and ch not in _ALLOWED_FORMAT
+
+
+def _garbage(text: str) -> tuple[int, int]:
+    """(runs, characters) of control characters and of glyph-name sequences."""
+    runs = chars = 0
+    in_run = False
+    for ch in text:
+        if ch.isspace():
+            in_run = False
+            continue
+        if _is_bad_char(ch):
+            chars += 1
+            runs += not in_run
+            in_run = True
+        else:
+            in_run = False
+    for m in _GLYPH_NAMES.finditer(text):
+        runs += 1
+        chars += len(m.group())
+    return runs, chars
+
+
+def _token_is_wordlike(core: str) -> bool:
+    if _WORD.fullmatch(core):
+        parts = [p for p in _PARTS.findall(core) if len(p) > 1] or [core]
+        return all(is_wordlike(p) for p in parts)
+    return bool(_NUMBER.fullmatch(core))
+
+
+def _word_share(text: str) -> float:
+    good = total = 0
+    for token in text.split():
+        core = token.strip(_EDGE_PUNCT)
+        if not core:
+            continue  # a dash or a bullet on its own says nothing
+        total += len(core)
+        if _token_is_wordlike(core):
+            good += len(core)
+    return good / total if total else 0.0
+
+
+def score_text_layer(
+    text: str,
+    page_area_sq_in: float,
+    image_cover: float = 0.0,
+    invisible: float = 0.0,
+    has_objects: bool = True,
+) -> TextLayerScore:
+    """Score a page's extracted text. `image_cover` and `invisible` come from the page's objects."""
+    text = _JOINED_HYPHEN.sub("", text)
+    visible = [ch for ch in text if not ch.isspace()]
+    n = len(visible)
+    if n == 0:
+        return TextLayerScore(0, 0.0, 0, 0.0, 0.0, 0.0, image_cover, invisible, 0.0 if has_objects else 1.0,
+                              PASS_THRESHOLD, blank=not has_objects)
+    printable = sum(1 for ch in visible if not _is_bad_char(ch)) / n
+    runs, garbage_chars = _garbage(text)
+    garbage_share = min(1.0, garbage_chars / n)
+    words = _word_share(_GLYPH_NAMES.sub(" ", text))
+    density = n / max(page_area_sq_in, 1e-6)
+    score = printable * max(0.0, 1.0 - 10.0 * garbage_share) * words
+    scan_like = image_cover >= _SCAN_IMAGE_COVER
+    if scan_like:
+        score *= min(1.0, density / SCAN_MIN_DENSITY)
+    threshold = OCR_LAYER_THRESHOLD if scan_like and invisible >= 0.5 else PASS_THRESHOLD
+    return TextLayerScore(n, printable, runs, garbage_share, words, density, image_cover, invisible,
+                          round(score, 4), threshold)
+
+
+@dataclass
+class _PageObjects:
+    count: int = 0
+    text_objects: int = 0
+    invisible_text: int = 0
+    images: list[pdfium.PdfImage] = field(default_factory=list)
+
+
+def _page_objects(page: pdfium.PdfPage) -> _PageObjects:
+    # top level only: bounds of objects nested in form XObjects are in the form's own space
+    found = _PageObjects()
+    for obj in page.get_objects(max_depth=1):
+        found.count += 1
+        if obj.type == pdfium_c.FPDF_PAGEOBJ_TEXT:
+            found.text_objects += 1
+            if pdfium_c.FPDFTextObj_GetTextRenderMode(obj.raw) == _TEXT_RENDER_INVISIBLE:
+                found.invisible_text += 1
+        elif obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+            found.images.append(obj)
+    return found
+
+
+def _image_cover(images: list[pdfium.PdfImage], width: float, height: float) -> float:
+    area = 0.0
+    for img in images:
+        left, bottom, right, top = img.get_bounds()
+        w = max(0.0, min(right, width) - max(left, 0.0))
+        h = max(0.0, min(top, height) - max(bottom, 0.0))
+        area += w * h
+    return min(1.0, area / max(width * height, 1e-6))
+
+
+def _check(page: pdfium.PdfPage, text: str, objects: _PageObjects) -> TextLayerScore:
+    width, height = page.get_size()
+    invisible = objects.invisible_text / objects.text_objects if objects.text_objects else 0.0
+    return score_text_layer(
+        text,
+        page_area_sq_in=width * height / 72**2,
+        image_cover=_image_cover(objects.images, width, height),
+        invisible=invisible,
+        has_objects=objects.count > 0,
+    )
+
+
+def check_page(page: pdfium.PdfPage) -> TextLayerScore:
+    """The quality check for one PDF page's text layer."""
+    textpage = page.get_textpage()
+    try:
+        return _check(page, textpage.get_text_range(), _page_objects(page))
+    finally:
+        textpage.close()
+
+
+@dataclass
+class _Line:
+    """A line of pdfium's text; pdfium may join two visual lines (a word hyphenated across them), so the
+    start box (first character) and the end (last character) are kept apart."""
+
+    text: str
+    left: float
+    bottom: float  # of the first character
+    top: float
+    right: float  # of the last character
+    end_bottom: float
+
+
+def _lines(textpage: pdfium.PdfTextPage, text: str) -> list[_Line]:
+    """pdfium's lines with the box spanned by their first and last characters."""
+    aligned = textpage.count_chars() == len(text)  # characters outside the BMP shift the indices
+    lines: list[_Line] = []
+    for m in re.finditer(r"[^\r\n]+", text):
+        stripped = m.group().strip()
+        if not stripped:
+            continue
+        if not aligned:
+            y = -2.0 * len(lines)
+            lines.append(_Line(stripped, 0.0, y, y + 1.0, 1.0, y))
+            continue
+        first = m.start() + (len(m.group()) - len(m.group().lstrip()))
+        last = m.start() + len(m.group().rstrip()) - 1
+        left, bottom, _, top = textpage.get_charbox(first)
+        _, end_bottom, right, _ = textpage.get_charbox(last)
+        lines.append(_Line(stripped, left, bottom, top, right, end_bottom))
+    return lines
+
+
+def _join_lines(lines: list[str]) -> str:
+    out = lines[0]
+    for nxt in lines[1:]:
+        if _LINE_END_HYPHEN.search(out) and nxt[:1].islower():
+            out = out[:-1] + nxt  # a word hyphenated at the line end
+        else:
+            out = out.rstrip("\x02\xad") + " " + nxt
+    return out
+
+
+def _breaks_paragraph(prev: _Line, cur: _Line, pitch: float, height: float, right_edge: float, width: float) -> bool:
+    step = prev.end_bottom - cur.bottom
+    if step < -0.5 * height:
+        return True  # moved up the page: a new column or block
+    if step > 1.35 * pitch:
+        return True  # extra space between the lines
+    if step > 0.5 * height and cur.left - prev.left > 0.8 * height:
+        return True  # an indented first line
+    short = prev.right < right_edge - 0.2 * width
+    return short and step > 0.5 * height and prev.text.rstrip().endswith((".", "!", "?", ":"))
+
+
+def _paragraphs(lines: list[_Line]) -> list[tuple[float, str]]:
+    """(top, text) of each paragraph, in pdfium's reading order."""
+    if not lines:
+        return []
+    height = statistics.median(max(0.1, ln.top - ln.bottom) for ln in lines)
+    steps = [a.end_bottom - b.bottom for a, b in zip(lines, lines[1:])]
+    steps = [s for s in steps if 0.5 * height < s < 3 * height]
+    pitch = statistics.median(steps) if steps else 1.2 * height
+    right_edge = max(ln.right for ln in lines)
+    width = max(1.0, right_edge - min(ln.left for ln in lines))
+    groups: list[list[_Line]] = [[lines[0]]]
+    for prev, cur in zip(lines, lines[1:]):
+        if _breaks_paragraph(prev, cur, pitch, height, right_edge, width):
+            groups.append([cur])
+        else:
+            groups[-1].append(cur)
+    return [(g[0].top, _STRIP.sub("", _join_lines([ln.text for ln in g])).strip()) for g in groups]
+
+
+def page_markdown(textpage: pdfium.PdfTextPage, images: list[tuple[float, str]] | None = None) -> str:
+    """Markdown from a page's text layer; `images` are (top in PDF points, placeholder) put before the first
+    paragraph that starts below them."""
+    paragraphs = [p for p in _paragraphs(_lines(textpage, textpage.get_text_range())) if p[1]]
+    pending = sorted(images or [], key=lambda im: -im[0])
+    blocks: list[str] = []
+    for top, text in paragraphs:
+        while pending and pending[0][0] > top:
+            blocks.append(pending.pop(0)[1])
+        blocks.append(text)
+    blocks.extend(p[1] for p in pending)
+    return "\n\n".join(blocks)
+
+
+def _image_bytes(img: pdfium.PdfImage) -> tuple[bytes, str] | None:
+    """JPEG streams as they are; anything else decoded by pdfium (JBIG2, CCITT, Flate...) and saved as PNG."""
+    try:
+        if img.get_filters(skip_simple=True) == ["DCTDecode"]:
+            return bytes(img.get_data(decode_simple=True)), "jpeg"
+        buf = io.BytesIO()
+        img.get_bitmap(render=False).to_pil().save(buf, "PNG")
+        return buf.getvalue(), "png"
+    except (pdfium.PdfiumError, OSError, ValueError):
+        return None  # an image pdfium cannot decode is left out of the page, as a provider would
+
+
+def _to_pixels(page: pdfium.PdfPage, size_px: tuple[int, int], x: float, y: float) -> tuple[int, int]:
+    dx, dy = ctypes.c_int(), ctypes.c_int()
+    pdfium_c.FPDF_PageToDevice(page.raw, 0, 0, size_px[0], size_px[1], 0, x, y, dx, dy)
+    return dx.value, dy.value
+
+
+def _page_images(
+    page: pdfium.PdfPage, images: list[pdfium.PdfImage], size_px: tuple[int, int]
+) -> list[tuple[float, OcrImage]]:
+    out: list[tuple[float, OcrImage]] = []
+    for img in images:
+        w, h = img.get_px_size()
+        if min(w, h) < _MIN_IMAGE_PX:
+            continue
+        extracted = _image_bytes(img)
+        if extracted is None:
+            continue
+        data, ext = extracted
+        left, bottom, right, top = img.get_bounds()
+        xa, ya = _to_pixels(page, size_px, left, top)
+        xb, yb = _to_pixels(page, size_px, right, bottom)
+        ocr_image = OcrImage(
+            id=f"img-{len(out)}.{ext}",
+            top_left_x=max(0, min(xa, xb)), top_left_y=max(0, min(ya, yb)),
+            bottom_right_x=min(size_px[0], max(xa, xb)), bottom_right_y=min(size_px[1], max(ya, yb)),
+            data=data,
+        )
+        out.append((top, ocr_image))
+    return out
+
+
+@dataclass
+class TextLayerPage:
+    """One page read from its text layer (markdown and images only when the score passed)."""
+
+    index: int
+    score: TextLayerScore
+    markdown: str = ""
+    images: list[OcrImage] = field(default_factory=list)
+    width: int = 0  # pixels at `dpi`, as the page would be rendered for OCR
+    height: int = 0
+    dpi: int = 300
+
+
+def read_page(pdf: pdfium.PdfDocument, index: int, dpi: int = 300) -> TextLayerPage:
+    """Check page `index`; when its layer passes, extract its markdown and images."""
+    page = pdf[index]
+    textpage = page.get_textpage()
+    try:
+        objects = _page_objects(page)
+        score = _check(page, textpage.get_text_range(), objects)
+        width_pt, height_pt = page.get_size()
+        size_px = (round(width_pt * dpi / 72), round(height_pt * dpi / 72))
+        result = TextLayerPage(index, score, width=size_px[0], height=size_px[1], dpi=dpi)
+        if score.passed and not score.blank:
+            placed = _page_images(page, objects.images, size_px)
+            result.images = [im for _, im in placed]
+            result.markdown = page_markdown(textpage, [(top, f"![{im.id}]({im.id})") for top, im in placed])
+        return result
+    finally:
+        textpage.close()
+        page.close()
