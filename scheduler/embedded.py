@@ -41,8 +41,15 @@ class EmbeddedWorkers:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout_s: float = 20.0) -> None:
+    def stop(self, timeout_s: float = 20.0, idle: bool = False) -> None:
+        """Warm shutdown (SIGTERM: running tasks finish or are re-queued). When the caller knows every range
+        is finished (`idle`), nothing is in flight and every result is committed, so the worker's process
+        group is killed at once: Celery's soft and warm shutdowns would add 5 to 14 s to every `run`."""
         if self.proc is None or self.proc.poll() is not None:
+            return
+        if idle:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
             return
         self.proc.send_signal(signal.SIGTERM)
         try:

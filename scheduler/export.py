@@ -117,7 +117,9 @@ def _alt(description: str | None, fallback: str) -> str:
     return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
 
 
-def _rewrite_links(markdown: str, names: dict[str, tuple[str, Path]], alts: dict[str, str] | None = None) -> str:
+def _rewrite_links(
+    markdown: str, names: dict[str, tuple[str, Path]], alts: dict[str, str] | None = None
+) -> str:
     def replace(m: re.Match[str]) -> str:
         target = names.get(m[2])
         if target is None:  # a placeholder for an image that was never stored: keep the text, drop the link

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from models.db import Database
-from models.errors import ConfigError, StorageError
+from models.errors import ConfigError, PagemillError, StorageError
 from models.settings import DatabaseSettings
 from models.tables import Job as JobRow
 from worker.objects import ObjectStore
@@ -110,21 +110,23 @@ def submit(
         # the embedded broker loses in-flight messages when a worker dies: the sweep sends them again
         sweeper = Sweeper(db, settings, min(sched.sweep_interval_s, 2.0), sched.requeue_after_s)
         sweeper.start()
+    finished = False
     try:
         _enqueue([rid for e in job.entries for rid in e.range_ids], settings)
         if wait:
             def tick() -> None:
                 if workers is not None and not workers.alive():
-                    raise RuntimeError(
+                    raise PagemillError(
                         f"the worker process stopped unexpectedly; see {settings.data_dir / 'worker.log'}"
                     )
 
             job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=tick)
+            finished = True
     finally:
         if sweeper is not None:
             sweeper.stop(5)
         if workers is not None:
-            workers.stop()
+            workers.stop(idle=finished)
     return job
 
 

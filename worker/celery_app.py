@@ -9,6 +9,7 @@ ignored (state lives in the database).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 # SIGTERM starts Celery's soft shutdown (running ranges get worker_soft_shutdown_timeout to finish, then their
@@ -96,10 +97,21 @@ def configure(celery: PagemillCelery, settings: WorkerSettings) -> PagemillCeler
         amqp._producer_pool = None
     if settings.embedded_broker:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _owner_only(settings.data_dir / "broker.sqlite")
         from kombu.transport import sqlalchemy as kombu_sqla
 
         kombu_sqla.Transport.polling_interval = _EMBEDDED_POLL_S
     return celery
+
+
+def _owner_only(path: Path) -> None:
+    """Create the embedded broker's file owner-only before kombu creates it with the umask (messages carry
+    range ids only, but the data folder is private as a whole)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
+    except OSError:
+        pass
 
 
 app = configure(PagemillCelery("pagemill", include=["worker.tasks", "worker.vision_tasks"]), WorkerSettings())

@@ -101,7 +101,8 @@ def describe_image(self: VisionTask, image_id: int) -> str:
         attempt = int(self.request.retries or 0) + 1
         allowed = s.max_attempts * (_RATE_LIMITED_ATTEMPTS_FACTOR if isinstance(err, RateLimited) else 1)
         if err.retryable and attempt < allowed:
-            wait = max(backoff_s(attempt, s.retry_base_s, s.retry_max_s), float(getattr(err, "retry_after_s", 0) or 0))
+            hinted = float(getattr(err, "retry_after_s", 0) or 0)  # Retry-After, or the limiter's own wait
+            wait = max(backoff_s(attempt, s.retry_base_s, s.retry_max_s), hinted)
             raise self.retry(countdown=min(wait, s.retry_max_s)) from None
         if isinstance(err, ProviderAuthError):
             v.stopped = err.message

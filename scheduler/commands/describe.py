@@ -29,7 +29,8 @@ def describe(
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Vision model (env PAGEMILL_VISION_MODEL; default mistral-small-latest).", show_default=False),
+        typer.Option("--model", help="Vision model (env PAGEMILL_VISION_MODEL; default mistral-small-latest).",
+                     show_default=False),
     ] = None,
 ) -> None:
     """Describe images with the vision model at PAGEMILL_VISION_BASE_URL and print the descriptions.
@@ -66,7 +67,8 @@ def describe(
                     if isinstance(err, ProviderAuthError | ConfigError):
                         raise  # a bad key or configuration: every next image would fail the same way
                     failed += 1
-                    err_console.print(f"[red]error[/red] ({err.code}): {safe(str(path))}: {safe(err.message, 2000)}")
+                    shown = f"{safe(str(path))}: {safe(err.message, 2000)}"
+                    err_console.print(f"[red]error[/red] ({err.code}): {shown}")
                     continue
                 typer.echo(printable(desc.text))
         finally:

@@ -26,6 +26,8 @@ from typing import Any
 import pypdfium2 as pdfium
 from PIL import Image
 
+_PDFIUM_LOCK = threading.Lock()
+
 __all__ = ["Fault", "MistralServer", "Received", "ERROR_BODIES"]
 
 _ALLOWED = {
@@ -222,6 +224,10 @@ class MistralServer:
         return 200, {"pages": out, "model": self.model, "document_annotation": None, "usage_info": usage}, {}, len(out)
 
     def _pdf_pages(self, data: bytes) -> list[tuple[str, bytes | None, tuple[int, int]]]:
+        with _PDFIUM_LOCK:  # PDFium is not thread-safe
+            return self._pdf_pages_locked(data)
+
+    def _pdf_pages_locked(self, data: bytes) -> list[tuple[str, bytes | None, tuple[int, int]]]:
         pdf = pdfium.PdfDocument(data)
         try:
             result = []

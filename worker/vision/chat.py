@@ -66,8 +66,9 @@ def content_text(content: Any) -> str:
         for chunk in content:
             if isinstance(chunk, str):
                 parts.append(chunk)
-            elif isinstance(chunk, Mapping) and chunk.get("type") == "text" and isinstance(chunk.get("text"), str):
-                parts.append(chunk["text"])
+            elif isinstance(chunk, Mapping) and chunk.get("type") == "text":
+                if isinstance(chunk.get("text"), str):
+                    parts.append(chunk["text"])
         return "".join(parts).strip()
     raise MalformedResponse(f"the vision server's message content is a {type(content).__name__}")
 

@@ -87,7 +87,8 @@ class VisionClient:
     def _http(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s)))
+                timeout = httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s))
+                self._client = httpx.Client(timeout=timeout)
             return self._client
 
     def _headers(self) -> dict[str, str]:

@@ -66,7 +66,9 @@ def _flatten(im: Image.Image, jpeg: bool) -> Image.Image:
         background = Image.new("RGB", rgba.size, "white")  # transparency becomes white, as on a page
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
-    return im if im.mode in ("1", "L", "LA", "RGB", "RGBA", "P") else im.convert("RGBA" if "A" in im.mode else "RGB")
+    if im.mode in ("1", "L", "LA", "RGB", "RGBA", "P"):
+        return im
+    return im.convert("RGBA" if "A" in im.mode else "RGB")
 
 
 def _encode(im: Image.Image, fmt: str) -> bytes:
