@@ -4,6 +4,7 @@ broker, one submitted PDF, and a wait for its pages. Not a test: prints figures.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,9 +53,12 @@ class Pipeline:
         client.close()
         self.db = Database.from_settings(DatabaseSettings(data_dir=self.tmp / "data"))
         self.db.migrate()
+        # PAGEMILL_BENCH_PROFILE=/tmp/prof: cProfile every worker thread, stats in /tmp/prof.<pid> (SIGUSR1 dumps)
+        profile = os.environ.get("PAGEMILL_BENCH_PROFILE")
+        entry = [str(ROOT / "bench" / "_profile_worker.py")] if profile else ["-m", "scheduler.cli"]
         self.procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "scheduler.cli", "worker", "-P", "threads", "-c", str(threads)],
+                [sys.executable, *entry, "worker", "-P", "threads", "-c", str(threads)],
                 env=dict(os.environ), cwd=ROOT, start_new_session=True,
                 stdout=open(self.tmp / f"worker{i}.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
             )
@@ -80,6 +84,10 @@ class Pipeline:
             time.sleep(0.5)
 
     def stop(self) -> None:
+        if os.environ.get("PAGEMILL_BENCH_PROFILE"):
+            for p in self.procs:
+                p.send_signal(signal.SIGUSR1)
+            time.sleep(3)
         for p in self.procs:
             p.terminate()
         for p in self.procs:

@@ -81,6 +81,16 @@ class Job:
             )
         return prog
 
+    def pending_descriptions(self) -> int:
+        """Images still waiting for the vision step (0 when vision is off)."""
+        from worker.vision.describe import pending_descriptions
+        from worker.vision.settings import VisionSettings
+
+        vision = VisionSettings()
+        if not vision.enabled:
+            return 0
+        return pending_descriptions(self.db, self.document_ids, vision.min_size)
+
     def wait(
         self,
         timeout_s: float | None = None,
@@ -88,13 +98,14 @@ class Job:
         on_progress: Callable[[JobProgress], None] | None = None,
         tick: Callable[[], None] | None = None,
     ) -> Job:
-        """Block until every document of the job is done, partial, failed or cancelled."""
+        """Block until every document of the job is done, partial, failed or cancelled, and (with vision on)
+        every image of it is described or given up on."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             prog = self.progress()
             if on_progress:
                 on_progress(prog)
-            if prog.finished:
+            if prog.finished and self.pending_descriptions() == 0:
                 return self
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.id} not finished after {timeout_s} s")

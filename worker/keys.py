@@ -15,9 +15,10 @@ PREFIX = "pagemill:"
 class RateLimitKeys(NamedTuple):
     tat: str  # GCRA theoretical arrival time, seconds since the epoch (Redis clock)
     leases: str  # sorted set: in-flight slot token -> lease expiry
-    cooldown: str  # seconds since the epoch before which nobody sends (set on a 429)
+    cooldown: str  # seconds since the epoch before which nobody sends (a long Retry-After, or 429s in a row)
+    slow: str  # hash after a 429: `shift` (total seconds the schedule was pushed back), `until` (slow-down ends)
 
 
 def ratelimit_keys(name: str) -> RateLimitKeys:
     base = f"{PREFIX}ratelimit:{{{name}}}"
-    return RateLimitKeys(f"{base}:tat", f"{base}:leases", f"{base}:cooldown")
+    return RateLimitKeys(f"{base}:tat", f"{base}:leases", f"{base}:cooldown", f"{base}:slow")

@@ -14,7 +14,7 @@ from functools import lru_cache
 __all__ = ["redact", "RedactingFilter", "configured_secrets", "install_log_redaction"]
 
 _MASK = "***"
-_SECRET_ENV = ("MISTRAL_API_KEY", "PAGEMILL_API_KEY")
+_SECRET_ENV = ("MISTRAL_API_KEY", "PAGEMILL_API_KEY", "PAGEMILL_VISION_API_KEY", "PAGEMILL_SERVE_API_KEY")
 _MIN_LEN = 6  # shorter values would mask ordinary words
 
 

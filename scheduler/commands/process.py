@@ -40,6 +40,21 @@ TextLayerOpt = Annotated[
 ]
 
 
+VisionMinOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--vision-min-size", min=1, show_default=False,
+        help="With vision on (PAGEMILL_VISION_BASE_URL), describe extracted images at least this many pixels"
+        " on each side [default 100; env PAGEMILL_VISION_MIN_SIZE].",
+    ),
+]
+
+
+def _set_vision_min_size(size: int | None) -> None:
+    if size is not None:
+        os.environ["PAGEMILL_VISION_MIN_SIZE"] = str(size)
+
+
 def _set_text_layer(mode: str | None) -> None:
     if mode is None:
         return
@@ -125,6 +140,7 @@ def run(
         int | None, typer.Option("--workers", min=1, help="Worker processes [default: one per core].")
     ] = None,
     text_layer: TextLayerOpt = None,
+    vision_min_size: VisionMinOpt = None,
 ) -> None:
     """Embedded one-shot: submit PATHs, process them to the end with our own workers, print a summary.
 
@@ -134,6 +150,7 @@ def run(
     if workers:
         os.environ["PAGEMILL_EMBEDDED_WORKERS"] = str(workers)
     _set_text_layer(text_layer)
+    _set_vision_min_size(vision_min_size)
     with cli_errors():
         with _progress() as progress:
             job = run_job(
@@ -151,6 +168,7 @@ def submit(
     password: PasswordOpt = None,
     wait: Annotated[bool, typer.Option("--wait", help="Show progress until every document is finished.")] = False,
     text_layer: TextLayerOpt = None,
+    vision_min_size: VisionMinOpt = None,
 ) -> None:
     """Enqueue PATHs to the configured broker for `pagemill worker` processes.
 
@@ -158,6 +176,7 @@ def submit(
     from ..submit import submit as submit_job
 
     _set_text_layer(text_layer)
+    _set_vision_min_size(vision_min_size)
     with cli_errors():
         if wait:
             with _progress() as progress:

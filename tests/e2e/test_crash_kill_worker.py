@@ -90,3 +90,32 @@ def test_kill9_pool_child_then_whole_worker_redis_postgres(
     finally:
         stop_process(sched)
     assert sched.returncode == 0
+
+
+@pytest.mark.slow
+def test_poison_range_that_kills_its_worker_is_failed_not_looped(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    env = fault_env(monkeypatch, PAGEMILL_TEST_CRASH_PAGES="5", PAGEMILL_MAX_ATTEMPTS="2",
+                    PAGEMILL_TEST_PAGE_DELAY_S="0.05")
+    job = submit([make_pdf(tmp_path / "poison.pdf", 8)], pages_per_task=4, wait=False, start_workers=False)
+    db = open_db()
+    sweeper = Sweeper(db, WorkerSettings(), interval_s=1.0, requeue_after_s=4.0)
+    sweeper.start()
+    log = tmp_path / "worker.log"
+    w = start_worker(env, concurrency=1, log=log, args=["--pool", "prefork"])
+    try:
+        assert wait_done(db, job.document_ids, 90), log.read_text(errors="replace")[-3000:]
+        assert w.poll() is None  # the worker itself survived its pool child being killed twice
+    finally:
+        sweeper.stop(5)
+        stop_process(w)
+    c = count_document(db, job.document_ids[0])
+    report("poison range kills its pool child every time (max attempts 2)", [c])
+    assert (c.status, c.distinct_pages, c.duplicates) == ("partial", 4, 0)
+    from sqlalchemy import select
+
+    from models.tables import PageRange
+
+    with db.read_session() as s:
+        bad = s.scalars(select(PageRange).where(PageRange.status == "failed")).one()
+    assert bad.attempts == 2 and "gave up after 2 attempts" in (bad.error or "")

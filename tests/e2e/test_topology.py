@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -33,8 +34,6 @@ def _metrics_base() -> int:
 
 
 def _free(port: int) -> bool:
-    import socket
-
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -48,7 +47,8 @@ def test_two_workers_and_a_scheduler_process_a_watched_folder(production_env, tm
     base = _metrics_base()
     env = dict(os.environ)
     env.update(
-        WORKERS="2", WORKER_CONCURRENCY="1", METRICS_BASE_PORT=str(base), PAGEMILL_CMD=f"{sys.executable} -m scheduler.cli",
+        WORKERS="2", WORKER_CONCURRENCY="1", METRICS_BASE_PORT=str(base),
+        PAGEMILL_CMD=f"{sys.executable} -m scheduler.cli",
         PAGEMILL_WATCH_SETTLE_S="0.5", PAGEMILL_LOG_FORMAT="json", PYTHONPATH=str(ROOT),
     )
     log = tmp_path / "topology.log"

@@ -4,7 +4,8 @@
 of "work", so a range is slow enough to kill in the middle. Every answer is billed (one usage row per range),
 so the ledger shows whether an interrupted call was billed. `PAGEMILL_TEST_FAIL_PAGES=3,7` makes a range that
 contains one of those pages fail with an engine error; `PAGEMILL_TEST_CRASH_PAGES` kills the worker process
-instead (a poison range).
+instead (a poison range). `PAGEMILL_TEST_LEAK_PAGES` puts MISTRAL_API_KEY into an error (odd pages) or an
+unexpected exception's traceback (even pages), to prove it is redacted everywhere.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class SlowFakeProvider:
         for i in pages:
             if i in _pages_env("PAGEMILL_TEST_CRASH_PAGES"):
                 os.kill(os.getpid(), signal.SIGKILL)
+            if i in _pages_env("PAGEMILL_TEST_LEAK_PAGES"):  # a careless provider: the key in its errors
+                key = os.environ.get("MISTRAL_API_KEY", "")
+                if i % 2:
+                    raise EngineError(f"the service refused Authorization: Bearer {key}")
+                raise RuntimeError(f"unexpected reply to key={key}")
             if i in _pages_env("PAGEMILL_TEST_FAIL_PAGES"):
                 raise EngineError(f"the engine could not read page {i}")
             time.sleep(self.delay_s)

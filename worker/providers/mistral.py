@@ -1,8 +1,8 @@
 """The Mistral OCR provider: `POST {PAGEMILL_OCR_BASE_URL}/v1/ocr` with only the pages of one range.
 
 Each request waits for the shared rate limiter (worker/ratelimit.py) and holds one in-flight slot while it runs.
-A 429 sets the shared cooldown (Retry-After, or a default) so every worker slows, then raises `RateLimited` so the
-task retries with a countdown; 5xx/timeouts raise `ProviderUnavailable`; 400/404/422 `ProviderRejected` with
+A 429 slows every worker through the shared limiter (`slow_down`: in proportion for a near miss, a full pause for
+a long Retry-After or 429s in a row), then raises `RateLimited` so the task retries after Retry-After; 5xx/timeouts raise `ProviderUnavailable`; 400/404/422 `ProviderRejected` with
 the server's message; 401/403 `ProviderAuthError` ("check MISTRAL_API_KEY"), which stops the job.
 The key lives in a SecretStr and in the client's headers only: never in a message, a log line or a repr.
 """
@@ -35,7 +35,7 @@ __all__ = ["MistralProvider", "DEFAULT_COOLDOWN_S", "OCR_PATH"]
 log = logging.getLogger("pagemill.worker.mistral")
 
 OCR_PATH = "/v1/ocr"
-DEFAULT_COOLDOWN_S = 1.0  # a 429 without Retry-After still pauses every worker this long
+DEFAULT_COOLDOWN_S = 1.0  # the Retry-After assumed when a 429 has none
 _OFFICIAL_HOST = "api.mistral.ai"
 
 
@@ -140,7 +140,7 @@ class MistralProvider:
         if response.status_code != 200:
             err = error_for_status(response, secret)
             if isinstance(err, RateLimited) and self.limiter is not None:
-                self.limiter.cool_down(err.retry_after_s or DEFAULT_COOLDOWN_S)
+                self.limiter.slow_down(err.retry_after_s or DEFAULT_COOLDOWN_S)
             raise err
         return parse_response(response.content, part.pages, self.name)
 
