@@ -45,7 +45,7 @@ def main() -> None:
     print(f"requests: {len(rec)} ({len(ok)} ok, {limited} x 429) over {span:.1f} s; limiter set to "
           f"R={args.rate:g}/s, share {args.share or DEFAULT_RATE_SHARE:g}; {args.processes} processes x {args.threads} threads")
     print(f"achieved {achieved:.2f} req/s / R {args.rate:g} = {achieved / args.rate:.3f}")
-    print(f"429 share: {limited / len(rec):.2%}")
+    print(f"429 share: {limited / len(rec):.2%} (at s: {[round(r.at - ok[0], 1) for r in rec if r.status == 429]})")
     print(f"pages lost: {n - stored} (ranges done {done}, failed {failed})")
 
 

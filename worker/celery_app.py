@@ -87,11 +87,9 @@ def configure(celery: PagemillCelery, settings: WorkerSettings) -> PagemillCeler
     celery.settings = settings
     celery.conf.update(celery_config(settings))
     celery.close_resources()
-    # Celery caches its broker connection and producer pools: drop them so a new broker URL takes effect
-    pool = getattr(celery, "_pool", None)
-    if pool is not None:
-        pool.force_close_all()
-        celery._pool = None
+    # Celery caches its broker connection and producer pools: drop the references so a new broker URL takes
+    # effect. They are not closed: kombu's global pool registry may hand the same pool back for the same URL.
+    celery._pool = None
     amqp = celery.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None

@@ -177,3 +177,51 @@ def test_the_sql_state_is_a_readable_row(data_dir: Path) -> None:
     limiter.release(token)
     with db.read_session() as s:
         assert s.scalars(select(RateLimitState.key).where(RateLimitState.key.like("ocr#lease#%"))).all() == []
+
+
+def test_a_near_miss_429_slows_every_worker_in_proportion(make_limiter: Factory) -> None:
+    one = make_limiter(name="near", rate_per_s=10, max_inflight=8, share=1.0)
+    two = make_limiter(name="near", rate_per_s=10, max_inflight=8, share=1.0)
+    one.release(one.acquire())
+    reserved = two.backend.try_acquire(two.cfg, "reserved-before")  # a worker already sleeping to its slot
+    assert reserved.granted
+    one.slow_down(1.0)  # a 429 with Retry-After: 1, as a server's per-second window sends
+    assert two.backend.cooldown_remaining(two.cfg) == 0  # not a full pause of everyone...
+    started = time.monotonic()
+    assert two._sleep_to_slot(reserved)  # ...but the slot reserved before the 429 moves back one interval
+    assert 0.1 + 0.1 <= time.monotonic() - started + 0.02 < 0.6
+    two.release("reserved-before")
+    times = []
+    for _ in range(3):  # and the pace after it is ~10 % slower, recovering within about a second
+        with two.slot():
+            times.append(time.monotonic())
+    assert 0.1 * 2 <= times[-1] - times[0] < 0.6
+
+
+def test_429s_in_a_row_or_a_long_retry_after_pause_everyone(make_limiter: Factory) -> None:
+    one = make_limiter(name="burst429", rate_per_s=100, max_inflight=8)
+    two = make_limiter(name="burst429", rate_per_s=100, max_inflight=8)
+    for _ in range(4):  # the configured rate is above the server's: 429 after 429 (the 4th pauses everyone)
+        one.slow_down(2.0)
+    assert 1.0 < two.backend.cooldown_remaining(two.cfg) <= 2.0
+    three = make_limiter(name="long429", rate_per_s=100, max_inflight=8, max_wait_s=1)
+    three.slow_down(60)  # a quota window: the server wants a real pause
+    with pytest.raises(RateLimited, match="slow down") as err:
+        three.acquire()
+    assert 55 < (err.value.retry_after_s or 0) <= 60
+
+
+def test_no_limit_configured_costs_no_shared_state_call(make_limiter: Factory) -> None:
+    limiter = make_limiter(name="free", rate_per_s=0, max_inflight=0)
+    calls: list[str] = []
+    real = limiter.backend.try_acquire
+    limiter.backend.try_acquire = lambda *a: calls.append("acquire") or real(*a)  # type: ignore[method-assign]
+    started = time.monotonic()
+    for _ in range(200):
+        with limiter.slot():
+            pass
+    assert calls == [] and time.monotonic() - started < 5
+    limiter.cool_down(0.5)  # a 429 still pauses the unlimited limiter
+    started = time.monotonic()
+    with limiter.slot():
+        assert time.monotonic() - started >= 0.4

@@ -98,9 +98,12 @@ class MistralProvider:
         return self.options.model
 
     def _http(self) -> httpx.Client:
+        client = self._client
+        if client is not None:
+            return client
         with self._lock:
             if self._client is None:
-                connections = max(10, self.limiter.cfg.max_inflight if self.limiter else 10)
+                connections = max(10, min(self.limiter.cfg.max_inflight, 64) if self.limiter else 10)
                 self._client = httpx.Client(
                     timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s)),
                     limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
@@ -131,6 +134,7 @@ class MistralProvider:
 
     def _send(self, part: RequestPart, headers: dict[str, str]) -> ParsedResponse:
         content = json.dumps(request_body(part, self.options)).encode()
+        self._http()  # set up (TLS context, pool) before taking a slot, so a reserved slot is not sent late
         secret = self._key.get_secret_value() if self._key else None
         if self.limiter is not None:
             with self.limiter.slot():
