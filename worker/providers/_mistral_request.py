@@ -30,7 +30,11 @@ __all__ = ["PDFIUM_LOCK", "RequestOptions", "RequestPart", "plan_parts", "reques
 IMAGE_URL_TYPES = {"image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/gif"}
 
 # PDFium is one library-wide state and not thread-safe; HTTP providers run in a threads pool, so every use of
-# it here is serialised (the copy takes milliseconds, the request that follows takes seconds)
+# it here is serialised (the copy takes milliseconds, the request that follows takes seconds).
+# NOTE (owner of worker/documents.py): this lock only guards this module. It belongs next to `open_pdf` in
+# worker/documents.py, as a process-wide RLock taken for as long as any PdfDocument is open, and used by every
+# PDFium caller (render.py, textlayer.py, _wordlike.py, providers/tesseract.py, providers/textlayer_first.py,
+# server/pdf_images.py, scheduler/intake.py); this module would then import it from there.
 PDFIUM_LOCK = threading.Lock()
 
 
