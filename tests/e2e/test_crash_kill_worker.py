@@ -70,7 +70,7 @@ def test_kill9_pool_child_then_whole_worker_embedded(tmp_path: Path, monkeypatch
     try:
         _kill_child_then_worker(tmp_path, env, "kill -9 pool child, then whole worker (embedded SQLite broker)")
     finally:
-        sweeper.stop(5)
+        sweeper.stop(30)  # joined: a live sweeper would reconfigure the shared Celery app
 
 
 @pytest.mark.slow
@@ -107,7 +107,7 @@ def test_poison_range_that_kills_its_worker_is_failed_not_looped(tmp_path: Path,
         assert wait_done(db, job.document_ids, 90), log.read_text(errors="replace")[-3000:]
         assert w.poll() is None  # the worker itself survived its pool child being killed twice
     finally:
-        sweeper.stop(5)
+        sweeper.stop(30)  # joined: a live sweeper would reconfigure the shared Celery app
         stop_process(w)
     c = count_document(db, job.document_ids[0])
     report("poison range kills its pool child every time (max attempts 2)", [c])

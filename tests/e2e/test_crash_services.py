@@ -72,7 +72,7 @@ def test_redis_restart_in_the_middle_of_a_batch_of_20(
         redis_proc = _redis_server(port)
         assert wait_done(db, job.document_ids, 110), (tmp_path / "w.log").read_text(errors="replace")[-3000:]
     finally:
-        sweeper.stop(5)
+        sweeper.stop(30)  # joined: a live sweeper would reconfigure the shared Celery app
         stop_process(worker)
         redis_proc.terminate()
         redis_proc.wait(10)
@@ -106,7 +106,7 @@ def test_database_unreachable_for_a_few_seconds(
         proxy.restore()
         assert wait_done(db, job.document_ids, 90), (tmp_path / "w.log").read_text(errors="replace")[-3000:]
     finally:
-        sweeper.stop(5)
+        sweeper.stop(30)  # joined: a live sweeper would reconfigure the shared Celery app
         stop_process(worker)
         proxy.close()
     c = count_document(db, job.document_ids[0])

@@ -90,7 +90,7 @@ def test_sigterm_mid_range_puts_the_work_back(tmp_path: Path, monkeypatch: pytes
 
         assert wait_done(db, job.document_ids, 90), (tmp_path / "w.log").read_text()[-3000:]
     finally:
-        sweeper.stop(5)
+        sweeper.stop(30)  # joined: a live sweeper would reconfigure the shared Celery app
         second.terminate()
         second.wait(30)
     c = count_document(db, job.document_ids[0])
