@@ -78,6 +78,8 @@ class PagemillError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        # results a provider obtained (and was billed for) before failing on the rest of a range
+        self.partial: object | None = None
 
 
 class InputError(PagemillError):
@@ -114,9 +116,11 @@ class RateLimited(ProviderError):
     code = ErrorCode.rate_limited
     retryable = True
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, retry_after_s: float | None = None, sent: bool = True) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        # False when our own limiter refused before any request left: that costs the range no attempt
+        self.sent = sent
 
 
 class ProviderUnavailable(ProviderError):

@@ -27,7 +27,8 @@ class EmbeddedWorkers:
         env["PAGEMILL_DATA_DIR"] = str(self.data_dir.resolve())
         # the worker runs in its own session (so Ctrl-C reaches only us); it exits when we are gone
         env["PAGEMILL_EXIT_WITH_PARENT"] = str(os.getpid())
-        log = (self.data_dir / "worker.log").open("ab")
+        log_path = self.data_dir / "worker.log"
+        log = open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scheduler.cli", "worker", "--concurrency", str(self.concurrency)],
             env=env,

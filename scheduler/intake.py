@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session
 from models.db import Database
 from models.errors import InputError
 from models.tables import DocStatus, Document, DocumentName, Image, JobDocument, Page, PageRange, RangeStatus
-from worker.documents import DocumentInfo, inspect_document
+from worker.documents import DocumentInfo, inspect_document, open_pdf
 from worker.objects import ObjectStore
 from worker.persist import insert_ignore
 from worker.pipeline import finish_document
@@ -61,12 +60,9 @@ def options_key(options: dict[str, object]) -> str:
 
 def _decrypted_copy(objects: ObjectStore, relpath: str, password: str) -> str:
     """Keep a password-free working copy so workers never need the password (it is stored nowhere)."""
-    pdf = pdfium.PdfDocument(objects.path(relpath), password=password)
-    try:
+    with open_pdf(objects.path(relpath), password) as pdf:
         buf = io.BytesIO()
         pdf.save(buf, flags=pdfium_c.FPDF_REMOVE_SECURITY)
-    finally:
-        pdf.close()
     return objects.put_bytes(buf.getvalue(), "work", "pdf").relpath
 
 

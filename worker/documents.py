@@ -6,6 +6,7 @@ Every problem becomes a typed `InputError` with a message that says what to do n
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = [
     "inspect_document",
     "open_pdf",
     "IMAGE_MIME_TYPES",
+    "PDFIUM_LOCK",
 ]
 
 # PDFium's FPDF_ERR_* codes (fpdfview.h)
@@ -95,8 +97,21 @@ def _describe_unknown(head: bytes) -> str:
         return "an unknown binary format"
 
 
+# PDFium is one library-wide state and not thread-safe (concurrent use segfaults; seen with the HTTP provider's
+# threads pool), so every use of it in a process is serialised on this lock, held while a document is open.
+# Re-entrant, so code holding a document may open another. Processes are unaffected.
+PDFIUM_LOCK = threading.RLock()
+
+
 @contextmanager
-def open_pdf(path: Path, password: str | None = None) -> Iterator[pdfium.PdfDocument]:
+def open_pdf(path: Path | bytes, password: str | None = None) -> Iterator[pdfium.PdfDocument]:
+    with PDFIUM_LOCK:
+        with _open_pdf(path, password) as pdf:
+            yield pdf
+
+
+@contextmanager
+def _open_pdf(path: Path | bytes, password: str | None = None) -> Iterator[pdfium.PdfDocument]:
     try:
         pdf = pdfium.PdfDocument(path, password=password)
     except pdfium.PdfiumError as exc:

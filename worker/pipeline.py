@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from models.db import Database
-from models.errors import ErrorCode, PagemillError, ProviderAuthError, ProviderUnavailable
+from models.errors import ErrorCode, PagemillError, ProviderAuthError, ProviderUnavailable, RateLimited
 from models.tables import DocStatus, Document, Page, PageRange, RangeStatus
 
 from .lease import LeaseHeartbeat, holder_is_dead, holder_name
@@ -192,6 +192,16 @@ def _store(
         return written
 
 
+def _store_partial(
+    db: Database, objects: ObjectStore, claimed: ClaimedRange, provider: OcrProvider, result: OcrResult,
+    cost_per_page_usd: float,
+) -> None:
+    """Pages a provider was paid for before it failed on the rest of the range: keep them, so the retry
+    sends (and pays for) only the missing pages."""
+    with db.write_session() as session:
+        write_result(session, objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd)
+
+
 def _record_failure(
     db: Database, claimed: ClaimedRange, err: PagemillError, max_attempts: int, retry_base_s: float,
     retry_max_s: float,
@@ -201,6 +211,8 @@ def _record_failure(
         if rng is None:
             return RangeOutcome("skipped")
         message = redact(err.message)
+        if isinstance(err, RateLimited) and not err.sent:
+            rng.attempts = max(0, rng.attempts - 1)  # our own limiter said wait: no request, no attempt spent
         if err.retryable and rng.attempts < max_attempts:
             wait = backoff_s(rng.attempts, retry_base_s, retry_max_s)
             hinted = getattr(err, "retry_after_s", None)
@@ -277,6 +289,8 @@ def run_range(
             written = _ocr_and_store(db, objects, provider, claimed, lease_s, cost_per_page_usd)
         except PagemillError as err:
             log.warning("range failed: %s", redact(err.message), extra=ctx)
+            if isinstance(err.partial, OcrResult):
+                _store_partial(db, objects, claimed, provider, err.partial, cost_per_page_usd)
             return _record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
         except (OperationalError, DBAPIError):
             raise

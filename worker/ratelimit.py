@@ -176,7 +176,7 @@ class RateLimiter:
             pause = _INFLIGHT_POLL_S if attempt.reason == "inflight" else attempt.wait_s
             if pause > remaining:
                 retry_s = attempt.wait_s if attempt.reason != "inflight" else self.cfg.max_wait_s / 4
-                raise RateLimited(self._refusal(attempt), retry_after_s=max(1.0, retry_s))
+                raise RateLimited(self._refusal(attempt), retry_after_s=max(1.0, retry_s), sent=False)
             time.sleep(min(remaining, pause * random.uniform(1.0, 1.5)))
 
     def _sleep_to_slot(self, attempt: Attempt) -> bool:
@@ -197,7 +197,9 @@ class RateLimiter:
         left = self.backend.cooldown_remaining(self.cfg)
         if left > 0:
             if time.monotonic() + left > deadline:
-                raise RateLimited(self._refusal(Attempt(False, left, "cooldown")), retry_after_s=max(1.0, left))
+                raise RateLimited(
+                    self._refusal(Attempt(False, left, "cooldown")), retry_after_s=max(1.0, left), sent=False
+                )
             time.sleep(left)
 
     def _refusal(self, attempt: Attempt) -> str:

@@ -15,12 +15,14 @@ from tests.conftest import cer, start_worker, stop_process
 
 def test_submit_and_wait_through_redis_and_postgres(production_env: dict[str, str], tmp_path: Path) -> None:
     texts = [page_text(100 + i) for i in range(3)]
-    make_scanned_pdf(tmp_path / "three.pdf", texts, dpi=150)
-    make_image(tmp_path / "one.png", page_text(200), dpi=150)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_scanned_pdf(inbox / "three.pdf", texts, dpi=150)
+    make_image(inbox / "one.png", page_text(200), dpi=150)
     # two worker processes of one prefork child each, as `pagemill worker` is scaled in production
     workers = [start_worker(concurrency=1, log=tmp_path / f"w{i}.log") for i in range(2)]
     try:
-        job = submit([tmp_path], pages_per_task=1, wait=True, timeout_s=240)
+        job = submit([inbox], pages_per_task=1, wait=True, timeout_s=240)
     finally:
         for w in workers:
             stop_process(w)

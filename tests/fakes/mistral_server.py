@@ -26,7 +26,7 @@ from typing import Any
 import pypdfium2 as pdfium
 from PIL import Image
 
-_PDFIUM_LOCK = threading.Lock()
+from worker.documents import PDFIUM_LOCK as _PDFIUM_LOCK  # one lock per process for all PDFium use
 
 __all__ = ["Fault", "MistralServer", "Received", "ERROR_BODIES"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,18 +23,11 @@ from models.errors import CorruptInput, OversizedInput
 from ..documents import open_pdf
 from .base import SourceDocument
 
-__all__ = ["PDFIUM_LOCK", "RequestOptions", "RequestPart", "plan_parts", "request_body", "IMAGE_URL_TYPES"]
+__all__ = ["RequestOptions", "RequestPart", "plan_parts", "request_body", "IMAGE_URL_TYPES"]
 
 # what `image_url` accepts (basic_ocr.md FAQ) among the formats pagemill reads
 IMAGE_URL_TYPES = {"image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/gif"}
 
-# PDFium is one library-wide state and not thread-safe; HTTP providers run in a threads pool, so every use of
-# it here is serialised (the copy takes milliseconds, the request that follows takes seconds).
-# NOTE (owner of worker/documents.py): this lock only guards this module. It belongs next to `open_pdf` in
-# worker/documents.py, as a process-wide RLock taken for as long as any PdfDocument is open, and used by every
-# PDFium caller (render.py, textlayer.py, _wordlike.py, providers/tesseract.py, providers/textlayer_first.py,
-# server/pdf_images.py, scheduler/intake.py); this module would then import it from there.
-PDFIUM_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -125,7 +117,7 @@ def _chunks(pages: Sequence[int], size: int) -> Iterator[list[int]]:
 
 
 def _pdf_parts(source: SourceDocument, pages: Sequence[int], max_bytes: int, max_pages: int) -> list[RequestPart]:
-    with PDFIUM_LOCK, open_pdf(source.path, source.password) as pdf:
+    with open_pdf(source.path, source.password) as pdf:
         try:
             return [
                 part

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 from pydantic import SecretStr
 
-from models.errors import ProviderAuthError, RateLimited
+from models.errors import PagemillError, ProviderAuthError, RateLimited
 
 from ._mistral_errors import AUTH_HINT, error_for_status, map_transport_errors
 from ._mistral_request import RequestOptions, RequestPart, plan_parts, request_body
@@ -120,9 +120,20 @@ class MistralProvider:
 
     def ocr(self, source: SourceDocument, pages: Sequence[int]) -> OcrResult:
         headers = self._headers()
-        parsed = [self._send(part, headers) for part in plan_parts(
-            source, pages, self.max_request_bytes, self.max_request_pages
-        )]
+        parsed: list[ParsedResponse] = []
+        for part in plan_parts(source, pages, self.max_request_bytes, self.max_request_pages):
+            try:
+                parsed.append(self._send(part, headers))
+            except PagemillError as err:
+                if parsed:
+                    # earlier parts of this range were answered and billed: hand them back to be stored
+                    err.partial = self._combine(parsed)
+                    if isinstance(err, RateLimited):
+                        err.sent = True
+                raise
+        return self._combine(parsed)
+
+    def _combine(self, parsed: list[ParsedResponse]) -> OcrResult:
         out_pages: list[OcrPage] = sorted((p for r in parsed for p in r.pages), key=lambda p: p.index)
         sizes = [r.usage.doc_size_bytes for r in parsed if r.usage.doc_size_bytes is not None]
         usage = OcrUsage(
