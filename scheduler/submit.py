@@ -95,24 +95,28 @@ def submit(
         s.add(row)
         s.flush()
         job = Job(id=row.id, db=db)
-    for path in files:
-        try:
-            job.entries.append(register_file(db, objects, path, settings, opts, job_id=job.id))
-        except StorageError as err:
-            job.unreadable.append((str(path), err.message))
     if start_workers is None:
         start_workers = wait and settings.embedded_broker
     workers = None
     sweeper = None
     if start_workers:
+        # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
         n = sched.embedded_workers or os.cpu_count() or 1
         workers = EmbeddedWorkers(settings.data_dir, n).start()
-        # the embedded broker loses in-flight messages when a worker dies: the sweep sends them again
-        sweeper = Sweeper(db, settings, min(sched.sweep_interval_s, 2.0), sched.requeue_after_s)
-        sweeper.start()
     finished = False
     try:
-        _enqueue([rid for e in job.entries for rid in e.range_ids], settings)
+        if start_workers:
+            # the embedded broker loses in-flight messages when a worker dies: the sweep sends them again
+            sweeper = Sweeper(db, settings, min(sched.sweep_interval_s, 2.0), sched.requeue_after_s)
+            sweeper.start()
+        for path in files:
+            try:
+                entry = register_file(db, objects, path, settings, opts, job_id=job.id)
+            except StorageError as err:
+                job.unreadable.append((str(path), err.message))
+                continue
+            job.entries.append(entry)
+            _enqueue(entry.range_ids, settings)  # workers start on the first file while the rest are read
         if wait:
             def tick() -> None:
                 if workers is not None and not workers.alive():

@@ -120,6 +120,14 @@ def _fresh_resources_after_fork(**_: Any) -> None:
     # connections and engines must never cross a fork
     app._resources = None
     install_log_redaction()
+    # build this child's resources (and load the OCR engine) now, while the first messages are still on their
+    # way, instead of inside the first task; a failure here is retried by that task
+    try:
+        warm = getattr(app.resources().provider, "warm", None)
+        if callable(warm):
+            warm()
+    except Exception:
+        app._resources = None
 
 
 @after_setup_logger.connect

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageSequence
 
 from .documents import open_pdf
@@ -24,11 +25,56 @@ class RenderedPage:
     dpi: int
 
 
+# a scanned page whose only content is one upright full-page image is OCR'd from that image as stored: decoding
+# it takes ~0.015 s where rendering the page at 300 dpi takes ~0.1 s (measured on 2550x3300 pages), a sixth of
+# Tesseract's own time. Only plain 8-bit gray or RGB images at a usual scan resolution qualify; anything else
+# (1-bit fax images with their decode quirks, CMYK, masks, odd resolutions) is rendered as usual.
+_SCAN_DPI_RANGE = (200, 400)
+_SCAN_COVERAGE = 0.98
+
+
+def _scan_image(page: pdfium.PdfPage) -> tuple[Image.Image, int] | None:
+    if page.get_rotation() != 0:
+        return None
+    objects = list(page.get_objects(max_depth=1))
+    if len(objects) != 1 or objects[0].type != pdfium_c.FPDF_PAGEOBJ_IMAGE:
+        return None
+    image = objects[0]
+    assert isinstance(image, pdfium.PdfImage)
+    a, b, c, d, _e, _f = image.get_matrix().get()
+    if b or c or a <= 0 or d <= 0:
+        return None  # rotated, sheared or flipped
+    width_pt, height_pt = page.get_size()
+    left, bottom, right, top = image.get_bounds()
+    if (right - left) * (top - bottom) < _SCAN_COVERAGE * width_pt * height_pt:
+        return None
+    meta = image.get_metadata()
+    if meta.bits_per_pixel not in (8, 24) or meta.colorspace not in (
+        pdfium_c.FPDF_COLORSPACE_DEVICEGRAY, pdfium_c.FPDF_COLORSPACE_DEVICERGB,
+    ):
+        return None
+    px_w, px_h = image.get_px_size()
+    dpi_x, dpi_y = px_w / ((right - left) / 72), px_h / ((top - bottom) / 72)
+    if abs(dpi_x - dpi_y) > 2 or not _SCAN_DPI_RANGE[0] <= dpi_x <= _SCAN_DPI_RANGE[1]:
+        return None
+    pil = image.get_bitmap(render=False).to_pil()
+    if pil.mode not in ("L", "RGB"):
+        return None
+    return pil.copy(), int(round(dpi_x))
+
+
 def _pdf_pages(source: SourceDocument, pages: Sequence[int], dpi: int) -> Iterator[RenderedPage]:
     with open_pdf(source.path, source.password) as pdf:
         for index in pages:
             page = pdf[index]
             try:
+                try:
+                    scan = _scan_image(page)
+                except pdfium.PdfiumError:
+                    scan = None
+                if scan is not None:
+                    yield RenderedPage(index, scan[0], scan[1])
+                    continue
                 bitmap = page.render(scale=dpi / 72, grayscale=True)
                 image = bitmap.to_pil()
                 # detach from the PDFium buffer so the bitmap can be freed now

@@ -30,6 +30,10 @@ class TesseractProvider:
             self._engine = TesseractEngine(self.lang, self._tessdata)
         return self._engine
 
+    def warm(self) -> None:
+        """Load the engine and its language data now (a worker process calls this when it starts)."""
+        self._get_engine()
+
     def ocr(self, source: SourceDocument, pages: Sequence[int]) -> OcrResult:
         engine = self._get_engine()
         results: list[OcrPage] = []

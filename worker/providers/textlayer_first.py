@@ -75,6 +75,11 @@ class TextLayerFirst:
             " and --text-layer only never OCRs; run them again with --text-layer auto"
         )
 
+    def warm(self) -> None:
+        warm = getattr(self.inner, "warm", None)
+        if callable(warm):
+            warm()
+
     def ocr(self, source: SourceDocument, pages: Sequence[int]) -> OcrResult:
         if source.kind != "pdf":
             if self.mode == "only":
