@@ -1,5 +1,8 @@
 """Shared set-up of the Mistral benchmarks: a loopback /v1/ocr server, N `pagemill worker` processes on a Redis
-broker, one submitted PDF, and a wait for its pages. Not a test: prints figures."""
+broker, one submitted PDF, and a wait for its pages. Not a test: prints figures.
+
+Results go to an SQLite file in a temporary data folder (embedded), or to PostgreSQL (production) when a
+`database_url` is given: `postgres_schema()` makes a throwaway schema and drops it afterwards."""
 
 from __future__ import annotations
 
@@ -10,10 +13,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -26,16 +33,43 @@ from tests.fakes.mistral_server import MistralServer  # noqa: E402
 from worker.keys import ratelimit_keys  # noqa: E402
 
 REDIS_URL = os.environ.get("PAGEMILL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+POSTGRES_URL = os.environ.get("PAGEMILL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 KEY = "sk-bench"
 
-__all__ = ["Pipeline", "REDIS_URL", "KEY", "MistralServer"]
+__all__ = ["Pipeline", "REDIS_URL", "POSTGRES_URL", "KEY", "MistralServer", "postgres_schema"]
+
+
+@contextmanager
+def postgres_schema(base_url: str = POSTGRES_URL) -> Iterator[str]:
+    """A database URL whose search_path is a fresh schema, dropped on exit."""
+    schema = f"pm_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base_url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Pipeline:
     """Environment + worker processes for one benchmark run."""
 
-    def __init__(self, server: MistralServer, processes: int, threads: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, server: MistralServer, processes: int, threads: int, env: dict[str, str],
+        database_url: str | None = None,
+    ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="pagemill-bench-"))
+        os.environ.pop("PAGEMILL_DATABASE_URL", None)  # a previous run's PostgreSQL must not leak into this one
         self.env = {
             "PAGEMILL_DATA_DIR": str(self.tmp / "data"),
             "PAGEMILL_BROKER_URL": REDIS_URL,
@@ -45,13 +79,14 @@ class Pipeline:
             "MISTRAL_API_KEY": KEY,
             "PAGEMILL_RETRY_BASE_S": "0.5",
             "PAGEMILL_RETRY_MAX_S": "5",
+            **({"PAGEMILL_DATABASE_URL": database_url} if database_url else {}),
             **env,
         }
         os.environ.update(self.env)
         client = redis.Redis.from_url(REDIS_URL)
         client.delete(*ratelimit_keys("ocr"))
         client.close()
-        self.db = Database.from_settings(DatabaseSettings(data_dir=self.tmp / "data"))
+        self.db = Database.from_settings(DatabaseSettings(data_dir=self.tmp / "data", database_url=database_url))
         self.db.migrate()
         # PAGEMILL_BENCH_PROFILE=/tmp/prof: cProfile every worker thread, stats in /tmp/prof.<pid> (SIGUSR1 dumps)
         profile = os.environ.get("PAGEMILL_BENCH_PROFILE")
@@ -65,12 +100,21 @@ class Pipeline:
             for i in range(processes)
         ]
         time.sleep(4)  # workers connect to the broker
+        self.cpu_at_start = self.worker_cpu_s()
+
+    def worker_cpu_s(self) -> float:
+        """CPU seconds used so far by all worker processes."""
+        return sum(_cpu_s(p.pid) for p in self.procs if p.poll() is None)
+
+    @staticmethod
+    def sample_pdf(pages: int, folder: Path | None = None) -> Path:
+        folder = folder or Path(tempfile.mkdtemp(prefix="pagemill-bench-"))
+        return make_born_digital_pdf(folder / "in.pdf", [f"Page {i} of the benchmark." for i in range(pages)])
 
     def submit_pdf(self, pages: int, pages_per_task: int) -> None:
         from scheduler.submit import submit
 
-        pdf = make_born_digital_pdf(self.tmp / "in.pdf", [f"Page {i} of the benchmark." for i in range(pages)])
-        submit([pdf], pages_per_task=pages_per_task)
+        submit([self.sample_pdf(pages, self.tmp)], pages_per_task=pages_per_task)
 
     def wait_done(self, timeout_s: float) -> tuple[int, int, int]:
         """(pages stored, ranges done, ranges failed) once nothing is queued or running (or at the timeout)."""
@@ -81,7 +125,15 @@ class Pipeline:
                 stored = s.scalar(select(func.count()).select_from(Page)) or 0
             if not counts.get("queued") and not counts.get("running") or time.monotonic() > deadline:
                 return stored, counts.get("done", 0), counts.get("failed", 0)
-            time.sleep(0.5)
+            time.sleep(0.05)
+
+    def last_finished(self) -> float:
+        """Epoch seconds of the last range's commit (precise, unlike the moment a poll noticed it)."""
+        with self.db.read_session() as s:
+            ts = s.scalar(select(func.max(PageRange.finished_at)))
+        if ts is None:
+            return time.time()
+        return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
 
     def stop(self) -> None:
         if os.environ.get("PAGEMILL_BENCH_PROFILE"):
@@ -95,3 +147,4 @@ class Pipeline:
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        self.db.dispose()

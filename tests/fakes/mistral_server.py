@@ -16,16 +16,15 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 
 import pypdfium2 as pdfium
 from PIL import Image
 
+from tests.fakes._http_fake import ERROR_BODIES, Answer, Fault, LoopbackServer
 from worker.documents import PDFIUM_LOCK as _PDFIUM_LOCK  # one lock per process for all PDFium use
 
 __all__ = ["Fault", "MistralServer", "Received", "ERROR_BODIES"]
@@ -35,26 +34,6 @@ _ALLOWED = {
     "document_annotation_format", "document_annotation_prompt", "table_format", "extract_header", "extract_footer",
     "include_blocks", "confidence_scores_granularity",
 }
-
-# the three error-body shapes of reference/mistral-api.md §3
-ERROR_BODIES = {
-    "documented": lambda msg: {"object": "error", "message": msg, "type": "invalid_request_error", "param": None,
-                               "code": "3740"},
-    "fastapi": lambda msg: {"detail": [{"type": "value_error", "loc": ["body", "document"], "msg": msg,
-                                        "input": None}]},
-    "fastapi_str": lambda msg: {"detail": msg},
-    "bare": lambda msg: {"message": msg, "request_id": "req-123"},
-}
-
-
-@dataclass
-class Fault:
-    """One scripted answer: `status` with `body` (dict -> JSON, bytes -> raw) after `delay_s`."""
-
-    status: int = 500
-    body: dict[str, Any] | bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
 
 
 @dataclass
@@ -66,42 +45,7 @@ class Received:
     pages: int = 0
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
-
-    def _send(self, status: int, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def do_POST(self) -> None:  # noqa: N802
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path != "/v1/ocr":
-            self._send(404, {"detail": "Not Found"})
-            return
-        status, payload, headers, pages = self.server.owner.answer(raw, dict(self.headers))
-        self._send(status, payload, headers)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    owner: MistralServer
-
-
-class MistralServer:
+class MistralServer(LoopbackServer[Received]):
     def __init__(
         self,
         api_key: str | None = "sk-test-key",
@@ -113,6 +57,7 @@ class MistralServer:
         extract_text: bool = True,
         model: str = "mistral-ocr-2512",
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.images_per_page = images_per_page
         self.image_ids = image_ids
@@ -121,55 +66,20 @@ class MistralServer:
         self.latency_s = latency_s
         self.extract_text = extract_text
         self.model = model
-        self.received: list[Received] = []
-        self._faults: deque[Fault] = deque()
         self._window: deque[float] = deque()
-        self._lock = threading.Lock()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> MistralServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> MistralServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def inject(self, *faults: Fault) -> None:
-        """The next len(faults) requests get these answers, in order."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    def statuses(self) -> list[int]:
-        with self._lock:
-            return [r.status for r in self.received]
-
-    # ---- answering ---------------------------------------------------------------------------------------
-    def answer(self, raw: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any] | bytes, dict[str, str], int]:
+    def respond(self, path: str, raw: bytes, headers: dict[str, str]) -> Answer:
+        if path != "/v1/ocr":
+            return 404, {"detail": "Not Found"}, {}
         lower = {k.lower(): v for k, v in headers.items()}
-        with self._lock:
-            fault = self._faults.popleft() if self._faults else None
+        fault = self._next_fault()
         try:
             body = json.loads(raw)
         except ValueError:
             body = None
         status, payload, out_headers, pages = self._decide(fault, body, lower)
-        with self._lock:
-            self.received.append(Received(time.time(), status, body, lower, pages))
-        return status, payload, out_headers, pages
+        self._record(Received(time.time(), status, body, lower, pages))
+        return status, payload, out_headers
 
     def _decide(
         self, fault: Fault | None, body: Any, headers: dict[str, str]

@@ -18,16 +18,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from PIL import Image
 
-from tests.fakes.mistral_server import ERROR_BODIES, Fault
+from tests.fakes._http_fake import ERROR_BODIES, Answer, Fault, LoopbackServer
 
 __all__ = ["VisionServer", "VisionRequest", "Fault", "ERROR_BODIES", "describe_picture"]
 
@@ -85,69 +82,15 @@ def _validate(body: Any) -> tuple[str | None, str | None]:
     return (None, image) if image else ("the request has no image", None)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, payload, headers = self.server.owner.answer(self.path, raw, dict(self.headers))
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: VisionServer
-
-
-class VisionServer:
+class VisionServer(LoopbackServer[VisionRequest]):
     def __init__(self, api_key: str | None = "sk-vision-test", content_mode: str = "string",
                  model: str = "mistral-small-2603") -> None:
+        super().__init__()
         self.api_key = api_key
         self.content_mode = content_mode
         self.model = model
-        self.received: list[VisionRequest] = []
-        self._faults: deque[Fault] = deque()
-        self._lock = threading.Lock()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> VisionServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def inject(self, *faults: Fault) -> None:
-        with self._lock:
-            self._faults.extend(faults)
-
-    def statuses(self) -> list[int]:
-        with self._lock:
-            return [r.status for r in self.received]
-
-    def answer(self, path: str, raw: bytes, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    def respond(self, path: str, raw: bytes, headers: dict[str, str]) -> Answer:
         lower = {k.lower(): v for k, v in headers.items()}
         try:
             body = json.loads(raw)
@@ -156,16 +99,14 @@ class VisionServer:
         record = VisionRequest(time.time(), path, 0, body, lower)
         status, payload, out = self._decide(path, body, lower, record)
         record.status = status
-        with self._lock:
-            self.received.append(record)
+        self._record(record)
         return status, payload, out
 
     def _decide(self, path: str, body: Any, headers: dict[str, str],
-                record: VisionRequest) -> tuple[int, Any, dict[str, str]]:
+                record: VisionRequest) -> Answer:
         if path != "/v1/chat/completions":
             return 404, {"detail": "Not Found"}, {}
-        with self._lock:
-            fault = self._faults.popleft() if self._faults else None
+        fault = self._next_fault()
         if fault is not None:
             time.sleep(fault.delay_s)
             return fault.status, fault.body if fault.body is not None else {"detail": "injected"}, fault.headers

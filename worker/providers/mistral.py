@@ -1,27 +1,29 @@
 """The Mistral OCR provider: `POST {PAGEMILL_OCR_BASE_URL}/v1/ocr` with only the pages of one range.
 
-Each request waits for the shared rate limiter (worker/ratelimit.py) and holds one in-flight slot while it runs.
-A 429 slows every worker through the shared limiter (`slow_down`: in proportion for a near miss, a full pause for
-a long Retry-After or 429s in a row), then raises `RateLimited` so the task retries after Retry-After; 5xx/timeouts raise `ProviderUnavailable`; 400/404/422 `ProviderRejected` with
-the server's message; 401/403 `ProviderAuthError` ("check MISTRAL_API_KEY"), which stops the job.
-The key lives in a SecretStr and in the client's headers only: never in a message, a log line or a repr.
+Each request waits for the shared rate limiter (worker/ratelimit.py) and holds one in-flight slot while it
+runs. A 429 slows every worker through the shared limiter (`slow_down`: in proportion for a near miss, a full
+pause for a long Retry-After or 429s in a row), then raises `RateLimited` so the task retries after
+Retry-After; 5xx/timeouts raise `ProviderUnavailable`; 400/404/422 `ProviderRejected` with the server's
+message; 401/403 `ProviderAuthError` ("check MISTRAL_API_KEY"), which stops the job. The connection, the key
+(a SecretStr, in the request headers only: never in a message, a log line or a repr) and the error mapping are
+worker/http_api.py's; this module owns the OCR request and how a range is split into requests and put back
+together.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import SecretStr
 
-from models.errors import PagemillError, ProviderAuthError, RateLimited
+from models.errors import PagemillError, RateLimited
 
-from ._mistral_errors import AUTH_HINT, error_for_status, map_transport_errors
+from ..http_api import DEFAULT_COOLDOWN_S, BearerApiClient
+from ._mistral_errors import OCR_ERRORS
 from ._mistral_request import RequestOptions, RequestPart, plan_parts, request_body
 from ._mistral_response import ParsedResponse, parse_response
 from .base import OcrPage, OcrResult, OcrUsage, SourceDocument
@@ -35,8 +37,6 @@ __all__ = ["MistralProvider", "DEFAULT_COOLDOWN_S", "OCR_PATH"]
 log = logging.getLogger("pagemill.worker.mistral")
 
 OCR_PATH = "/v1/ocr"
-DEFAULT_COOLDOWN_S = 1.0  # the Retry-After assumed when a 429 has none
-_OFFICIAL_HOST = "api.mistral.ai"
 
 
 class MistralProvider:
@@ -54,20 +54,18 @@ class MistralProvider:
         max_request_pages: int = 1000,
     ) -> None:
         self.options = options
-        self._key = api_key if isinstance(api_key, SecretStr) or api_key is None else SecretStr(api_key)
-        self.base_url = base_url.rstrip("/")
-        if self.base_url.endswith("/v1"):  # "https://api.mistral.ai/v1", as some clients spell it
-            self.base_url = self.base_url[: -len("/v1")]
-        self.timeout_s = timeout_s
-        self.limiter = limiter
         self.max_request_bytes = max_request_bytes
         self.max_request_pages = max_request_pages
-        self._client = client
-        self._owns_client = client is None
-        self._lock = threading.Lock()
+        self._api = BearerApiClient(
+            base_url, api_key, OCR_ERRORS, timeout_s, limiter, client, metrics_label=self.name
+        )
 
     def __repr__(self) -> str:
         return f"MistralProvider(base_url={self.base_url!r}, model={self.options.model!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._api.base_url
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings, client: httpx.Client | None = None) -> MistralProvider:
@@ -97,29 +95,8 @@ class MistralProvider:
     def model(self) -> str:
         return self.options.model
 
-    def _http(self) -> httpx.Client:
-        client = self._client
-        if client is not None:
-            return client
-        with self._lock:
-            if self._client is None:
-                connections = max(10, min(self.limiter.cfg.max_inflight, 64) if self.limiter else 10)
-                self._client = httpx.Client(
-                    timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s)),
-                    limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-                )
-            return self._client
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._key is not None and self._key.get_secret_value():
-            headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
-        elif _OFFICIAL_HOST in self.base_url:
-            raise ProviderAuthError(f"no API key for {self.base_url}; {AUTH_HINT}")
-        return headers
-
     def ocr(self, source: SourceDocument, pages: Sequence[int]) -> OcrResult:
-        headers = self._headers()
+        headers = self._api.headers()  # a missing key fails before any work
         parsed: list[ParsedResponse] = []
         for part in plan_parts(source, pages, self.max_request_bytes, self.max_request_pages):
             try:
@@ -145,41 +122,8 @@ class MistralProvider:
 
     def _send(self, part: RequestPart, headers: dict[str, str]) -> ParsedResponse:
         content = json.dumps(request_body(part, self.options)).encode()
-        self._http()  # set up (TLS context, pool) before taking a slot, so a reserved slot is not sent late
-        secret = self._key.get_secret_value() if self._key else None
-        if self.limiter is not None:
-            with self.limiter.slot():
-                response = self._timed_post(content, headers)
-        else:
-            response = self._timed_post(content, headers)
-        if response.status_code != 200:
-            err = error_for_status(response, secret)
-            if isinstance(err, RateLimited) and self.limiter is not None:
-                self.limiter.slow_down(err.retry_after_s or DEFAULT_COOLDOWN_S)
-            raise err
+        response = self._api.send(OCR_PATH, content, headers)
         return parse_response(response.content, part.pages, self.name)
 
-    def _timed_post(self, content: bytes, headers: dict[str, str]) -> httpx.Response:
-        from ..metrics import METRICS
-
-        started = time.monotonic()
-        status = "error"  # no answer: a timeout or a refused connection
-        try:
-            response = self._post(content, headers)
-            status = str(response.status_code)
-            return response
-        finally:
-            METRICS.request_seconds.labels(self.name, status).observe(time.monotonic() - started)
-            if status == "429":
-                METRICS.rate_limited.labels(self.name).inc()
-
-    def _post(self, content: bytes, headers: dict[str, str]) -> httpx.Response:
-        with map_transport_errors(self.timeout_s):
-            return self._http().post(self.base_url + OCR_PATH, content=content, headers=headers)
-
     def close(self) -> None:
-        if self._client is not None and self._owns_client:
-            self._client.close()
-            self._client = None
-        if self.limiter is not None:
-            self.limiter.close()
+        self._api.close()

@@ -4,23 +4,24 @@
     description = client.describe(prepare_image(data), "Describe this image.")
 
 Each request waits for the shared "vision" rate limiter (its own keys, rate and in-flight cap, separate from
-OCR) and holds a slot while it runs; a 429 sets the shared cooldown so every worker slows down. The key lives in
-a SecretStr and in the request headers only: never in a repr, a message or a log line.
+OCR) and holds a slot while it runs; a 429 sets the shared cooldown so every worker slows down. The
+connection, the key (a SecretStr, in the request headers only: never in a repr, a message or a log line) and
+the error mapping are worker/http_api.py's; this module owns the chat request (chat.py builds and reads it).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import SecretStr
 
-from models.errors import ConfigError, ProviderAuthError, RateLimited
+from models.errors import ConfigError
 
+from ..http_api import DEFAULT_COOLDOWN_S, BearerApiClient
 from .chat import Description, chat_request, parse_chat_response
-from .errors import AUTH_HINT, error_for_status, map_transport_errors
+from .errors import VISION_ERRORS
 from .prepare import PreparedImage
 from .settings import VisionSettings
 
@@ -30,14 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["VisionClient", "CHAT_PATH", "DEFAULT_COOLDOWN_S"]
 
 CHAT_PATH = "/v1/chat/completions"
-DEFAULT_COOLDOWN_S = 1.0  # a 429 without Retry-After still pauses every worker this long
-_OFFICIAL_HOST = "api.mistral.ai"
-
-
-def _base(url: str) -> str:
-    url = url.strip().rstrip("/")
-    # "https://api.mistral.ai/v1", as OpenAI-style clients spell it
-    return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
 class VisionClient:
@@ -56,19 +49,20 @@ class VisionClient:
     ) -> None:
         if not base_url.strip():
             raise ConfigError("no vision server: set PAGEMILL_VISION_BASE_URL (e.g. https://api.mistral.ai)")
-        self.base_url = _base(base_url)
         self.model = model
-        self._key = api_key if isinstance(api_key, SecretStr) or api_key is None else SecretStr(api_key)
-        self.timeout_s = timeout_s
-        self.limiter = limiter
         self.max_tokens = max_tokens
         self.temperature = temperature
-        self._client = client
-        self._owns_client = client is None
-        self._lock = threading.Lock()
+        # a 429 pauses every vision worker for its Retry-After (no proportional slow-down)
+        self._api = BearerApiClient(
+            base_url, api_key, VISION_ERRORS, timeout_s, limiter, client, proportional_429=False
+        )
 
     def __repr__(self) -> str:
         return f"VisionClient(base_url={self.base_url!r}, model={self.model!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._api.base_url
 
     @classmethod
     def from_settings(
@@ -84,45 +78,12 @@ class VisionClient:
             temperature=settings.temperature,
         )
 
-    def _http(self) -> httpx.Client:
-        with self._lock:
-            if self._client is None:
-                timeout = httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s))
-                self._client = httpx.Client(timeout=timeout)
-            return self._client
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._key is not None and self._key.get_secret_value():
-            headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
-        elif _OFFICIAL_HOST in self.base_url:
-            raise ProviderAuthError(f"no API key for {self.base_url}; {AUTH_HINT}")
-        return headers
-
     def describe(self, image: PreparedImage, prompt: str) -> Description:
         """One request; raises the errors of models/errors.py (the caller decides about retrying)."""
-        headers = self._headers()
+        headers = self._api.headers()
         body = chat_request(self.model, prompt, image.data_uri, self.max_tokens, self.temperature)
-        content = json.dumps(body).encode()
-        if self.limiter is not None:
-            with self.limiter.slot():
-                response = self._post(content, headers)
-        else:
-            response = self._post(content, headers)
-        if response.status_code != 200:
-            err = error_for_status(response, self._key.get_secret_value() if self._key else None)
-            if isinstance(err, RateLimited) and self.limiter is not None:
-                self.limiter.cool_down(err.retry_after_s or DEFAULT_COOLDOWN_S)
-            raise err
+        response = self._api.send(CHAT_PATH, json.dumps(body).encode(), headers)
         return parse_chat_response(response.content, self.model)
 
-    def _post(self, content: bytes, headers: dict[str, str]) -> httpx.Response:
-        with map_transport_errors(self.timeout_s):
-            return self._http().post(self.base_url + CHAT_PATH, content=content, headers=headers)
-
     def close(self) -> None:
-        if self._client is not None and self._owns_client:
-            self._client.close()
-            self._client = None
-        if self.limiter is not None:
-            self.limiter.close()
+        self._api.close()
