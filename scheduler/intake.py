@@ -184,7 +184,8 @@ def register_file(
                         " nothing to OCR (use --force to redo it)"
                     )
             elif not is_new and result.note is None:
-                result.note = f"known document {doc.id}: OCR of {result.pages_planned} missing pages"
+                n = result.pages_planned
+                result.note = f"known document {doc.id}: OCR of the {n} page{'s' if n != 1 else ''} not stored yet"
         if job_id is not None:
             insert_ignore(
                 session, JobDocument,

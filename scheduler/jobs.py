@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from models.db import Database
 from models.tables import DocStatus, Document, JobDocument, PageRange, RangeStatus
+from models.tables import Job as JobRow
 
 from .intake import IntakeResult
 
@@ -41,6 +42,13 @@ class DocumentSummary:
     outcome: str
     error: str | None
     error_code: str | None
+
+
+def _later(a: datetime, b: datetime | None) -> datetime:
+    """The later of two times (a document processed again by a later job is timed from that job)."""
+    if b is None:
+        return a
+    return max(a.replace(tzinfo=None), b.replace(tzinfo=None))
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -121,6 +129,8 @@ class Job:
                 .where(JobDocument.job_id == self.id)
                 .order_by(Document.id)
             ).all()
+            job_row = s.get(JobRow, self.id)
+            job_start = job_row.created_at if job_row is not None else None
             out = []
             for doc, outcome, filename in rows:
                 done = sum(
@@ -134,7 +144,7 @@ class Job:
                 out.append(
                     DocumentSummary(
                         document_id=doc.id, filename=filename, status=doc.status, page_count=doc.page_count,
-                        pages_done=done, seconds=_seconds(doc.created_at, doc.finished_at), outcome=outcome,
+                        pages_done=done, seconds=_seconds(_later(doc.created_at, job_start), doc.finished_at), outcome=outcome,
                         error=doc.error, error_code=doc.error_code,
                     )
                 )

@@ -250,7 +250,8 @@ def _stop_pending(session: Session, err: PagemillError) -> None:
 
 def _database_away(exc: Exception, attempt: int, retry_base_s: float, retry_max_s: float) -> RangeOutcome:
     """The database cannot be reached: ask for a Celery retry; the lease (if any) runs out meanwhile."""
-    log.warning("database unavailable (%s); the range will be retried", type(exc).__name__)
+    detail = redact(str(getattr(exc, "orig", None) or exc)).splitlines()[0][:200] if str(exc) else ""
+    log.warning("database unavailable (%s: %s); the range will be retried", type(exc).__name__, detail)
     wait = max(1.0, backoff_s(max(1, attempt), retry_base_s, min(retry_max_s, 30.0)))
     return RangeOutcome("retry", retry_in_s=wait, message="database unavailable")
 
