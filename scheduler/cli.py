@@ -23,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # help texts say "[default: ...]" and "[env ...]": plain text, not rich markup (which would eat them)
+    rich_markup_mode=None,
 )
 
 _COMMAND_MODULES = [
