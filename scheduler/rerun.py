@@ -98,7 +98,8 @@ def cancel_documents(db: Database, document_ids: Sequence[int]) -> CancelReport:
     now = datetime.now(UTC)
     with db.write_session() as s:
         for doc_id in document_ids:
-            doc = s.get(Document, doc_id, with_for_update=True)
+            # FOR NO KEY UPDATE, as in the pipeline: a plain FOR UPDATE deadlocks with ranges inserting pages
+            doc = s.get(Document, doc_id, with_for_update={"key_share": True})
             if doc is None:
                 raise ConfigError(f"no document {doc_id}")
             pending = [RangeStatus.queued, RangeStatus.running]

@@ -1,6 +1,9 @@
 """Write a provider's result: images into the object folder, pages/images/usage rows into the database.
 
-Writes are idempotent: pages are unique on (document_id, page_index) and images on (document_id, name), and
+`prepare_result` does the slow part (decoding, hashing and writing image objects) before any transaction, so
+the write transaction (the SQLite write lock, the document row lock on PostgreSQL) only inserts rows. An
+object written for a transaction that then fails is harmless: objects are content-addressed and the retry
+writes the same one. Writes are idempotent: pages are unique on (document_id, page_index) and images on (document_id, name), and
 inserts skip rows that exist, so a redelivered task never duplicates anything.
 """
 
@@ -20,7 +23,8 @@ from .documents import image_bytes_mime, read_image_size
 from .objects import IMAGE_EXTENSIONS, ObjectStore
 from .providers.base import OcrImage, OcrPage, OcrResult
 
-__all__ = ["PreparedImage", "prepare_images", "write_result", "insert_ignore"]
+__all__ = ["PreparedImage", "PreparedResult", "prepare_images", "prepare_result", "insert_prepared", "write_result",
+           "insert_ignore"]
 
 
 @dataclass
@@ -88,16 +92,24 @@ def prepare_images(objects: ObjectStore, page: OcrPage) -> tuple[str, list[Prepa
     return markdown, prepared
 
 
-def write_result(
-    session: Session,
+@dataclass
+class PreparedResult:
+    """The rows of one provider result, its image objects already stored."""
+
+    pages: list[dict[str, Any]]
+    images: list[dict[str, Any]]
+    usage: dict[str, Any] | None
+
+
+def prepare_result(
     objects: ObjectStore,
     document_id: int,
     range_id: int,
     provider: str,
     result: OcrResult,
     cost_per_page_usd: float = 0.0,
-) -> int:
-    """Persist one range's result inside the caller's transaction. Returns the number of pages written."""
+) -> PreparedResult:
+    """Store the result's images in the object folder and build its rows; touches no database."""
     page_rows: list[dict[str, Any]] = []
     image_rows: list[dict[str, Any]] = []
     for page in result.pages:
@@ -115,38 +127,59 @@ def write_result(
                 "range_id": range_id,
             }
         )
-        for im in images:
-            image_rows.append(
-                {
-                    "document_id": document_id,
-                    "page_index": im.page_index,
-                    "name": im.name,
-                    "provider_id": im.provider_id,
-                    "top_left_x": im.image.top_left_x,
-                    "top_left_y": im.image.top_left_y,
-                    "bottom_right_x": im.image.bottom_right_x,
-                    "bottom_right_y": im.image.bottom_right_y,
-                    "path": im.relpath,
-                    "sha256": im.sha256,
-                    "mime_type": im.mime_type,
-                    "width": im.width,
-                    "height": im.height,
-                    "description": im.image.annotation,
-                }
-            )
-    insert_ignore(session, Page, page_rows, ["document_id", "page_index"])
-    insert_ignore(session, Image, image_rows, ["document_id", "name"])
+        image_rows.extend(_image_row(document_id, im) for im in images)
+    usage = None
     if result.usage.pages_processed or result.billed:
-        session.add(
-            Usage(
-                document_id=document_id,
-                range_id=range_id,
-                kind="ocr",
-                provider=provider,
-                model=result.model,
-                pages_processed=result.usage.pages_processed,
-                doc_size_bytes=result.usage.doc_size_bytes,
-                cost_usd=(result.usage.pages_processed * cost_per_page_usd) if result.billed else 0.0,
-            )
-        )
-    return len(page_rows)
+        usage = {
+            "document_id": document_id,
+            "range_id": range_id,
+            "kind": "ocr",
+            "provider": provider,
+            "model": result.model,
+            "pages_processed": result.usage.pages_processed,
+            "doc_size_bytes": result.usage.doc_size_bytes,
+            "cost_usd": (result.usage.pages_processed * cost_per_page_usd) if result.billed else 0.0,
+        }
+    return PreparedResult(page_rows, image_rows, usage)
+
+
+def _image_row(document_id: int, im: PreparedImage) -> dict[str, Any]:
+    return {
+        "document_id": document_id,
+        "page_index": im.page_index,
+        "name": im.name,
+        "provider_id": im.provider_id,
+        "top_left_x": im.image.top_left_x,
+        "top_left_y": im.image.top_left_y,
+        "bottom_right_x": im.image.bottom_right_x,
+        "bottom_right_y": im.image.bottom_right_y,
+        "path": im.relpath,
+        "sha256": im.sha256,
+        "mime_type": im.mime_type,
+        "width": im.width,
+        "height": im.height,
+        "description": im.image.annotation,
+    }
+
+
+def insert_prepared(session: Session, prepared: PreparedResult) -> int:
+    """Insert prepared rows inside the caller's transaction. Returns the number of pages written."""
+    insert_ignore(session, Page, prepared.pages, ["document_id", "page_index"])
+    insert_ignore(session, Image, prepared.images, ["document_id", "name"])
+    if prepared.usage is not None:
+        session.execute(insert(Usage), [prepared.usage])
+    return len(prepared.pages)
+
+
+def write_result(
+    session: Session,
+    objects: ObjectStore,
+    document_id: int,
+    range_id: int,
+    provider: str,
+    result: OcrResult,
+    cost_per_page_usd: float = 0.0,
+) -> int:
+    """Persist one range's result inside the caller's transaction. Returns the number of pages written."""
+    prepared = prepare_result(objects, document_id, range_id, provider, result, cost_per_page_usd)
+    return insert_prepared(session, prepared)

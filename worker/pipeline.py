@@ -27,7 +27,7 @@ from models.tables import DocStatus, Document, Page, PageRange, RangeStatus
 
 from .lease import LeaseHeartbeat, holder_is_dead, holder_name
 from .objects import ObjectStore
-from .persist import write_result
+from .persist import insert_prepared, prepare_result
 from .providers.base import OcrProvider, OcrResult, SourceDocument
 from .redact import redact
 from .retry import backoff_s
@@ -55,6 +55,13 @@ class RangeOutcome:
     message: str | None = None
 
 
+# FOR NO KEY UPDATE on PostgreSQL: it serialises writers of the row like FOR UPDATE, but does not conflict with
+# the KEY SHARE locks that inserting pages/images/usage takes on their document and range through the foreign
+# keys. With FOR UPDATE, two ranges of one document storing at once deadlock: each holds KEY SHARE on the document
+# from its page inserts and waits for the other's to lock it in finish_document. SQLite ignores it.
+_ROW_LOCK = {"key_share": True}
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -68,7 +75,7 @@ def _aware(ts: datetime | None) -> datetime | None:
 def finish_document(session: Session, document_id: int) -> str:
     """Recompute a document's status from its ranges. Locks the document row so that two ranges finishing
     at once cannot both miss each other's commit (PostgreSQL READ COMMITTED)."""
-    doc = session.get(Document, document_id, with_for_update=True)
+    doc = session.get(Document, document_id, with_for_update=_ROW_LOCK)
     if doc is None:
         return DocStatus.failed
     if doc.status == DocStatus.cancelled:
@@ -122,7 +129,7 @@ def claim_range(
     db: Database, objects: ObjectStore, range_id: int, worker_id: str, max_attempts: int, lease_s: float
 ) -> ClaimedRange | None:
     with db.write_session() as session:
-        rng = session.get(PageRange, range_id, with_for_update=True)
+        rng = session.get(PageRange, range_id, with_for_update=_ROW_LOCK)
         if rng is None or rng.status in RangeStatus.TERMINAL:
             return None
         doc = session.get(Document, rng.document_id)
@@ -175,13 +182,15 @@ def _store(
     db: Database, objects: ObjectStore, claimed: ClaimedRange, provider: OcrProvider, result: OcrResult | None,
     cost_per_page_usd: float,
 ) -> int:
+    # image objects are written before the transaction, so the locks are held for row inserts only
+    prepared = None
+    if result is not None:
+        prepared = prepare_result(
+            objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd
+        )
     with db.write_session() as session:
-        rng = session.get(PageRange, claimed.range_id, with_for_update=True)
-        written = 0
-        if result is not None:
-            written = write_result(
-                session, objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd
-            )
+        rng = session.get(PageRange, claimed.range_id, with_for_update=_ROW_LOCK)
+        written = insert_prepared(session, prepared) if prepared is not None else 0
         if rng is not None and rng.status not in RangeStatus.TERMINAL:
             rng.status = RangeStatus.done
             rng.error = None
@@ -198,8 +207,9 @@ def _store_partial(
 ) -> None:
     """Pages a provider was paid for before it failed on the rest of the range: keep them, so the retry
     sends (and pays for) only the missing pages."""
+    prepared = prepare_result(objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd)
     with db.write_session() as session:
-        write_result(session, objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd)
+        insert_prepared(session, prepared)
 
 
 def _record_failure(
@@ -207,7 +217,7 @@ def _record_failure(
     retry_max_s: float,
 ) -> RangeOutcome:
     with db.write_session() as session:
-        rng = session.get(PageRange, claimed.range_id, with_for_update=True)
+        rng = session.get(PageRange, claimed.range_id, with_for_update=_ROW_LOCK)
         if rng is None:
             return RangeOutcome("skipped")
         message = redact(err.message)
