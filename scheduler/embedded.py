@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["EmbeddedWorkers"]
+from models.db import Database
+from models.errors import PagemillError
+from worker.settings import WorkerSettings
+
+from .sweep import Sweeper
+
+__all__ = ["EmbeddedWorkers", "EmbeddedProcessing"]
 
 
 class EmbeddedWorkers:
@@ -66,3 +72,41 @@ class EmbeddedWorkers:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class EmbeddedProcessing:
+    """What `run`, `submit --wait` and `retry` need on the embedded broker: our own worker processes plus a
+    frequent sweep (the embedded broker loses in-flight messages when a worker dies; the sweep sends them
+    again). Set `finished` once every range is finished: the workers are then stopped at once."""
+
+    # frequent, so a lost range costs seconds
+    SWEEP_INTERVAL_S = 2.0
+
+    def __init__(self, db: Database, settings: WorkerSettings, concurrency: int | None = None) -> None:
+        from .settings import SchedulerSettings
+
+        sched = SchedulerSettings()
+        self.settings = settings
+        self.workers = EmbeddedWorkers(settings.data_dir, concurrency or sched.embedded_workers or os.cpu_count() or 1)
+        self.sweeper = Sweeper(
+            db, settings, min(sched.sweep_interval_s, self.SWEEP_INTERVAL_S), sched.requeue_after_s
+        )
+        self.finished = False
+
+    def check(self) -> None:
+        """Raise when the worker process died (for wait loops)."""
+        if not self.workers.alive():
+            raise PagemillError(
+                f"the worker process stopped unexpectedly; see {self.settings.data_dir / 'worker.log'}"
+            )
+
+    def __enter__(self) -> EmbeddedProcessing:
+        self.workers.start()
+        self.sweeper.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.sweeper.stop(5)
+        self.workers.stop(idle=self.finished)

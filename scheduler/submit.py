@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 from models.db import Database
-from models.errors import ConfigError, PagemillError, StorageError
+from models.errors import ConfigError, StorageError
 from models.settings import DatabaseSettings
 from models.tables import Job as JobRow
 from worker.objects import ObjectStore
 from worker.settings import WorkerSettings
 
-from .embedded import EmbeddedWorkers
+from .embedded import EmbeddedProcessing
 from .intake import IntakeOptions, register_file
 from .jobs import Job, JobProgress
 from .settings import SchedulerSettings
-from .sweep import Sweeper
 
 __all__ = ["submit", "run", "expand_paths"]
 
@@ -97,18 +97,9 @@ def submit(
         job = Job(id=row.id, db=db)
     if start_workers is None:
         start_workers = wait and settings.embedded_broker
-    workers = None
-    sweeper = None
-    if start_workers:
-        # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
-        n = sched.embedded_workers or os.cpu_count() or 1
-        workers = EmbeddedWorkers(settings.data_dir, n).start()
-    finished = False
-    try:
-        if start_workers:
-            # the embedded broker loses in-flight messages when a worker dies: the sweep sends them again
-            sweeper = Sweeper(db, settings, min(sched.sweep_interval_s, 2.0), sched.requeue_after_s)
-            sweeper.start()
+    # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
+    here = EmbeddedProcessing(db, settings) if start_workers else None
+    with here if here is not None else nullcontext():
         for path in files:
             try:
                 entry = register_file(db, objects, path, settings, opts, job_id=job.id)
@@ -118,19 +109,9 @@ def submit(
             job.entries.append(entry)
             _enqueue(entry.range_ids, settings)  # workers start on the first file while the rest are read
         if wait:
-            def tick() -> None:
-                if workers is not None and not workers.alive():
-                    raise PagemillError(
-                        f"the worker process stopped unexpectedly; see {settings.data_dir / 'worker.log'}"
-                    )
-
-            job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=tick)
-            finished = True
-    finally:
-        if sweeper is not None:
-            sweeper.stop(5)
-        if workers is not None:
-            workers.stop(idle=finished)
+            job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=here.check if here else None)
+            if here is not None:
+                here.finished = True
     return job
 
 

@@ -26,10 +26,6 @@ __all__ = ["register", "wait_for_documents", "start_watch_hook"]
 
 log = logging.getLogger("pagemill.scheduler")
 
-# the sweep inside a command that waits for its own workers: frequent, so a lost range costs seconds
-_EMBEDDED_SWEEP_S = 2.0
-
-
 def _db(settings: WorkerSettings) -> Database:
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
     db.migrate()
@@ -56,23 +52,12 @@ def wait_for_documents(
 
 def _process_here(db: Database, settings: WorkerSettings, ids: list[int]) -> dict[int, str]:
     """Embedded broker: start our own workers and a sweep, wait for the documents, stop them."""
-    from ..embedded import EmbeddedWorkers
-    from ..sweep import Sweeper
+    from ..embedded import EmbeddedProcessing
 
-    sched = SchedulerSettings()
-    workers = EmbeddedWorkers(settings.data_dir, sched.embedded_workers or 1).start()
-    sweeper = Sweeper(db, settings, min(sched.sweep_interval_s, _EMBEDDED_SWEEP_S), sched.requeue_after_s)
-    sweeper.start()
-
-    def tick() -> None:
-        if not workers.alive():
-            raise ConfigError(f"the worker process stopped; see {settings.data_dir / 'worker.log'}")
-
-    try:
-        return wait_for_documents(db, ids, tick=tick)
-    finally:
-        sweeper.stop(5)
-        workers.stop()
+    with EmbeddedProcessing(db, settings, SchedulerSettings().embedded_workers or 1) as here:
+        states = wait_for_documents(db, ids, tick=here.check)
+        here.finished = True
+        return states
 
 
 def retry(
