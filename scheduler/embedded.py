@@ -82,15 +82,17 @@ class EmbeddedProcessing:
     # frequent, so a lost range costs seconds
     SWEEP_INTERVAL_S = 2.0
 
-    def __init__(self, db: Database, settings: WorkerSettings, concurrency: int | None = None) -> None:
+    def __init__(
+        self, db: Database, settings: WorkerSettings, concurrency: int | None = None,
+        sweep_interval_s: float | None = None,
+    ) -> None:
         from .settings import SchedulerSettings
 
         sched = SchedulerSettings()
         self.settings = settings
         self.workers = EmbeddedWorkers(settings.data_dir, concurrency or sched.embedded_workers or os.cpu_count() or 1)
-        self.sweeper = Sweeper(
-            db, settings, min(sched.sweep_interval_s, self.SWEEP_INTERVAL_S), sched.requeue_after_s
-        )
+        interval = sweep_interval_s or min(sched.sweep_interval_s, self.SWEEP_INTERVAL_S)
+        self.sweeper = Sweeper(db, settings, interval, sched.requeue_after_s)
         self.finished = False
 
     def check(self) -> None:

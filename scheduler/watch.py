@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,10 +25,9 @@ from models.settings import DatabaseSettings
 from worker.settings import WorkerSettings
 
 from .after_intake import AfterIntake
-from .embedded import EmbeddedWorkers
+from .embedded import EmbeddedProcessing
 from .folder_watcher import FolderWatcher, WatchOptions
 from .settings import SchedulerSettings
-from .sweep import Sweeper
 
 __all__ = ["WatchSettings", "WatchOptions", "start_watchers", "start_configured_watchers", "watch_folders"]
 
@@ -129,34 +129,27 @@ def watch_folders(
     sched = SchedulerSettings()
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
     db.migrate()
-    pool: EmbeddedWorkers | None = None
-    sweeper: Sweeper | None = None
     watchers: list[FolderWatcher] = []
+    here: EmbeddedProcessing | None = None
     try:
         watchers = start_watchers(dirs, db, settings, options, stop_event)
         if settings.embedded_broker:
-            n = workers or sched.embedded_workers or os.cpu_count() or 1
-            pool = EmbeddedWorkers(settings.data_dir, n).start()
-            sweeper = Sweeper(db, settings, sched.sweep_interval_s, sched.requeue_after_s)
-            sweeper.start()
-            log.info("embedded: %d worker process(es) and the sweeps run here", n)
+            here = EmbeddedProcessing(db, settings, workers, sweep_interval_s=sched.sweep_interval_s)
+            log.info("embedded: %d worker process(es) and the sweeps run here", here.workers.concurrency)
         else:
             log.info("producing work for `pagemill worker` processes on queue %r", settings.queue)
-        started = time.monotonic()
-        while not stop_event.wait(1.0):
-            if pool is not None and not pool.alive() and time.monotonic() - started > _RESTART_AFTER_S:
-                log.error("the worker process stopped; see %s; starting it again",
-                          settings.data_dir / "worker.log")
-                pool.start()
-                started = time.monotonic()
-            if not any(w.is_alive() for w in watchers):
-                raise ConfigError("every watcher stopped; see the log above")
+        with here if here is not None else nullcontext():
+            started = time.monotonic()
+            while not stop_event.wait(1.0):
+                if here is not None and not here.workers.alive() and time.monotonic() - started > _RESTART_AFTER_S:
+                    log.error("the worker process stopped; see %s; starting it again",
+                              settings.data_dir / "worker.log")
+                    here.workers.start()
+                    started = time.monotonic()
+                if not any(w.is_alive() for w in watchers):
+                    raise ConfigError("every watcher stopped; see the log above")
     finally:
         stop_event.set()
         for w in watchers:
             w.join(10)
-        if sweeper is not None:
-            sweeper.stop()
-        if pool is not None:
-            pool.stop()
         db.dispose()

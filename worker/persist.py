@@ -23,8 +23,7 @@ from .documents import image_bytes_mime, read_image_size
 from .objects import IMAGE_EXTENSIONS, ObjectStore
 from .providers.base import OcrImage, OcrPage, OcrResult
 
-__all__ = ["PreparedImage", "PreparedResult", "prepare_images", "prepare_result", "insert_prepared", "write_result",
-           "insert_ignore"]
+__all__ = ["PreparedImage", "PreparedResult", "prepare_images", "prepare_result", "insert_prepared", "insert_ignore"]
 
 
 @dataclass
@@ -170,16 +169,3 @@ def insert_prepared(session: Session, prepared: PreparedResult) -> int:
         session.execute(insert(Usage), [prepared.usage])
     return len(prepared.pages)
 
-
-def write_result(
-    session: Session,
-    objects: ObjectStore,
-    document_id: int,
-    range_id: int,
-    provider: str,
-    result: OcrResult,
-    cost_per_page_usd: float = 0.0,
-) -> int:
-    """Persist one range's result inside the caller's transaction. Returns the number of pages written."""
-    prepared = prepare_result(objects, document_id, range_id, provider, result, cost_per_page_usd)
-    return insert_prepared(session, prepared)
