@@ -29,6 +29,7 @@ __all__ = [
     "sniff_mime",
     "inspect_document",
     "open_pdf",
+    "open_pdf_document",
     "IMAGE_MIME_TYPES",
     "PDFIUM_LOCK",
 ]
@@ -110,10 +111,10 @@ def open_pdf(path: Path | bytes, password: str | None = None) -> Iterator[pdfium
             yield pdf
 
 
-@contextmanager
-def _open_pdf(path: Path | bytes, password: str | None = None) -> Iterator[pdfium.PdfDocument]:
+def open_pdf_document(path: Path | bytes, password: str | None = None) -> pdfium.PdfDocument:
+    """Open a PDF (the caller holds PDFIUM_LOCK and closes it); encrypted and damaged files raise typed errors."""
     try:
-        pdf = pdfium.PdfDocument(path, password=password)
+        return pdfium.PdfDocument(path, password=password)
     except pdfium.PdfiumError as exc:
         code = getattr(exc, "err_code", None)
         if code == _PDFIUM_ERR_PASSWORD:
@@ -125,6 +126,11 @@ def _open_pdf(path: Path | bytes, password: str | None = None) -> Iterator[pdfiu
                 "the PDF is encrypted: give its password with --password to process it"
             ) from None
         raise CorruptInput(f"the PDF is damaged and cannot be read ({exc}); re-export or re-scan it") from None
+
+
+@contextmanager
+def _open_pdf(path: Path | bytes, password: str | None = None) -> Iterator[pdfium.PdfDocument]:
+    pdf = open_pdf_document(path, password)
     try:
         yield pdf
     finally:

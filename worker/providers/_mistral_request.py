@@ -21,6 +21,7 @@ from PIL import Image, ImageSequence
 from models.errors import CorruptInput, OversizedInput
 
 from ..documents import open_pdf
+from ..pdf_cache import OpenPdfCache
 from .base import SourceDocument
 
 __all__ = ["RequestOptions", "RequestPart", "plan_parts", "request_body", "IMAGE_URL_TYPES"]
@@ -116,8 +117,11 @@ def _chunks(pages: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(pages[i : i + size])
 
 
-def _pdf_parts(source: SourceDocument, pages: Sequence[int], max_bytes: int, max_pages: int) -> list[RequestPart]:
-    with open_pdf(source.path, source.password) as pdf:
+def _pdf_parts(
+    source: SourceDocument, pages: Sequence[int], max_bytes: int, max_pages: int, pdfs: OpenPdfCache | None
+) -> list[RequestPart]:
+    opened = pdfs.document(source.path, source.password) if pdfs else open_pdf(source.path, source.password)
+    with opened as pdf:
         try:
             return [
                 part
@@ -156,10 +160,13 @@ def _image_parts(source: SourceDocument, pages: Sequence[int], max_bytes: int, m
         raise CorruptInput(f"the image's frames could not be read ({exc})") from None
 
 
-def plan_parts(source: SourceDocument, pages: Sequence[int], max_bytes: int, max_pages: int) -> list[RequestPart]:
-    """The requests for `pages` of `source`, in page order, each within the provider's limits."""
+def plan_parts(
+    source: SourceDocument, pages: Sequence[int], max_bytes: int, max_pages: int, pdfs: OpenPdfCache | None = None
+) -> list[RequestPart]:
+    """The requests for `pages` of `source`, in page order, each within the provider's limits. `pdfs` keeps
+    source PDFs open between calls (ranges of one document follow each other)."""
     if not pages:
         return []
     if source.kind == "pdf":
-        return _pdf_parts(source, pages, max_bytes, max_pages)
+        return _pdf_parts(source, pages, max_bytes, max_pages, pdfs)
     return _image_parts(source, pages, max_bytes, max_pages)

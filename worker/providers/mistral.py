@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from models.errors import PagemillError, RateLimited
 
 from ..http_api import DEFAULT_COOLDOWN_S, BearerApiClient
+from ..pdf_cache import OpenPdfCache
 from ._mistral_errors import OCR_ERRORS
 from ._mistral_request import RequestOptions, RequestPart, plan_parts, request_body
 from ._mistral_response import ParsedResponse, parse_response
@@ -59,6 +60,7 @@ class MistralProvider:
         self._api = BearerApiClient(
             base_url, api_key, OCR_ERRORS, timeout_s, limiter, client, metrics_label=self.name
         )
+        self._pdfs = OpenPdfCache()
 
     def __repr__(self) -> str:
         return f"MistralProvider(base_url={self.base_url!r}, model={self.options.model!r})"
@@ -98,7 +100,7 @@ class MistralProvider:
     def ocr(self, source: SourceDocument, pages: Sequence[int]) -> OcrResult:
         headers = self._api.headers()  # a missing key fails before any work
         parsed: list[ParsedResponse] = []
-        for part in plan_parts(source, pages, self.max_request_bytes, self.max_request_pages):
+        for part in plan_parts(source, pages, self.max_request_bytes, self.max_request_pages, self._pdfs):
             try:
                 parsed.append(self._send(part, headers))
             except PagemillError as err:
@@ -127,3 +129,4 @@ class MistralProvider:
 
     def close(self) -> None:
         self._api.close()
+        self._pdfs.close()
