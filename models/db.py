@@ -9,7 +9,6 @@ busy timeout. Sessions from `write_session` take the write lock up front; `read_
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from .settings import DatabaseSettings
+from .writer_lock import WriterLock
 
 __all__ = ["Database", "make_engine"]
 
@@ -71,15 +71,15 @@ class Database:
         self._read = sessionmaker(
             self.engine.execution_options(**{_READONLY: True}), expire_on_commit=False
         )
-        # SQLite has one writer at a time and its busy handler sleeps in steps of up to 100 ms, so threads of
-        # one process queue on a lock instead (measured: 0.43 s average wait per BEGIN IMMEDIATE with 8
-        # threads in each of 4 processes); processes still meet at SQLite's own lock.
-        self._write_lock = threading.RLock() if self.is_sqlite else None
+        self.sqlite_path: Path | None = None
         if self.is_sqlite:
             db_file = make_url(url).database
-            self.sqlite_path: Path | None = Path(db_file) if db_file and db_file != ":memory:" else None
-        else:
-            self.sqlite_path = None
+            self.sqlite_path = Path(db_file) if db_file and db_file != ":memory:" else None
+        # SQLite has one writer at a time and its busy handler sleeps in steps of up to 100 ms: writers queue on
+        # a lock that hands over at once instead (models/writer_lock.py)
+        self._write_lock: WriterLock | None = None
+        if self.sqlite_path is not None:
+            self._write_lock = WriterLock(self.sqlite_path.with_name(self.sqlite_path.name + ".lock"))
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings | None = None) -> Database:
@@ -93,7 +93,7 @@ class Database:
             with self._write() as session, session.begin():
                 yield session
             return
-        with self._write_lock, self._write() as session, session.begin():
+        with self._write_lock.hold(), self._write() as session, session.begin():
             yield session
 
     @contextmanager
@@ -116,3 +116,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._write_lock is not None:
+            self._write_lock.close()

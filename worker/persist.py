@@ -43,6 +43,7 @@ def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], keys
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
     if not rows:
         return
+    table = getattr(table, "__table__", table)  # a Core insert: the ORM's bulk path costs more per row
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         stmt: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
@@ -50,7 +51,7 @@ def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], keys
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
     else:  # pragma: no cover - other databases are not supported
         stmt = insert(table)
-    session.execute(stmt, rows)
+    session.connection().execute(stmt, rows)
 
 
 def _placeholder_pattern(provider_id: str) -> re.Pattern[str]:
@@ -166,6 +167,6 @@ def insert_prepared(session: Session, prepared: PreparedResult) -> int:
     insert_ignore(session, Page, prepared.pages, ["document_id", "page_index"])
     insert_ignore(session, Image, prepared.images, ["document_id", "name"])
     if prepared.usage is not None:
-        session.execute(insert(Usage), [prepared.usage])
+        session.connection().execute(insert(Usage.__table__), [prepared.usage])
     return len(prepared.pages)
 

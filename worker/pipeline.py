@@ -15,11 +15,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from models.db import Database
 from models.errors import ErrorCode, PagemillError, ProviderAuthError, ProviderUnavailable, RateLimited
@@ -61,6 +63,8 @@ class RangeOutcome:
 # from its page inserts and waits for the other's to lock it in finish_document. SQLite ignores it.
 _ROW_LOCK = {"key_share": True}
 
+_R, _D, _P = PageRange.__table__, Document.__table__, Page.__table__
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -74,17 +78,22 @@ def _aware(ts: datetime | None) -> datetime | None:
 
 def finish_document(session: Session, document_id: int) -> str:
     """Recompute a document's status from its ranges. Locks the document row so that two ranges finishing
-    at once cannot both miss each other's commit (PostgreSQL READ COMMITTED)."""
-    doc = session.get(Document, document_id, with_for_update=_ROW_LOCK)
-    if doc is None:
+    at once cannot both miss each other's commit (PostgreSQL READ COMMITTED).
+
+    Core statements, not the ORM: this runs once per range on the workers' hot path. A `Document` the caller
+    holds in the session is flushed before and expired after, so it reads the new status."""
+    session.flush()
+    conn = session.connection()
+    current = conn.execute(
+        select(_D.c.status).where(_D.c.id == document_id).with_for_update(**_ROW_LOCK)
+    ).scalar_one_or_none()
+    if current is None:
         return DocStatus.failed
-    if doc.status == DocStatus.cancelled:
-        return doc.status
+    if current == DocStatus.cancelled:
+        return current
     counts = dict(
-        session.execute(
-            select(PageRange.status, func.count())
-            .where(PageRange.document_id == document_id)
-            .group_by(PageRange.status)
+        conn.execute(  # type: ignore[arg-type]
+            select(_R.c.status, func.count()).where(_R.c.document_id == document_id).group_by(_R.c.status)
         ).all()
     )
     pending = counts.get(RangeStatus.queued, 0) + counts.get(RangeStatus.running, 0)
@@ -98,21 +107,27 @@ def finish_document(session: Session, document_id: int) -> str:
         new = DocStatus.failed
     else:
         new = DocStatus.done
+    if new == current and new not in DocStatus.TERMINAL:
+        return new  # the common case while a document is being worked on: nothing to write
+    values: dict[str, Any] = {"status": new}
     if new in (DocStatus.partial, DocStatus.failed):
-        first = session.execute(
-            select(PageRange.error, PageRange.error_code, PageRange.first_page, PageRange.last_page)
-            .where(PageRange.document_id == document_id, PageRange.status == RangeStatus.failed)
-            .order_by(PageRange.seq)
+        first = conn.execute(
+            select(_R.c.error, _R.c.error_code, _R.c.first_page, _R.c.last_page)
+            .where(_R.c.document_id == document_id, _R.c.status == RangeStatus.failed)
+            .order_by(_R.c.seq)
             .limit(1)
         ).one()
-        doc.error = f"{failed} of {failed + done} page ranges failed; pages {first[2]}-{first[3]}: {first[0]}"
-        doc.error_code = first[1]
+        values["error"] = f"{failed} of {failed + done} page ranges failed; pages {first[2]}-{first[3]}: {first[0]}"
+        values["error_code"] = first[1]
     elif new == DocStatus.done:
-        doc.error = None
-        doc.error_code = None
-    if new in DocStatus.TERMINAL and doc.status not in DocStatus.TERMINAL:
-        doc.finished_at = _now()
-    doc.status = new
+        values["error"] = None
+        values["error_code"] = None
+    if new in DocStatus.TERMINAL and current not in DocStatus.TERMINAL:
+        values["finished_at"] = _now()
+    conn.execute(update(_D).where(_D.c.id == document_id).values(**values))
+    held = session.identity_map.get(identity_key(Document, document_id))
+    if held is not None:
+        session.expire(held)
     return new
 
 
@@ -128,25 +143,36 @@ def fail_range(session: Session, rng: PageRange, code: str, message: str) -> Non
 def claim_range(
     db: Database, objects: ObjectStore, range_id: int, worker_id: str, max_attempts: int, lease_s: float
 ) -> ClaimedRange | None:
+    """Lease a range to this worker thread, or None when it must not run here (done, cancelled, held by a
+    live worker, out of attempts). Core statements: this runs once per range on the hot path."""
     with db.write_session() as session:
-        rng = session.get(PageRange, range_id, with_for_update=_ROW_LOCK)
-        if rng is None or rng.status in RangeStatus.TERMINAL:
-            return None
-        doc = session.get(Document, rng.document_id)
-        if doc is None or doc.status == DocStatus.cancelled:
+        conn = session.connection()
+        row = conn.execute(
+            select(
+                _R.c.status, _R.c.attempts, _R.c.worker, _R.c.lease_expires_at, _R.c.pages, _R.c.document_id,
+                _D.c.status.label("doc_status"), _D.c.mime_type, _D.c.work_path, _D.c.object_path,
+                _D.c.page_count,
+            )
+            .join_from(_R, _D, _D.c.id == _R.c.document_id)
+            .where(_R.c.id == range_id)
+            .with_for_update(of=_R, **_ROW_LOCK)
+        ).one_or_none()
+        if row is None or row.status in RangeStatus.TERMINAL or row.doc_status == DocStatus.cancelled:
             return None
         now = _now()
-        lease = _aware(rng.lease_expires_at)
+        lease = _aware(row.lease_expires_at)
         holder = holder_name(worker_id)
         if (
-            rng.status == RangeStatus.running
+            row.status == RangeStatus.running
             and lease is not None
             and lease > now
-            and rng.worker != holder
-            and not holder_is_dead(rng.worker, worker_id)
+            and row.worker != holder
+            and not holder_is_dead(row.worker, worker_id)
         ):
             return None  # a live worker holds it: this message is a duplicate delivery
-        if rng.attempts >= max_attempts:
+        if row.attempts >= max_attempts:
+            rng = session.get(PageRange, range_id)
+            assert rng is not None  # locked above
             last = rng.error or "the worker was lost while processing this range"
             fail_range(
                 session,
@@ -155,27 +181,34 @@ def claim_range(
                 f"gave up after {rng.attempts} attempts: {last}",
             )
             return None
-        rng.status = RangeStatus.running
-        rng.attempts += 1
-        rng.worker = holder
-        rng.started_at = now
-        rng.lease_expires_at = now + timedelta(seconds=lease_s)
-        if doc.status == DocStatus.queued:
-            doc.status = DocStatus.running
-        stored = set(
-            session.scalars(
-                select(Page.page_index).where(Page.document_id == doc.id, Page.page_index.in_(rng.pages))
+        attempt = row.attempts + 1
+        conn.execute(
+            update(_R)
+            .where(_R.c.id == range_id)
+            .values(
+                status=RangeStatus.running,
+                attempts=attempt,
+                worker=holder,
+                started_at=now,
+                lease_expires_at=now + timedelta(seconds=lease_s),
             )
         )
-        todo = [p for p in rng.pages if p not in stored]
-        kind = "pdf" if doc.mime_type == "application/pdf" else "image"
-        source = SourceDocument(
-            path=objects.path(doc.work_path or doc.object_path),
-            mime_type=doc.mime_type or "",
-            kind=kind,
-            page_count=doc.page_count or 0,
+        if row.doc_status == DocStatus.queued:
+            conn.execute(update(_D).where(_D.c.id == row.document_id).values(status=DocStatus.running))
+        pages: list[int] = list(row.pages)
+        stored = set(
+            conn.execute(
+                select(_P.c.page_index).where(_P.c.document_id == row.document_id, _P.c.page_index.in_(pages))
+            ).scalars()
         )
-        return ClaimedRange(rng.id, doc.id, rng.attempts, todo, source, holder)
+        kind = "pdf" if row.mime_type == "application/pdf" else "image"
+        source = SourceDocument(
+            path=objects.path(row.work_path or row.object_path),
+            mime_type=row.mime_type or "",
+            kind=kind,
+            page_count=row.page_count or 0,
+        )
+        return ClaimedRange(range_id, row.document_id, attempt, [p for p in pages if p not in stored], source, holder)
 
 
 def _store(
@@ -189,14 +222,13 @@ def _store(
             objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd
         )
     with db.write_session() as session:
-        rng = session.get(PageRange, claimed.range_id, with_for_update=_ROW_LOCK)
+        # the UPDATE takes the range's row lock first, as the claim did
+        session.connection().execute(
+            update(_R)
+            .where(_R.c.id == claimed.range_id, _R.c.status.not_in(RangeStatus.TERMINAL))
+            .values(status=RangeStatus.done, error=None, error_code=None, finished_at=_now(), lease_expires_at=None)
+        )
         written = insert_prepared(session, prepared) if prepared is not None else 0
-        if rng is not None and rng.status not in RangeStatus.TERMINAL:
-            rng.status = RangeStatus.done
-            rng.error = None
-            rng.error_code = None
-            rng.finished_at = _now()
-            rng.lease_expires_at = None
         finish_document(session, claimed.document_id)
         return written
 

@@ -13,6 +13,7 @@ from .objects import ObjectStore
 from .providers import get_provider
 from .providers.base import OcrProvider
 from .settings import WorkerSettings
+from .vision.settings import VisionSettings
 
 __all__ = ["Resources", "limits_from"]
 
@@ -32,12 +33,13 @@ class Resources:
     db: Database
     objects: ObjectStore
     provider: OcrProvider
+    vision: VisionSettings  # read once: building pydantic settings from the environment costs ~0.5 ms a range
 
     @classmethod
     def build(cls, settings: WorkerSettings) -> Resources:
         db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
         objects = ObjectStore(settings.objects_dir)
-        return cls(os.getpid(), settings, db, objects, get_provider(settings))
+        return cls(os.getpid(), settings, db, objects, get_provider(settings), VisionSettings())
 
     def close(self) -> None:
         self.provider.close()

@@ -113,9 +113,10 @@ def describe_image(self: VisionTask, image_id: int) -> str:
 def enqueue_after_range(range_id: int) -> None:
     """After a range's pages are stored: describe its images (when vision is configured)."""
     try:
-        if not VisionSettings().enabled:
+        res = app.resources()
+        if not res.vision.enabled:
             return
-        with app.resources().db.read_session() as s:
+        with res.db.read_session() as s:
             rng = s.get(PageRange, range_id)
             if rng is None:
                 return
