@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,8 @@ from .documents import image_bytes_mime, read_image_size
 from .objects import IMAGE_EXTENSIONS, ObjectStore
 from .providers.base import OcrImage, OcrPage, OcrResult
 
-__all__ = ["PreparedImage", "PreparedResult", "prepare_images", "prepare_result", "insert_prepared", "insert_ignore"]
+__all__ = ["PreparedImage", "PreparedResult", "prepare_images", "prepare_result", "insert_prepared", "insert_ignore",
+           "connection_of"]
 
 
 @dataclass
@@ -39,19 +40,25 @@ class PreparedImage:
     height: int | None
 
 
-def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+def connection_of(target: Session | Connection) -> Connection:
+    """The connection (and transaction) of a session, or the connection itself."""
+    return target.connection() if isinstance(target, Session) else target
+
+
+def insert_ignore(target: Session | Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
     if not rows:
         return
     table = getattr(table, "__table__", table)  # a Core insert: the ORM's bulk path costs more per row
-    dialect = session.get_bind().dialect.name
+    conn = connection_of(target)
+    dialect = conn.dialect.name
     if dialect == "postgresql":
         stmt: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
     elif dialect == "sqlite":
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
     else:  # pragma: no cover - other databases are not supported
         stmt = insert(table)
-    session.connection().execute(stmt, rows)
+    conn.execute(stmt, rows)
 
 
 def _placeholder_pattern(provider_id: str) -> re.Pattern[str]:
@@ -162,11 +169,11 @@ def _image_row(document_id: int, im: PreparedImage) -> dict[str, Any]:
     }
 
 
-def insert_prepared(session: Session, prepared: PreparedResult) -> int:
+def insert_prepared(target: Session | Connection, prepared: PreparedResult) -> int:
     """Insert prepared rows inside the caller's transaction. Returns the number of pages written."""
-    insert_ignore(session, Page, prepared.pages, ["document_id", "page_index"])
-    insert_ignore(session, Image, prepared.images, ["document_id", "name"])
+    insert_ignore(target, Page, prepared.pages, ["document_id", "page_index"])
+    insert_ignore(target, Image, prepared.images, ["document_id", "name"])
     if prepared.usage is not None:
-        session.connection().execute(insert(Usage.__table__), [prepared.usage])
+        connection_of(target).execute(insert(Usage.__table__), [prepared.usage])
     return len(prepared.pages)
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -27,9 +27,9 @@ from models.db import Database
 from models.errors import ErrorCode, PagemillError, ProviderAuthError, ProviderUnavailable, RateLimited
 from models.tables import DocStatus, Document, Page, PageRange, RangeStatus
 
-from .lease import LeaseHeartbeat, holder_is_dead, holder_name
+from .lease import LeaseKeeper, holder_is_dead, holder_name
 from .objects import ObjectStore
-from .persist import insert_prepared, prepare_result
+from .persist import connection_of, insert_prepared, prepare_result
 from .providers.base import OcrProvider, OcrResult, SourceDocument
 from .redact import redact
 from .retry import backoff_s
@@ -65,6 +65,48 @@ _ROW_LOCK = {"key_share": True}
 
 _R, _D, _P = PageRange.__table__, Document.__table__, Page.__table__
 
+# The statements run for every range, built once: SQLAlchemy then reuses their compiled form without
+# rebuilding the expression or its cache key (measured: ~8% of a worker's CPU at 1500 pages/s).
+_LOCK_DOCUMENT = select(_D.c.status).where(_D.c.id == bindparam("doc_id")).with_for_update(**_ROW_LOCK)
+_RANGE_COUNTS = (
+    select(_R.c.status, func.count()).where(_R.c.document_id == bindparam("doc_id")).group_by(_R.c.status)
+)
+_CLAIM_READ = (
+    select(
+        _R.c.status, _R.c.attempts, _R.c.worker, _R.c.lease_expires_at, _R.c.pages, _R.c.document_id,
+        _D.c.status.label("doc_status"), _D.c.mime_type, _D.c.work_path, _D.c.object_path, _D.c.page_count,
+    )
+    .join_from(_R, _D, _D.c.id == _R.c.document_id)
+    .where(_R.c.id == bindparam("range_id"))
+    .with_for_update(of=_R, **_ROW_LOCK)
+)
+_CLAIM_WRITE = (
+    update(_R)
+    .where(_R.c.id == bindparam("range_id"))
+    .values(
+        status=RangeStatus.running,
+        attempts=bindparam("new_attempts"),
+        worker=bindparam("holder"),
+        started_at=bindparam("now"),
+        lease_expires_at=bindparam("lease_until"),
+    )
+)
+_DOCUMENT_STARTED = (
+    update(_D)
+    .where(_D.c.id == bindparam("doc_id"), _D.c.status == DocStatus.queued)
+    .values(status=DocStatus.running)
+)
+_STORED_PAGES = select(_P.c.page_index).where(
+    _P.c.document_id == bindparam("doc_id"), _P.c.page_index.in_(bindparam("pages", expanding=True))
+)
+_RANGE_DONE = (
+    update(_R)
+    .where(_R.c.id == bindparam("range_id"), _R.c.status.not_in(RangeStatus.TERMINAL))
+    .values(
+        status=RangeStatus.done, error=None, error_code=None, finished_at=bindparam("now"), lease_expires_at=None
+    )
+)
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -76,26 +118,21 @@ def _aware(ts: datetime | None) -> datetime | None:
     return ts
 
 
-def finish_document(session: Session, document_id: int) -> str:
+def finish_document(target: Session | Connection, document_id: int) -> str:
     """Recompute a document's status from its ranges. Locks the document row so that two ranges finishing
     at once cannot both miss each other's commit (PostgreSQL READ COMMITTED).
 
-    Core statements, not the ORM: this runs once per range on the workers' hot path. A `Document` the caller
-    holds in the session is flushed before and expired after, so it reads the new status."""
-    session.flush()
-    conn = session.connection()
-    current = conn.execute(
-        select(_D.c.status).where(_D.c.id == document_id).with_for_update(**_ROW_LOCK)
-    ).scalar_one_or_none()
+    Core statements, not the ORM: this runs once per range on the workers' hot path. Given a session, a
+    `Document` it holds is flushed before and expired after, so it reads the new status."""
+    if isinstance(target, Session):
+        target.flush()
+    conn = connection_of(target)
+    current = conn.execute(_LOCK_DOCUMENT, {"doc_id": document_id}).scalar_one_or_none()
     if current is None:
         return DocStatus.failed
     if current == DocStatus.cancelled:
         return current
-    counts = dict(
-        conn.execute(  # type: ignore[arg-type]
-            select(_R.c.status, func.count()).where(_R.c.document_id == document_id).group_by(_R.c.status)
-        ).all()
-    )
+    counts = dict(conn.execute(_RANGE_COUNTS, {"doc_id": document_id}).all())  # type: ignore[arg-type]
     pending = counts.get(RangeStatus.queued, 0) + counts.get(RangeStatus.running, 0)
     done = counts.get(RangeStatus.done, 0)
     failed = counts.get(RangeStatus.failed, 0)
@@ -125,9 +162,10 @@ def finish_document(session: Session, document_id: int) -> str:
     if new in DocStatus.TERMINAL and current not in DocStatus.TERMINAL:
         values["finished_at"] = _now()
     conn.execute(update(_D).where(_D.c.id == document_id).values(**values))
-    held = session.identity_map.get(identity_key(Document, document_id))
-    if held is not None:
-        session.expire(held)
+    if isinstance(target, Session):
+        held = target.identity_map.get(identity_key(Document, document_id))
+        if held is not None:
+            target.expire(held)
     return new
 
 
@@ -145,18 +183,8 @@ def claim_range(
 ) -> ClaimedRange | None:
     """Lease a range to this worker thread, or None when it must not run here (done, cancelled, held by a
     live worker, out of attempts). Core statements: this runs once per range on the hot path."""
-    with db.write_session() as session:
-        conn = session.connection()
-        row = conn.execute(
-            select(
-                _R.c.status, _R.c.attempts, _R.c.worker, _R.c.lease_expires_at, _R.c.pages, _R.c.document_id,
-                _D.c.status.label("doc_status"), _D.c.mime_type, _D.c.work_path, _D.c.object_path,
-                _D.c.page_count,
-            )
-            .join_from(_R, _D, _D.c.id == _R.c.document_id)
-            .where(_R.c.id == range_id)
-            .with_for_update(of=_R, **_ROW_LOCK)
-        ).one_or_none()
+    with db.write_connection() as conn:
+        row = conn.execute(_CLAIM_READ, {"range_id": range_id}).one_or_none()
         if row is None or row.status in RangeStatus.TERMINAL or row.doc_status == DocStatus.cancelled:
             return None
         now = _now()
@@ -171,36 +199,27 @@ def claim_range(
         ):
             return None  # a live worker holds it: this message is a duplicate delivery
         if row.attempts >= max_attempts:
-            rng = session.get(PageRange, range_id)
-            assert rng is not None  # locked above
-            last = rng.error or "the worker was lost while processing this range"
-            fail_range(
-                session,
-                rng,
-                rng.error_code or ErrorCode.worker_lost,
-                f"gave up after {rng.attempts} attempts: {last}",
-            )
+            with Session(bind=conn) as session:  # joins this transaction; the `with` above commits it
+                rng = session.get(PageRange, range_id)
+                assert rng is not None  # locked above
+                last = rng.error or "the worker was lost while processing this range"
+                fail_range(
+                    session,
+                    rng,
+                    rng.error_code or ErrorCode.worker_lost,
+                    f"gave up after {rng.attempts} attempts: {last}",
+                )
+                session.flush()
             return None
         attempt = row.attempts + 1
-        conn.execute(
-            update(_R)
-            .where(_R.c.id == range_id)
-            .values(
-                status=RangeStatus.running,
-                attempts=attempt,
-                worker=holder,
-                started_at=now,
-                lease_expires_at=now + timedelta(seconds=lease_s),
-            )
-        )
+        conn.execute(_CLAIM_WRITE, {
+            "range_id": range_id, "new_attempts": attempt, "holder": holder, "now": now,
+            "lease_until": now + timedelta(seconds=lease_s),
+        })
         if row.doc_status == DocStatus.queued:
-            conn.execute(update(_D).where(_D.c.id == row.document_id).values(status=DocStatus.running))
+            conn.execute(_DOCUMENT_STARTED, {"doc_id": row.document_id})
         pages: list[int] = list(row.pages)
-        stored = set(
-            conn.execute(
-                select(_P.c.page_index).where(_P.c.document_id == row.document_id, _P.c.page_index.in_(pages))
-            ).scalars()
-        )
+        stored = set(conn.execute(_STORED_PAGES, {"doc_id": row.document_id, "pages": pages}).scalars())
         kind = "pdf" if row.mime_type == "application/pdf" else "image"
         source = SourceDocument(
             path=objects.path(row.work_path or row.object_path),
@@ -221,15 +240,11 @@ def _store(
         prepared = prepare_result(
             objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd
         )
-    with db.write_session() as session:
+    with db.write_connection() as conn:
         # the UPDATE takes the range's row lock first, as the claim did
-        session.connection().execute(
-            update(_R)
-            .where(_R.c.id == claimed.range_id, _R.c.status.not_in(RangeStatus.TERMINAL))
-            .values(status=RangeStatus.done, error=None, error_code=None, finished_at=_now(), lease_expires_at=None)
-        )
-        written = insert_prepared(session, prepared) if prepared is not None else 0
-        finish_document(session, claimed.document_id)
+        conn.execute(_RANGE_DONE, {"range_id": claimed.range_id, "now": _now()})
+        written = insert_prepared(conn, prepared) if prepared is not None else 0
+        finish_document(conn, claimed.document_id)
         return written
 
 
@@ -299,10 +314,10 @@ def _database_away(exc: Exception, attempt: int, retry_base_s: float, retry_max_
 
 
 def _ocr_and_store(
-    db: Database, objects: ObjectStore, provider: OcrProvider, claimed: ClaimedRange, lease_s: float,
+    db: Database, objects: ObjectStore, provider: OcrProvider, claimed: ClaimedRange, leases: LeaseKeeper,
     cost_per_page_usd: float,
 ) -> int:
-    with LeaseHeartbeat(db, claimed.range_id, claimed.holder, claimed.attempt, lease_s):
+    with leases.hold(claimed.range_id, claimed.holder, claimed.attempt):
         result = provider.ocr(claimed.source, claimed.pages) if claimed.pages else None
     return _store(db, objects, claimed, provider, result, cost_per_page_usd)
 
@@ -318,7 +333,16 @@ def run_range(
     retry_base_s: float = 2.0,
     retry_max_s: float = 300.0,
     cost_per_page_usd: float = 0.0,
+    leases: LeaseKeeper | None = None,
 ) -> RangeOutcome:
+    """Claim, OCR and store one range. `leases` is the process's lease keeper (a private one when None)."""
+    if leases is None:
+        own = LeaseKeeper(db, lease_s)
+        try:
+            return run_range(db, objects, provider, range_id, worker_id, max_attempts, lease_s, retry_base_s,
+                             retry_max_s, cost_per_page_usd, own)
+        finally:
+            own.close()
     try:
         claimed = claim_range(db, objects, range_id, worker_id, max_attempts, lease_s)
     except (OperationalError, DBAPIError) as exc:
@@ -329,7 +353,7 @@ def run_range(
     log.info("range started", extra=ctx)
     try:
         try:
-            written = _ocr_and_store(db, objects, provider, claimed, lease_s, cost_per_page_usd)
+            written = _ocr_and_store(db, objects, provider, claimed, leases, cost_per_page_usd)
         except PagemillError as err:
             log.warning("range failed: %s", redact(err.message), extra=ctx)
             if isinstance(err.partial, OcrResult):

@@ -71,6 +71,7 @@ DEFAULT_MAX_WAIT_S = 30.0
 DEFAULT_RATE_SHARE = 0.97
 _LEASE_MARGIN_S = 30.0
 _INFLIGHT_POLL_S = 0.05  # a slot frees when a request ends; poll about that often, with jitter
+_COOLDOWN_RECHECK_S = 0.05  # unlimited: how late a worker may notice a cooldown another worker started
 _SLOW_STEP = 0.10  # a 429 lowers the rate by this share of it...
 _SLOW_RECOVERY_PER_S = 0.10  # ...which comes back at this share per second
 _SLOW_ESCALATE = 0.25  # a 429 while the rate is already this much lower: a full cooldown
@@ -151,6 +152,9 @@ class RateLimiter:
             raise ConfigError("the rate limit must be > 0 requests/s and max in-flight >= 1")
         self.backend = backend
         self.cfg = cfg
+        # unlimited: when the shared cooldown was last seen clear, trust that for _COOLDOWN_RECHECK_S instead of
+        # asking the backend before every request (a round trip that cost ~4% of a worker's CPU at 1500 pages/s)
+        self._clear_until = 0.0
 
     def __repr__(self) -> str:
         c = self.cfg
@@ -194,8 +198,13 @@ class RateLimiter:
             shifted = check.shift
 
     def _wait_out_cooldown(self, deadline: float) -> None:
+        now = time.monotonic()
+        if now < self._clear_until:
+            return
         left = self.backend.cooldown_remaining(self.cfg)
-        if left > 0:
+        if left <= 0:
+            self._clear_until = now + _COOLDOWN_RECHECK_S
+        else:
             if time.monotonic() + left > deadline:
                 raise RateLimited(
                     self._refusal(Attempt(False, left, "cooldown")), retry_after_s=max(1.0, left), sent=False
@@ -232,11 +241,13 @@ class RateLimiter:
     def cool_down(self, seconds: float) -> None:
         """Nobody sends for `seconds`."""
         if seconds > 0:
+            self._clear_until = 0.0
             self.backend.cool_down(self.cfg, seconds)
 
     def slow_down(self, retry_after_s: float) -> None:
         """A 429: every worker slows in proportion (see the module docstring); a long Retry-After or 429s in a
         row pause everyone for `retry_after_s`."""
+        self._clear_until = 0.0
         self.backend.slow_down(self.cfg, max(0.0, retry_after_s))
 
     def close(self) -> None:

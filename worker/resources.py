@@ -9,6 +9,7 @@ from models.db import Database
 from models.settings import DatabaseSettings
 
 from .documents import DocumentLimits
+from .lease import LeaseKeeper
 from .objects import ObjectStore
 from .providers import get_provider
 from .providers.base import OcrProvider
@@ -34,13 +35,18 @@ class Resources:
     objects: ObjectStore
     provider: OcrProvider
     vision: VisionSettings  # read once: building pydantic settings from the environment costs ~0.5 ms a range
+    leases: LeaseKeeper
 
     @classmethod
     def build(cls, settings: WorkerSettings) -> Resources:
         db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
         objects = ObjectStore(settings.objects_dir)
-        return cls(os.getpid(), settings, db, objects, get_provider(settings), VisionSettings())
+        return cls(
+            os.getpid(), settings, db, objects, get_provider(settings), VisionSettings(),
+            LeaseKeeper(db, settings.lease_s),
+        )
 
     def close(self) -> None:
+        self.leases.close()
         self.provider.close()
         self.db.dispose()

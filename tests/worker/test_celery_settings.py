@@ -43,11 +43,11 @@ def test_visibility_timeout_outlasts_any_countdown_plus_the_time_limit(limit: in
 
 
 def test_the_lease_is_renewed_well_within_itself() -> None:
-    from worker.lease import LeaseHeartbeat
+    from worker.lease import LeaseKeeper
 
     s = WorkerSettings()
     assert s.lease_s <= 60 < s.task_time_limit_s  # short lease, renewed while the provider works
-    assert LeaseHeartbeat(None, 1, "w", 1, s.lease_s).interval_s <= s.lease_s / 3  # type: ignore[arg-type]
+    assert LeaseKeeper(None, s.lease_s).interval_s <= s.lease_s / 3  # type: ignore[arg-type]
 
 
 def test_soft_shutdown_on_sigterm_is_configured() -> None:
