@@ -52,10 +52,10 @@ def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get(_READONLY):
-            conn.exec_driver_sql("BEGIN")
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # straight to the driver: SQLAlchemy's execution path (context, cursor, events) for a bare BEGIN cost
+        # ~2% of a worker's CPU at 1500 pages/s
+        begin = "BEGIN" if conn.get_execution_options().get(_READONLY) else "BEGIN IMMEDIATE"
+        conn.connection.driver_connection.execute(begin)
 
     return engine
 

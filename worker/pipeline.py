@@ -71,10 +71,20 @@ _LOCK_DOCUMENT = select(_D.c.status).where(_D.c.id == bindparam("doc_id")).with_
 _RANGE_COUNTS = (
     select(_R.c.status, func.count()).where(_R.c.document_id == bindparam("doc_id")).group_by(_R.c.status)
 )
+# pages already stored between the range's first and last page: almost always 0, and then the precise
+# query for which of its pages are stored (_STORED_PAGES) is skipped
+_STORED_IN_SPAN = (
+    select(func.count())
+    .select_from(_P)
+    .where(_P.c.document_id == _R.c.document_id, _P.c.page_index.between(_R.c.first_page, _R.c.last_page))
+    .scalar_subquery()
+    .label("stored_in_span")
+)
 _CLAIM_READ = (
     select(
         _R.c.status, _R.c.attempts, _R.c.worker, _R.c.lease_expires_at, _R.c.pages, _R.c.document_id,
         _D.c.status.label("doc_status"), _D.c.mime_type, _D.c.work_path, _D.c.object_path, _D.c.page_count,
+        _STORED_IN_SPAN,
     )
     .join_from(_R, _D, _D.c.id == _R.c.document_id)
     .where(_R.c.id == bindparam("range_id"))
@@ -219,7 +229,9 @@ def claim_range(
         if row.doc_status == DocStatus.queued:
             conn.execute(_DOCUMENT_STARTED, {"doc_id": row.document_id})
         pages: list[int] = list(row.pages)
-        stored = set(conn.execute(_STORED_PAGES, {"doc_id": row.document_id, "pages": pages}).scalars())
+        stored: set[int] = set()
+        if row.stored_in_span:
+            stored = set(conn.execute(_STORED_PAGES, {"doc_id": row.document_id, "pages": pages}).scalars())
         kind = "pdf" if row.mime_type == "application/pdf" else "image"
         source = SourceDocument(
             path=objects.path(row.work_path or row.object_path),
