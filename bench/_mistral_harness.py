@@ -119,13 +119,19 @@ class Pipeline:
     def wait_done(self, timeout_s: float) -> tuple[int, int, int]:
         """(pages stored, ranges done, ranges failed) once nothing is queued or running (or at the timeout)."""
         deadline = time.monotonic() + timeout_s
+        pending = select(func.count()).select_from(PageRange).where(PageRange.status.in_(["queued", "running"]))
         while True:
+            # a cheap indexed count, not often: this process also hosts the server, and the time measured is
+            # the last range's commit, not the moment this loop notices it
             with self.db.read_session() as s:
-                counts = dict(s.execute(select(PageRange.status, func.count()).group_by(PageRange.status)).all())
-                stored = s.scalar(select(func.count()).select_from(Page)) or 0
-            if not counts.get("queued") and not counts.get("running") or time.monotonic() > deadline:
-                return stored, counts.get("done", 0), counts.get("failed", 0)
-            time.sleep(0.05)
+                left = s.scalar(pending) or 0
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        with self.db.read_session() as s:
+            counts = dict(s.execute(select(PageRange.status, func.count()).group_by(PageRange.status)).all())
+            stored = s.scalar(select(func.count()).select_from(Page)) or 0
+        return stored, counts.get("done", 0), counts.get("failed", 0)
 
     def last_finished(self) -> float:
         """Epoch seconds of the last range's commit (precise, unlike the moment a poll noticed it)."""

@@ -23,6 +23,7 @@ from celery.signals import (  # noqa: E402
     after_setup_task_logger,
     worker_process_init,
     worker_process_shutdown,
+    worker_shutdown,
 )
 
 from .redact import install_log_redaction  # noqa: E402
@@ -138,6 +139,7 @@ def _redact_logs(logger: Any = None, **_: Any) -> None:
         install_log_redaction(logger)
 
 
-@worker_process_shutdown.connect
+@worker_process_shutdown.connect  # a prefork child
+@worker_shutdown.connect  # the worker itself: the threads and solo pools run tasks in this process
 def _close_resources(**_: Any) -> None:
     app.close_resources()
