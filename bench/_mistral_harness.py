@@ -112,9 +112,12 @@ class Pipeline:
         return make_born_digital_pdf(folder / "in.pdf", [f"Page {i} of the benchmark." for i in range(pages)])
 
     def submit_pdf(self, pages: int, pages_per_task: int) -> None:
+        self.submit_file(self.sample_pdf(pages, self.tmp), pages_per_task)
+
+    def submit_file(self, path: Path, pages_per_task: int) -> None:
         from scheduler.submit import submit
 
-        submit([self.sample_pdf(pages, self.tmp)], pages_per_task=pages_per_task)
+        submit([path], pages_per_task=pages_per_task)
 
     def wait_done(self, timeout_s: float) -> tuple[int, int, int]:
         """(pages stored, ranges done, ranges failed) once nothing is queued or running (or at the timeout)."""
