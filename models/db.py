@@ -108,6 +108,12 @@ class Database:
             yield conn
 
     @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read-only transaction for Core statements (deferred BEGIN on SQLite: no write lock)."""
+        with self.engine.connect().execution_options(**{_READONLY: True}) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
     def read_session(self) -> Iterator[Session]:
         with self._read() as session:
             yield session

@@ -8,6 +8,8 @@ Each sweep
   empty, i.e. their message was lost (the embedded broker drops in-flight messages on kill -9; a Redis
   restart without persistence drops the whole queue). While the queue still holds messages nothing is sent,
   so a long backlog is not duplicated;
+- finishes documents whose ranges are all over but whose status was never settled (a worker died right
+  after storing the last range);
 - deletes consumed messages of the embedded SQLAlchemy broker, which kombu keeps forever (`visible = 0`).
 
 Sending twice is harmless: tasks skip ranges that are done or leased by a live worker.
@@ -20,12 +22,12 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, or_, select, text, update
+from sqlalchemy import create_engine, exists, or_, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from models.db import Database
-from models.tables import PageRange, RangeStatus
-from worker.pipeline import fail_range
+from models.tables import DocStatus, Document, PageRange, RangeStatus
+from worker.pipeline import fail_range, finish_document
 from worker.settings import WorkerSettings
 
 __all__ = ["SweepReport", "sweep_once", "Sweeper", "queue_depth", "purge_consumed_messages"]
@@ -40,6 +42,7 @@ class SweepReport:
     requeued: int = 0
     failed: int = 0  # expired ranges that had used all their attempts
     purged: int = 0  # consumed embedded-broker messages deleted
+    settled: int = 0  # documents finished whose last range's worker died before finishing them
 
 
 def _app(settings: WorkerSettings):  # type: ignore[no-untyped-def]
@@ -138,13 +141,31 @@ def _send(db: Database, settings: WorkerSettings, ids: list[int]) -> int:
     return len(sent)
 
 
+def _settle_unfinished(db: Database) -> int:
+    """Documents still queued/running although none of their ranges is: a worker died between storing its
+    range and finishing the document (worker/pipeline.py settle_document). Finish them; returns how many."""
+    pending = [RangeStatus.queued, RangeStatus.running]
+    any_range = exists().where(PageRange.document_id == Document.id)
+    open_range = exists().where(PageRange.document_id == Document.id, PageRange.status.in_(pending))
+    with db.read_session() as s:
+        ids = list(s.scalars(
+            select(Document.id).where(Document.status.in_([DocStatus.queued, DocStatus.running]), any_range,
+                                      ~open_range)
+        ))
+    for doc_id in ids:
+        with db.write_session() as s:
+            finish_document(s, doc_id)
+    return len(ids)
+
+
 def sweep_once(db: Database, settings: WorkerSettings, requeue_after_s: float = 120.0) -> SweepReport:
     now = datetime.now(UTC)
     expired, failed = _release_expired(db, now, settings.max_attempts)
+    settled = _settle_unfinished(db)
     stale: list[int] = []
     if queue_depth(settings) in (0, None):
         stale = [i for i in _stale_queued(db, now, requeue_after_s) if i not in set(expired)]
-    report = SweepReport(requeued=_send(db, settings, expired + stale), failed=failed)
+    report = SweepReport(requeued=_send(db, settings, expired + stale), failed=failed, settled=settled)
     report.purged = purge_consumed_messages(settings)
     if report.requeued or report.failed:
         log.info("sweep: %d ranges sent again, %d failed after their last attempt", report.requeued, failed)

@@ -34,7 +34,8 @@ from .providers.base import OcrProvider, OcrResult, SourceDocument
 from .redact import redact
 from .retry import backoff_s
 
-__all__ = ["ClaimedRange", "RangeOutcome", "claim_range", "run_range", "finish_document", "fail_range"]
+__all__ = ["ClaimedRange", "RangeOutcome", "claim_range", "run_range", "finish_document", "settle_document",
+           "fail_range"]
 
 log = logging.getLogger("pagemill.worker")
 
@@ -79,6 +80,11 @@ _STORED_IN_SPAN = (
     .where(_P.c.document_id == _R.c.document_id, _P.c.page_index.between(_R.c.first_page, _R.c.last_page))
     .scalar_subquery()
     .label("stored_in_span")
+)
+_PENDING_RANGES = (
+    select(func.count())
+    .select_from(_R)
+    .where(_R.c.document_id == bindparam("doc_id"), _R.c.status.in_([RangeStatus.queued, RangeStatus.running]))
 )
 _CLAIM_READ = (
     select(
@@ -256,8 +262,22 @@ def _store(
         # the UPDATE takes the range's row lock first, as the claim did
         conn.execute(_RANGE_DONE, {"range_id": claimed.range_id, "now": _now()})
         written = insert_prepared(conn, prepared) if prepared is not None else 0
-        finish_document(conn, claimed.document_id)
-        return written
+    settle_document(db, claimed.document_id)
+    return written
+
+
+def settle_document(db: Database, document_id: int) -> None:
+    """After a range's commit: finish its document once no range of it is left queued or running.
+
+    Checked after the commit, in a new transaction, rather than under the document's row lock inside it: of
+    ranges finishing at the same time, the one that commits last sees every other commit and finishes the
+    document, and while ranges remain no lock is taken at all (every store of a document used to queue on
+    that lock). A worker that dies between its commit and this check leaves the document to the sweep."""
+    with db.read_connection() as conn:
+        pending = conn.execute(_PENDING_RANGES, {"doc_id": document_id}).scalar_one()
+    if not pending:
+        with db.write_connection() as conn:
+            finish_document(conn, document_id)
 
 
 def _store_partial(

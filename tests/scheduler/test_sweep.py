@@ -63,3 +63,31 @@ def test_lost_messages_are_sent_again_only_when_the_queue_is_empty(tmp_path: Pat
 def test_purge_without_any_message_yet(monkeypatch: pytest.MonkeyPatch) -> None:
     fault_env(monkeypatch)
     assert purge_consumed_messages(WorkerSettings()) == 0
+
+
+def test_a_document_left_running_after_its_last_range_is_finished_by_the_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker stored its range, then died before finishing the document (settle_document)."""
+    from models.tables import Document
+
+    fault_env(monkeypatch)
+    job = submit([make_pdf(tmp_path / "a.pdf", 16), make_pdf(tmp_path / "b.pdf", 8, seed=1)], pages_per_task=8,
+                 wait=False, start_workers=False)
+    stuck, busy = job.document_ids
+    db = open_db()
+    now = datetime.now(UTC)
+    with db.write_session() as s:
+        for doc in s.scalars(select(Document)):
+            doc.status = "running"
+        for r in s.scalars(select(PageRange)):
+            if r.document_id == stuck:  # every range stored, the document never settled
+                r.status, r.attempts, r.finished_at = "done", 1, now
+            else:  # still being worked on: not the sweep's to finish
+                r.status, r.attempts, r.worker, r.lease_expires_at = "running", 1, "w:1:1", now + timedelta(60)
+    report = sweep_once(db, WorkerSettings(), requeue_after_s=3600)
+    assert report.settled == 1
+    with db.read_session() as s:
+        assert s.get(Document, stuck).status == "done"  # type: ignore[union-attr]
+        assert s.get(Document, busy).status == "running"  # type: ignore[union-attr]
+    assert sweep_once(db, WorkerSettings(), requeue_after_s=3600).settled == 0
