@@ -9,11 +9,12 @@ inserts skip rows that exist, so a redelivered task never duplicates anything.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,20 +46,23 @@ def connection_of(target: Session | Connection) -> Connection:
     return target.connection() if isinstance(target, Session) else target
 
 
+@functools.cache
+def _insert_ignore_statement(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
+    # built once per table: SQLAlchemy then reuses the compiled form (this runs for every range)
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    return insert(table)  # pragma: no cover - other databases are not supported
+
+
 def insert_ignore(target: Session | Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
     if not rows:
         return
     table = getattr(table, "__table__", table)  # a Core insert: the ORM's bulk path costs more per row
     conn = connection_of(target)
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
-    else:  # pragma: no cover - other databases are not supported
-        stmt = insert(table)
-    conn.execute(stmt, rows)
+    conn.execute(_insert_ignore_statement(conn.dialect.name, table, tuple(keys)), rows)
 
 
 def _placeholder_pattern(provider_id: str) -> re.Pattern[str]:
@@ -169,11 +173,14 @@ def _image_row(document_id: int, im: PreparedImage) -> dict[str, Any]:
     }
 
 
+_USAGE_INSERT = insert(Usage.__table__)
+
+
 def insert_prepared(target: Session | Connection, prepared: PreparedResult) -> int:
     """Insert prepared rows inside the caller's transaction. Returns the number of pages written."""
     insert_ignore(target, Page, prepared.pages, ["document_id", "page_index"])
     insert_ignore(target, Image, prepared.images, ["document_id", "name"])
     if prepared.usage is not None:
-        connection_of(target).execute(insert(Usage.__table__), [prepared.usage])
+        connection_of(target).execute(_USAGE_INSERT, [prepared.usage])
     return len(prepared.pages)
 
