@@ -262,6 +262,12 @@ def _store(
         # the UPDATE takes the range's row lock first, as the claim did
         conn.execute(_RANGE_DONE, {"range_id": claimed.range_id, "now": _now()})
         written = insert_prepared(conn, prepared) if prepared is not None else 0
+        if db.is_sqlite:
+            # one writer at a time: this count sees every other range's commit, so the last range finishes
+            # its document here, without the separate transaction PostgreSQL needs (settle_document)
+            if not conn.execute(_PENDING_RANGES, {"doc_id": claimed.document_id}).scalar_one():
+                finish_document(conn, claimed.document_id)
+            return written
     settle_document(db, claimed.document_id)
     return written
 
