@@ -109,8 +109,13 @@ class Database:
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
-        """A read-only transaction for Core statements (deferred BEGIN on SQLite: no write lock)."""
-        with self.engine.connect().execution_options(**{_READONLY: True}) as conn, conn.begin():
+        """Core statements that only read: a deferred transaction on SQLite (no write lock), autocommit on
+        PostgreSQL (each statement sees every commit before it; no BEGIN and COMMIT round trips)."""
+        if self.is_sqlite:
+            with self.engine.connect().execution_options(**{_READONLY: True}) as conn, conn.begin():
+                yield conn
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             yield conn
 
     @contextmanager
