@@ -12,12 +12,21 @@ __all__ = ["register"]
 
 
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Address to listen on [default: 127.0.0.1] [env PAGEMILL_SERVE_HOST].",
+                     show_default=False),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port to listen on [default: 8000] [env PAGEMILL_SERVE_PORT].",
+                     show_default=False),
+    ] = None,
     workers: Annotated[
-        int,
-        typer.Option("--workers", min=0, help="OCR processes [default: one per core].", show_default=False),
-    ] = 0,
+        int | None,
+        typer.Option("--workers", min=0,
+                     help="OCR processes [default: one per core] [env PAGEMILL_SERVE_WORKERS].", show_default=False),
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option("--api-key", envvar="PAGEMILL_SERVE_API_KEY",
@@ -25,28 +34,37 @@ def serve(
                      show_default=False),
     ] = None,
     max_queue: Annotated[
-        int,
+        int | None,
         typer.Option("--max-queue", min=0,
-                     help="Requests that may wait beyond the OCR processes; more get 429."),
-    ] = 64,
-    strict: Annotated[bool, typer.Option("--strict", help="Refuse unknown request fields with 422.")] = False,
+                     help="Requests that may wait beyond the OCR processes; more get 429 "
+                          "[default: 64] [env PAGEMILL_SERVE_MAX_QUEUE].", show_default=False),
+    ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option("--strict/--no-strict",
+                     help="Refuse unknown request fields with 422 [default: off] [env PAGEMILL_SERVE_STRICT].",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Serve POST /v1/ocr and /v1/files (the Mistral OCR contract) over local Tesseract, fully offline.
 
     Point the mistralai SDK (server_url), LibreChat, Open WebUI or pagemill's own Mistral provider
-    (PAGEMILL_OCR_BASE_URL) at http://HOST:PORT."""
+    (PAGEMILL_OCR_BASE_URL) at http://HOST:PORT. An option given on the command line wins over its
+    PAGEMILL_SERVE_... variable."""
     import uvicorn
 
     from worker.server import ServerSettings, create_app
 
     with cli_errors():
-        settings = ServerSettings(host=host, port=port, workers=workers, api_key=api_key, max_queue=max_queue,
-                                  strict=strict)
-        if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+        given = {"host": host, "port": port, "workers": workers, "api_key": api_key, "max_queue": max_queue,
+                 "strict": strict}
+        settings = ServerSettings(**{k: v for k, v in given.items() if v is not None})  # the rest: environment
+        if settings.host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
             err_console.print("[yellow]warning[/yellow]: listening beyond this machine without --api-key")
         err_console.print(
-            f"pagemill serve: http://{host}:{port}/v1/ocr with {settings.pool_size} OCR process(es)")
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+            f"pagemill serve: http://{settings.host}:{settings.port}/v1/ocr with {settings.pool_size} OCR "
+            "process(es)")
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:

@@ -352,3 +352,18 @@ def test_a_long_document_does_not_hold_up_a_one_page_request(server: str, tmp_pa
     long_thread.join()
     assert small.status_code == 200 and cer(SAMPLE_TEXTS[1], small.json()["pages"][0]["markdown"]) < 0.05
     assert finished == ["small", "long"]
+
+
+def test_settings_come_from_the_environment_unless_given_on_the_command_line(tmp_path: Path) -> None:
+    """PAGEMILL_SERVE_WORKERS and PAGEMILL_SERVE_STRICT apply when the options are not given; an option wins."""
+    png = make_image(tmp_path / "n.png", SAMPLE_TEXTS[0], "PNG", dpi=150).read_bytes()
+    body = {"model": "m", "document": {"type": "image_url", "image_url": data_uri(png, "image/png")}, "id": "abc"}
+    env = {"PAGEMILL_SERVE_WORKERS": "1", "PAGEMILL_SERVE_STRICT": "true"}
+    with running_server(tmp_path / "env", env=env) as base:
+        assert post_ocr(base, body, key=None).status_code == 422  # strict, from the environment
+    log = next((tmp_path / "env").glob("serve-*.log")).read_text()
+    assert "with 1 OCR process(es)" in log
+    with running_server(tmp_path / "cli", "--no-strict", env=env) as base:
+        resp = post_ocr(base, body, key=None)
+        assert resp.status_code == 200
+        assert cer(SAMPLE_TEXTS[0], resp.json()["pages"][0]["markdown"]) < 0.05
