@@ -52,7 +52,7 @@ class VisionTask(Task):  # type: ignore[misc]
 
     def vision(self) -> _VisionResources:
         if self._vision is None or self._vision.pid != os.getpid():
-            settings = VisionSettings()
+            settings = app.resources().vision
             limiter = build_limiter(
                 app.settings, name="vision", rate_per_s=settings.rate_limit, max_inflight=settings.max_inflight,
                 lease_s=settings.timeout_s + 30,
@@ -66,10 +66,10 @@ class VisionTask(Task):  # type: ignore[misc]
           reject_on_worker_lost=True)
 def describe_document(self: VisionTask, document_id: int, pages: list[int] | None = None) -> int:
     """Queue a describe_image task for each image of `pages` (all when None) worth describing."""
-    settings = VisionSettings()
+    res = app.resources()
+    settings = res.vision
     if not settings.enabled:
         return 0
-    res = app.resources()
     try:
         ids = plan_document(res.db, res.objects, document_id, pages, settings)
     except PagemillError as err:
