@@ -36,7 +36,7 @@ REDIS_URL = os.environ.get("PAGEMILL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/1
 POSTGRES_URL = os.environ.get("PAGEMILL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 KEY = "sk-bench"
 
-__all__ = ["Pipeline", "REDIS_URL", "POSTGRES_URL", "KEY", "MistralServer", "postgres_schema"]
+__all__ = ["Pipeline", "services_cpu_s", "REDIS_URL", "POSTGRES_URL", "KEY", "MistralServer", "postgres_schema"]
 
 
 @contextmanager
@@ -59,6 +59,25 @@ def _cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def services_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by the PostgreSQL and Redis processes of this machine (every backend), so a run can
+    charge the database's and the broker's work per range, not only the workers'."""
+    names = {"postgres": "PostgreSQL", "redis-server": "Redis"}
+    total = dict.fromkeys(names.values(), 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if comm in names:
+            fields = stat.rsplit(")", 1)[1].split()
+            total[names[comm]] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 class Pipeline:
@@ -101,6 +120,7 @@ class Pipeline:
         ]
         time.sleep(4)  # workers connect to the broker
         self.cpu_at_start = self.worker_cpu_s()
+        self.services_at_start = services_cpu_s()
 
     def worker_cpu_s(self) -> float:
         """CPU seconds used so far by all worker processes."""

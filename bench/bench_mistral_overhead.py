@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 import pypdfium2 as pdfium
-from _mistral_harness import KEY, MistralServer, Pipeline, postgres_schema
+from _mistral_harness import KEY, MistralServer, Pipeline, postgres_schema, services_cpu_s
 
 
 def _bare(server: MistralServer, pdf_path: str, per_task: int, concurrency: int, requests: int) -> float:
@@ -73,13 +73,16 @@ def _pipeline(
         pipe.submit_file(pdf, args.per_task)
         stored, done, failed = pipe.wait_done(600)
         cpu_s = pipe.worker_cpu_s() - pipe.cpu_at_start
+        services = {name: cpu - pipe.services_at_start[name] for name, cpu in services_cpu_s().items()}
         finished = pipe.last_finished()
     finally:
         pipe.stop()
     first = min(r.at for r in server.received)
     pps = stored / (finished - first)
-    line = (f"{stored} pages ({done} ranges done, {failed} failed) at {pps:.1f} pages/s; "
-            f"worker CPU {1000 * cpu_s / max(1, done + failed):.1f} ms per range")
+    ranges = max(1, done + failed)
+    line = (f"{stored} pages ({done} ranges done, {failed} failed) at {pps:.1f} pages/s; CPU per range: "
+            f"workers {1000 * cpu_s / ranges:.1f} ms, "
+            + ", ".join(f"{name} {1000 * cpu / ranges:.1f} ms" for name, cpu in services.items()))
     return line, pps
 
 
