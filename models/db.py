@@ -9,6 +9,7 @@ busy timeout. Sessions from `write_session` take the write lock up front; `read_
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .settings import DatabaseSettings
@@ -29,7 +31,9 @@ _READONLY = "pagemill_readonly"
 def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(url, pool_size=5, max_overflow=10)
+        _ping_idle_connections(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         db_dir = Path(parsed.database).parent
         db_dir.mkdir(parents=True, exist_ok=True)
@@ -58,6 +62,35 @@ def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
         conn.connection.driver_connection.execute(begin)
 
     return engine
+
+
+# A connection checked in less than this ago is taken as alive. SQLAlchemy's pool_pre_ping pings on every checkout:
+# a round trip per transaction, ~0.1 ms of a worker's CPU three times a range. A connection that died within
+# this second fails its first statement instead; the pipeline handles that as the database being away (the
+# range is retried) and SQLAlchemy invalidates the pool's connections.
+_PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "pagemill_idle_since"
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """pool_pre_ping for connections that sat idle in the pool (SQLAlchemy's own recipe: a checkout hook that
+    raises DisconnectionError, so the pool replaces the connection and tries again)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < _PING_AFTER_IDLE_S:
+            return  # just connected, or just used
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure of the ping means: use another connection
+            raise DisconnectionError("the pooled connection did not answer a ping") from exc
+        if not alive:
+            raise DisconnectionError("the pooled connection did not answer a ping")
 
 
 class Database:
@@ -115,6 +148,13 @@ class Database:
             with self.engine.connect().execution_options(**{_READONLY: True}) as conn, conn.begin():
                 yield conn
             return
+        with self.autocommit_connection() as conn:
+            yield conn
+
+    @contextmanager
+    def autocommit_connection(self) -> Iterator[Connection]:
+        """Each statement commits on its own: for a single statement that must be atomic by itself (PostgreSQL's
+        claim), without BEGIN and COMMIT round trips. SQLite writers use write_connection (the writer lock)."""
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             yield conn
 
