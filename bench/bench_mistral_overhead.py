@@ -6,10 +6,15 @@ The pipeline runs in two layouts of 32 threads: 4 processes x 8 threads (bench_m
 and 2 processes x 16 threads (one process per core of this 2-core machine), each with the embedded SQLite
 results file and with PostgreSQL (the production setup; a throwaway schema). The bare loop runs before and after
 them and the ratio uses the mean of the two, so that the load of this shared machine drifting during the run
-moves both sides alike. 8000 pages make each pipeline run last ~5 s, past the first seconds of warm-up.
+moves both sides alike. 8000 pages make each pipeline run last ~5 s, past the first seconds of warm-up. A single
+run says little on a shared 2-core machine (the same code has given 0.36 and 0.61 minutes apart), so the whole
+sequence runs in rounds (a bare loop between rounds) and the median ratio is the figure.
+
+Each run also prints the CPU it cost per range: the worker processes', PostgreSQL's backends' (PostgreSQL runs on
+the same 2 cores here) and Redis's. bench_range_stages.py splits the workers' share by stage.
 
     python bench/bench_mistral_overhead.py [--pages 8000] [--per-task 8] [--db sqlite|postgres|both]
-                                           [--layouts 4x8,2x16]
+                                           [--layouts 4x8,2x16] [--rounds 3]
 
 Targets: ratio >= 0.5 and >= 100 pages/s through the pipeline on this 2-core machine.
 """
@@ -20,8 +25,10 @@ import argparse
 import base64
 import io
 import json
+import statistics
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -60,6 +67,13 @@ def _bare(server: MistralServer, pdf_path: str, per_task: int, concurrency: int,
     return requests * per_task / (time.monotonic() - started)
 
 
+@dataclass
+class Run:
+    pages_per_s: float
+    ratio: float
+    line: str
+
+
 def _pipeline(
     server: MistralServer, pdf: Path, args: argparse.Namespace, layout: tuple[int, int], database_url: str | None
 ) -> tuple[str, float]:
@@ -77,6 +91,9 @@ def _pipeline(
         finished = pipe.last_finished()
     finally:
         pipe.stop()
+    if not server.received:
+        raise SystemExit(f"no request reached the server: {stored} pages stored, {failed} ranges failed (see the "
+                         f"workers' logs in {pipe.tmp})")
     first = min(r.at for r in server.received)
     pps = stored / (finished - first)
     ranges = max(1, done + failed)
@@ -92,31 +109,43 @@ def main() -> None:
     ap.add_argument("--per-task", type=int, default=8)
     ap.add_argument("--layouts", default="4x8,2x16", help="processes x threads, comma-separated")
     ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of every layout and database; the median counts")
     args = ap.parse_args()
     layouts = [tuple(int(n) for n in item.split("x")) for item in args.layouts.split(",")]
     concurrency = {p * t for p, t in layouts}
     if len(concurrency) != 1:
         raise SystemExit("every layout must have the same number of threads (the bare loop's concurrency)")
     threads = concurrency.pop()
-    results: dict[str, tuple[str, float]] = {}
     pdf = Pipeline.sample_pdf(args.pages)
     requests = args.pages // args.per_task
+    runs: dict[str, list[Run]] = {}
+    bare: list[float] = []
     with MistralServer(api_key=KEY, extract_text=False) as server:
-        bare_before = _bare(server, str(pdf), args.per_task, threads, requests)
-        for processes, per_process in layouts:
-            name = f"{processes}x{per_process}"
-            if args.db in ("sqlite", "both"):
-                results[f"{name}, SQLite"] = _pipeline(server, pdf, args, (processes, per_process), None)
-            if args.db in ("postgres", "both"):
-                with postgres_schema() as url:
-                    results[f"{name}, PostgreSQL"] = _pipeline(server, pdf, args, (processes, per_process), url)
-        bare_after = _bare(server, str(pdf), args.per_task, threads, requests)
-    bare_pps = (bare_before + bare_after) / 2
-    print(f"bare httpx loop, {threads} threads: {bare_before:.1f} pages/s before, {bare_after:.1f} after, "
-          f"mean {bare_pps:.1f}")
-    for name, (line, pps) in results.items():
-        print(f"pipeline ({name} + Redis): {line}")
-        print(f"  ratio pipeline / bare = {pps / bare_pps:.3f}")
+        bare.append(_bare(server, str(pdf), args.per_task, threads, requests))
+        for round_no in range(1, args.rounds + 1):
+            done: list[tuple[str, str, float]] = []
+            for processes, per_process in layouts:
+                name = f"{processes}x{per_process}"
+                if args.db in ("sqlite", "both"):
+                    done.append((f"{name}, SQLite", *_pipeline(server, pdf, args, (processes, per_process), None)))
+                if args.db in ("postgres", "both"):
+                    with postgres_schema() as url:
+                        done.append((f"{name}, PostgreSQL",
+                                     *_pipeline(server, pdf, args, (processes, per_process), url)))
+            bare.append(_bare(server, str(pdf), args.per_task, threads, requests))
+            # the bare loop just before and just after this round: the load of this shared machine drifts
+            bare_pps = (bare[-2] + bare[-1]) / 2
+            print(f"round {round_no}: bare httpx loop {bare[-2]:.1f} before, {bare[-1]:.1f} after ({threads} threads)")
+            for name, line, pps in done:
+                runs.setdefault(name, []).append(Run(pps, pps / bare_pps, line))
+                print(f"  pipeline ({name} + Redis): {line}; ratio {pps / bare_pps:.3f}")
+    print(f"\nbare httpx loop, {threads} threads: median {statistics.median(bare):.1f} pages/s "
+          f"({min(bare):.1f}-{max(bare):.1f}, {len(bare)} runs)")
+    for name, results in runs.items():
+        ratios = [r.ratio for r in results]
+        print(f"pipeline ({name} + Redis): median {statistics.median(r.pages_per_s for r in results):.1f} pages/s, "
+              f"ratio pipeline / bare median {statistics.median(ratios):.3f} "
+              f"({min(ratios):.3f}-{max(ratios):.3f}, {len(ratios)} rounds)")
 
 
 if __name__ == "__main__":
