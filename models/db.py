@@ -28,10 +28,12 @@ __all__ = ["Database", "make_engine"]
 _READONLY = "pagemill_readonly"
 
 
-def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
+def make_engine(url: str, busy_timeout_ms: int = 30_000, pool_size: int = 5) -> Engine:
+    """`pool_size` connections stay open: as many as the threads that use the database at once. Connections
+    beyond it (up to 10 more) are closed when returned, and on PostgreSQL each new one is a server process."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_size=5, max_overflow=10)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=10)
         _ping_idle_connections(engine)
         return engine
     if parsed.database and parsed.database != ":memory:":
@@ -41,7 +43,10 @@ def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
             os.chmod(db_dir, 0o700)
         except OSError:
             pass
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False})
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=10,
+        connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -96,9 +101,9 @@ def _ping_idle_connections(engine: Engine) -> None:
 class Database:
     """Owns one engine and hands out sessions. Built from settings, passed to whoever needs it."""
 
-    def __init__(self, url: str, busy_timeout_ms: int = 30_000) -> None:
+    def __init__(self, url: str, busy_timeout_ms: int = 30_000, pool_size: int = 5) -> None:
         self.url = url
-        self.engine = make_engine(url, busy_timeout_ms)
+        self.engine = make_engine(url, busy_timeout_ms, pool_size)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write = sessionmaker(self.engine, expire_on_commit=False)
         self._read = sessionmaker(
@@ -115,9 +120,9 @@ class Database:
             self._write_lock = WriterLock(self.sqlite_path.with_name(self.sqlite_path.name + ".lock"))
 
     @classmethod
-    def from_settings(cls, settings: DatabaseSettings | None = None) -> Database:
+    def from_settings(cls, settings: DatabaseSettings | None = None, pool_size: int = 5) -> Database:
         settings = settings or DatabaseSettings()
-        return cls(settings.url, settings.sqlite_busy_timeout_ms)
+        return cls(settings.url, settings.sqlite_busy_timeout_ms, pool_size)
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:

@@ -38,8 +38,9 @@ class Resources:
     leases: LeaseKeeper
 
     @classmethod
-    def build(cls, settings: WorkerSettings) -> Resources:
-        db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
+    def build(cls, settings: WorkerSettings, db_connections: int = 5) -> Resources:
+        """`db_connections`: how many threads of this process use the database at once."""
+        db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir), pool_size=db_connections)
         objects = ObjectStore(settings.objects_dir)
         return cls(
             os.getpid(), settings, db, objects, get_provider(settings), VisionSettings(),

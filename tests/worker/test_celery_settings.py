@@ -95,3 +95,16 @@ def test_sigterm_mid_range_puts_the_work_back(tmp_path: Path, monkeypatch: pytes
         second.wait(30)
     c = count_document(db, job.document_ids[0])
     assert (c.status, c.pages, c.distinct_pages) == ("done", 16, 16)
+
+
+@pytest.mark.parametrize(("pool", "concurrency", "connections"), [("threads", 12, 14), ("prefork", 4, 3), ("solo", 1, 3)])
+def test_each_worker_thread_keeps_a_database_connection_open(pool: str, concurrency: int, connections: int) -> None:
+    from worker.celery_app import app
+
+    app.WorkController(pool_cls=pool, concurrency=concurrency)  # what `celery worker` builds; sends worker_init
+    try:
+        assert app.db_connections == connections
+        assert app.resources().db.engine.pool.size() == connections  # type: ignore[attr-defined]
+    finally:
+        app.close_resources()
+        app.db_connections = 5
