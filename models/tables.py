@@ -128,7 +128,11 @@ class JobDocument(Base):
 
 class PageRange(Base):
     __tablename__ = "page_ranges"
-    __table_args__ = (UniqueConstraint("document_id", "seq"),)
+    # (document_id, status): "is any range of this document still pending?" after every stored range
+    __table_args__ = (
+        UniqueConstraint("document_id", "seq"),
+        Index("ix_page_ranges_document_status", "document_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
