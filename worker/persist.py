@@ -49,11 +49,12 @@ def connection_of(target: Session | Connection) -> Connection:
 @functools.cache
 def _insert_ignore_statement(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
     # built once per table: SQLAlchemy then reuses the compiled form (this runs for every range)
+    # inline(): nothing is fetched back (no RETURNING of the new ids), so the inserts can be pipelined
     if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+        return postgresql.insert(table).inline().on_conflict_do_nothing(index_elements=list(keys))
     if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    return insert(table)  # pragma: no cover - other databases are not supported
+        return sqlite.insert(table).inline().on_conflict_do_nothing(index_elements=list(keys))
+    return insert(table).inline()  # pragma: no cover - other databases are not supported
 
 
 def insert_ignore(target: Session | Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
@@ -173,7 +174,7 @@ def _image_row(document_id: int, im: PreparedImage) -> dict[str, Any]:
     }
 
 
-_USAGE_INSERT = insert(Usage.__table__)
+_USAGE_INSERT = insert(Usage.__table__).inline()  # nothing fetched back: can be pipelined
 
 
 def insert_prepared(target: Session | Connection, prepared: PreparedResult) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from models.db import Database
+from models.db import Database, pipelined
 from models.errors import ErrorCode, PagemillError, ProviderAuthError, ProviderUnavailable, RateLimited
 from models.tables import DocStatus, Document, Page, PageRange, RangeStatus
 
@@ -322,7 +322,7 @@ def _store(
             return written
     # one pool checkout (and pre-ping) for the write and the settle check after its commit
     with db.engine.connect() as conn:
-        with conn.begin():
+        with conn.begin(), pipelined(conn):
             # the UPDATE takes the range's row lock first, as the claim did
             conn.execute(_RANGE_DONE, {"range_id": claimed.range_id, "now": _now()})
             written = insert_prepared(conn, prepared) if prepared is not None else 0
