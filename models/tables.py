@@ -128,14 +128,10 @@ class JobDocument(Base):
 
 class PageRange(Base):
     __tablename__ = "page_ranges"
-    # (document_id, status): "is any range of this document still pending?" after every stored range
-    __table_args__ = (
-        UniqueConstraint("document_id", "seq"),
-        Index("ix_page_ranges_document_status", "document_id", "status"),
-    )
+    __table_args__ = (UniqueConstraint("document_id", "seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
     pages: Mapped[list[int]] = mapped_column(JSON)  # 0-based page indices of the original document
     first_page: Mapped[int] = mapped_column(Integer)
@@ -159,7 +155,7 @@ class Page(Base):
     __table_args__ = (UniqueConstraint("document_id", "page_index"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     page_index: Mapped[int] = mapped_column(Integer)
     markdown: Mapped[str] = mapped_column(Text, default="")
     width: Mapped[int | None] = mapped_column(Integer)
@@ -176,7 +172,7 @@ class Image(Base):
     __table_args__ = (UniqueConstraint("document_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     page_index: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(100))  # e.g. img-0.jpeg, chosen by pagemill
     provider_id: Mapped[str | None] = mapped_column(Text)  # the id the provider gave, for reference only
