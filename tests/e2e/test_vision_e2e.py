@@ -174,3 +174,26 @@ def test_pagemill_describe_prints_descriptions_without_a_database(tmp_path: Path
         monkeypatch.setenv("PAGEMILL_VISION_API_KEY", VISION_KEY)
         result = runner.invoke(cli, ["describe", str(tmp_path / "missing.png"), str(red)])
         assert result.exit_code == 1 and "A 300x200 picture, mostly red." in result.stdout
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.usefixtures("production_env")
+def test_with_redis_and_postgresql_images_are_described_billed_once_and_searchable(
+    tmp_path: Path, servers: tuple[MistralServer, VisionServer]
+) -> None:
+    """The production setup: description tasks travel through Redis and land in PostgreSQL, whose generated
+    tsvector column indexes them."""
+    _, vision = servers
+    vision.inject(Fault(503, ERROR_BODIES["bare"]("upstream overloaded")))
+    db, names = _run_with_worker(tmp_path, expected=4)
+    assert not db.is_sqlite
+    images = _images(db)
+    assert len(images) == 4 and all(im.description and im.description.startswith("A ") for im in images)
+    assert sorted(vision.statuses()) == [200, 200, 200, 200, 503]
+    with db.read_session() as s:
+        billed = s.scalars(select(Usage.prompt_tokens).where(Usage.kind == "vision")).all()
+    assert billed == [812] * 4
+    [hit] = search(db, "1540x1027 red")
+    assert (hit.document_id, hit.page_index, hit.matched) == (names["photo.png"], 0, "image")
+    db.dispose()
