@@ -20,8 +20,8 @@ import json
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -33,9 +33,9 @@ from models.tables import Document, PageRange
 from worker.lease import LeaseKeeper
 from worker.objects import ObjectStore
 from worker.pipeline import claim_range, run_range
+from worker.providers._mistral_request import RequestOptions
 from worker.providers.base import SourceDocument
 from worker.providers.mistral import MistralProvider
-from worker.providers._mistral_request import RequestOptions
 
 
 def _cpu_ms(fn: Callable[[int], object], n: int) -> float:

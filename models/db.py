@@ -92,7 +92,7 @@ def _ping_idle_connections(engine: Engine) -> None:
             return  # just connected, or just used
         try:
             alive = engine.dialect.do_ping(dbapi_conn)
-        except Exception as exc:  # noqa: BLE001 - any failure of the ping means: use another connection
+        except Exception as exc:  # any failure of the ping means: use another connection
             raise DisconnectionError("the pooled connection did not answer a ping") from exc
         if not alive:
             raise DisconnectionError("the pooled connection did not answer a ping")

@@ -234,7 +234,9 @@ def claim_range(
     db: Database, objects: ObjectStore, range_id: int, worker_id: str, max_attempts: int, lease_s: float
 ) -> ClaimedRange | None:
     """Lease a range to this worker thread, or None when it must not run here (done, cancelled, held by a
-    live worker, out of attempts). Core statements: this runs once per range on the hot path."""
+    live worker, out of attempts). Core statements: this runs once per range on the hot path. On PostgreSQL a
+    queued range, the common case, is claimed by one statement (_CLAIM_QUEUED); every other case, and SQLite,
+    reads the range under its row lock and decides."""
     if not db.is_sqlite:
         now = _now()
         holder = holder_name(worker_id)
@@ -285,7 +287,9 @@ def claim_range(
         return _claimed(conn, objects, range_id, row, attempt, holder)
 
 
-def _claimed(conn: Connection, objects: ObjectStore, range_id: int, row: Any, attempt: int, holder: str) -> ClaimedRange:
+def _claimed(
+    conn: Connection, objects: ObjectStore, range_id: int, row: Any, attempt: int, holder: str
+) -> ClaimedRange:
     """The claimed range, from its claim row: pages already stored are left out."""
     pages: list[int] = list(row.pages)
     stored: set[int] = set()
@@ -315,12 +319,12 @@ def _store(
         with db.write_connection() as conn:
             conn.execute(_RANGE_DONE, {"range_id": claimed.range_id, "now": _now()})
             written = insert_prepared(conn, prepared) if prepared is not None else 0
-            # one writer at a time: this count sees every other range's commit, so the last range finishes
+            # one writer at a time: this check sees every other range's commit, so the last range finishes
             # its document here, without the separate check PostgreSQL needs (settle_document)
             if not conn.execute(_ANY_PENDING, {"doc_id": claimed.document_id}).scalar_one():
                 finish_document(conn, claimed.document_id)
             return written
-    # one pool checkout (and pre-ping) for the write and the settle check after its commit
+    # one pool checkout for the write and for the settle check after its commit
     with db.engine.connect() as conn:
         with conn.begin(), pipelined(conn):
             # the UPDATE takes the range's row lock first, as the claim did

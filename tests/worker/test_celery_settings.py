@@ -15,8 +15,8 @@ from scheduler.submit import submit
 from tests.conftest import start_worker, wait_until
 from tests.e2e._faults import count_document, fault_env, make_pdf, open_db
 from worker.celery_app import app, celery_config, configure
-from worker.tasks import ocr_range
 from worker.settings import WorkerSettings
+from worker.tasks import ocr_range
 
 
 def test_late_acks_requeue_on_worker_loss_and_prefetch_one() -> None:

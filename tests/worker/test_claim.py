@@ -15,10 +15,10 @@ from models import Database
 from models.tables import Document, Page, PageRange
 from scheduler.intake import IntakeOptions, register_file
 from scheduler.samples import make_born_digital_pdf
+from tests.results_db import migrated_database
 from worker.objects import ObjectStore
 from worker.pipeline import ClaimedRange, claim_range
 from worker.settings import WorkerSettings
-from tests.results_db import migrated_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
