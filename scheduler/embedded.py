@@ -33,6 +33,8 @@ class EmbeddedWorkers:
         env["PAGEMILL_DATA_DIR"] = str(self.data_dir.resolve())
         # the worker runs in its own session (so Ctrl-C reaches only us); it exits when we are gone
         env["PAGEMILL_EXIT_WITH_PARENT"] = str(os.getpid())
+        # with PostgreSQL no SQLite file has created the data folder yet (the object folder may live elsewhere)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = self.data_dir / "worker.log"
         log = open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(

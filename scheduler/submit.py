@@ -116,7 +116,10 @@ def submit(
 
 
 def run(paths: Iterable[str | Path], **kwargs: object) -> Job:
-    """Embedded one-shot: submit, process to the end with our own workers, return the finished job."""
+    """One-shot: submit, process to the end with our own workers, return the finished job. The workers are
+    started whatever the broker: with PAGEMILL_BROKER_URL set, `run` used to wait, silently and for ever, for
+    `pagemill worker` processes that nobody had started (that is `submit --wait`)."""
     kwargs.setdefault("wait", True)
     kwargs.setdefault("kind", "run")
+    kwargs.setdefault("start_workers", True)
     return submit(paths, **kwargs)  # type: ignore[arg-type]

@@ -142,9 +142,10 @@ def run(
     text_layer: TextLayerOpt = None,
     vision_min_size: VisionMinOpt = None,
 ) -> None:
-    """Embedded one-shot: submit PATHs, process them to the end with our own workers, print a summary.
+    """One-shot: submit PATHs, process them to the end with worker processes of its own, print a summary.
 
-    Exits 1 and lists the failures if any document failed."""
+    Runs embedded (no services) by default; with PAGEMILL_BROKER_URL / PAGEMILL_DATABASE_URL set, its workers
+    use that broker and database. Exits 1 and lists the failures if any document failed."""
     from ..submit import run as run_job
 
     if workers:
@@ -179,6 +180,14 @@ def submit(
     _set_vision_min_size(vision_min_size)
     with cli_errors():
         if wait:
+            from worker.settings import WorkerSettings
+
+            settings = WorkerSettings()
+            if not settings.embedded_broker:
+                err_console.print(
+                    f"Waiting for `pagemill worker` processes on queue {safe(settings.queue)!r} of the broker "
+                    "(PAGEMILL_BROKER_URL); none are started here. `pagemill run` starts its own."
+                )
             with _progress() as progress:
                 job = submit_job(
                     paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password, wait=True,

@@ -40,3 +40,19 @@ def test_submit_and_wait_through_redis_and_postgres(production_env: dict[str, st
     for i, text in enumerate(texts):
         assert cer(text, pages[i]) < 0.05
     assert len(workers_used) >= 1
+
+
+def test_run_starts_its_own_workers_with_a_redis_broker(production_env: dict[str, str], tmp_path: Path) -> None:
+    """`pagemill run` with PAGEMILL_BROKER_URL set: no `pagemill worker` is running, run's own workers do it."""
+    from typer.testing import CliRunner
+
+    from scheduler.cli import app
+
+    make_scanned_pdf(tmp_path / "two.pdf", [page_text(300), page_text(301)], dpi=150)
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "two.pdf"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    db = Database(production_env["PAGEMILL_DATABASE_URL"])
+    with db.read_session() as s:
+        pages = dict(s.execute(select(Page.page_index, Page.markdown)).all())
+    db.dispose()
+    assert sorted(pages) == [0, 1] and cer(page_text(300), pages[0]) < 0.05
