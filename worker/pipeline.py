@@ -74,11 +74,13 @@ _RANGE_COUNTS = (
     select(_R.c.status, func.count()).where(_R.c.document_id == bindparam("doc_id")).group_by(_R.c.status)
 )
 # pages already stored between the range's first and last page: almost always 0, and then the precise
-# query for which of its pages are stored (_STORED_PAGES) is skipped
+# query for which of its pages are stored (_STORED_PAGES) is skipped. Correlated to the range's row explicitly:
+# in an UPDATE's RETURNING (_CLAIM_QUEUED) SQLAlchemy would not infer it
 _STORED_IN_SPAN = (
     select(func.count())
     .select_from(_P)
     .where(_P.c.document_id == _R.c.document_id, _P.c.page_index.between(_R.c.first_page, _R.c.last_page))
+    .correlate(_R)
     .scalar_subquery()
     .label("stored_in_span")
 )
@@ -142,13 +144,7 @@ _CLAIM_QUEUED = (
     )
     .returning(
         _R.c.attempts, _R.c.pages, _R.c.document_id, _D.c.status.label("doc_status"), _D.c.mime_type,
-        _D.c.work_path, _D.c.object_path, _D.c.page_count,
-        select(func.count())
-        .select_from(_P)
-        .where(_P.c.document_id == _R.c.document_id, _P.c.page_index.between(_R.c.first_page, _R.c.last_page))
-        .correlate(_R)
-        .scalar_subquery()
-        .label("stored_in_span"),
+        _D.c.work_path, _D.c.object_path, _D.c.page_count, _STORED_IN_SPAN,
     )
 )
 _RANGE_DONE = (
