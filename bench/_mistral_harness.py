@@ -118,9 +118,26 @@ class Pipeline:
             )
             for i in range(processes)
         ]
-        time.sleep(4)  # workers connect to the broker
+        self._wait_ready(processes, 120)
         self.cpu_at_start = self.worker_cpu_s()
         self.services_at_start = services_cpu_s()
+
+    def _wait_ready(self, processes: int, timeout_s: float) -> None:
+        """Until every worker answers a ping: started, resources built, consuming. A fixed pause (4 s) was too
+        short on a loaded 2-core machine, and the runs then counted the last workers' start-up (imports, ~5 s
+        of CPU each) against the pipeline."""
+        from worker.celery_app import app, configure
+        from worker.settings import WorkerSettings
+
+        configure(app, WorkerSettings())  # this process's environment now names the bench's broker
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self.procs):
+                raise SystemExit(f"a worker exited at start (see {self.tmp}/worker*.log)")
+            if len(app.control.ping(timeout=1.0)) >= processes:
+                time.sleep(0.5)  # the consumers' first BRPOP
+                return
+        raise SystemExit(f"the workers did not start within {timeout_s:.0f} s (see {self.tmp}/worker*.log)")
 
     def worker_cpu_s(self) -> float:
         """CPU seconds used so far by all worker processes."""

@@ -1,20 +1,23 @@
 """Pipeline overhead: the loopback server answers at once with no limit. Pages/s through the whole pipeline
 (Redis broker, `pagemill worker` processes with a threads pool, HTTP, results database, object folder) versus a
-bare httpx loop with the same 32-way concurrency posting the same 8-page requests to the same server.
+bare httpx loop with the same number of threads posting the same 8-page requests to the same server.
 
-The pipeline runs in two layouts of 32 threads: 4 processes x 8 threads (bench_mistral_ratelimit.py's layout)
-and 2 processes x 16 threads (one process per core of this 2-core machine), each with the embedded SQLite
-results file and with PostgreSQL (the production setup; a throwaway schema). The bare loop runs before and after
-them and the ratio uses the mean of the two, so that the load of this shared machine drifting during the run
-moves both sides alike. 8000 pages make each pipeline run last ~5 s, past the first seconds of warm-up. A single
-run says little on a shared 2-core machine (the same code has given 0.36 and 0.61 minutes apart), so the whole
-sequence runs in rounds (a bare loop between rounds) and the median ratio is the figure.
+Layouts (processes x threads), each with the embedded SQLite results file and with PostgreSQL (the production
+setup; a throwaway schema):
+- 1 x 8: what `pagemill worker` starts for an HTTP provider by default (8 threads), against a bare loop of 8;
+- 4 x 8: bench_mistral_ratelimit.py's layout, and 2 x 16 (one process per core), against a bare loop of 32.
+At 32 threads both sides are CPU-bound on this 2-core machine: the bare loop shares one process (one GIL) with the
+server, the pipeline spends its CPU per range (printed) on Celery, the database and the request. The bare loops
+run before and after each round and a run's ratio uses the mean of the two, so that the load of this shared
+machine drifting moves both sides alike. 8000 pages make each pipeline run last ~5 s; the workers are started
+and answering a ping before the pages are submitted. A single run says little on a shared 2-core machine (the
+same code has given 0.36 and 0.61 minutes apart), so the whole sequence runs in rounds and the median counts.
 
 Each run also prints the CPU it cost per range: the worker processes', PostgreSQL's backends' (PostgreSQL runs on
 the same 2 cores here) and Redis's. bench_range_stages.py splits the workers' share by stage.
 
     python bench/bench_mistral_overhead.py [--pages 8000] [--per-task 8] [--db sqlite|postgres|both]
-                                           [--layouts 4x8,2x16] [--rounds 3]
+                                           [--layouts 1x8,4x8,2x16] [--rounds 3]
 
 Targets: ratio >= 0.5 and >= 100 pages/s through the pipeline on this 2-core machine.
 """
@@ -107,44 +110,52 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pages", type=int, default=8000)
     ap.add_argument("--per-task", type=int, default=8)
-    ap.add_argument("--layouts", default="4x8,2x16", help="processes x threads, comma-separated")
+    ap.add_argument("--layouts", default="1x8,4x8,2x16", help="processes x threads, comma-separated")
     ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of every layout and database; the median counts")
     args = ap.parse_args()
     layouts = [tuple(int(n) for n in item.split("x")) for item in args.layouts.split(",")]
-    concurrency = {p * t for p, t in layouts}
-    if len(concurrency) != 1:
-        raise SystemExit("every layout must have the same number of threads (the bare loop's concurrency)")
-    threads = concurrency.pop()
+    concurrencies = sorted({p * t for p, t in layouts})
     pdf = Pipeline.sample_pdf(args.pages)
     requests = args.pages // args.per_task
     runs: dict[str, list[Run]] = {}
-    bare: list[float] = []
+    # the bare loop at each layout's concurrency (its number of threads), before the first round and after each
+    bare: dict[int, list[float]] = {n: [] for n in concurrencies}
+
+    def bare_loops() -> None:
+        for n in concurrencies:
+            bare[n].append(_bare(server, str(pdf), args.per_task, n, requests))
+
     with MistralServer(api_key=KEY, extract_text=False) as server:
-        bare.append(_bare(server, str(pdf), args.per_task, threads, requests))
+        bare_loops()
         for round_no in range(1, args.rounds + 1):
-            done: list[tuple[str, str, float]] = []
+            done: list[tuple[str, int, str, float]] = []
             for processes, per_process in layouts:
                 name = f"{processes}x{per_process}"
+                threads = processes * per_process
                 if args.db in ("sqlite", "both"):
-                    done.append((f"{name}, SQLite", *_pipeline(server, pdf, args, (processes, per_process), None)))
+                    done.append((f"{name}, SQLite", threads,
+                                 *_pipeline(server, pdf, args, (processes, per_process), None)))
                 if args.db in ("postgres", "both"):
                     with postgres_schema() as url:
-                        done.append((f"{name}, PostgreSQL",
+                        done.append((f"{name}, PostgreSQL", threads,
                                      *_pipeline(server, pdf, args, (processes, per_process), url)))
-            bare.append(_bare(server, str(pdf), args.per_task, threads, requests))
-            # the bare loop just before and just after this round: the load of this shared machine drifts
-            bare_pps = (bare[-2] + bare[-1]) / 2
-            print(f"round {round_no}: bare httpx loop {bare[-2]:.1f} before, {bare[-1]:.1f} after ({threads} threads)")
-            for name, line, pps in done:
+            bare_loops()
+            print(f"round {round_no}: bare httpx loop, pages/s before and after: " + "; ".join(
+                f"{n} threads {bare[n][-2]:.1f}, {bare[n][-1]:.1f}" for n in concurrencies))
+            for name, threads, line, pps in done:
+                # the bare loop just before and just after this round: the load of this shared machine drifts
+                bare_pps = (bare[threads][-2] + bare[threads][-1]) / 2
                 runs.setdefault(name, []).append(Run(pps, pps / bare_pps, line))
                 print(f"  pipeline ({name} + Redis): {line}; ratio {pps / bare_pps:.3f}")
-    print(f"\nbare httpx loop, {threads} threads: median {statistics.median(bare):.1f} pages/s "
-          f"({min(bare):.1f}-{max(bare):.1f}, {len(bare)} runs)")
+    print()
+    for n in concurrencies:
+        print(f"bare httpx loop, {n} threads: median {statistics.median(bare[n]):.1f} pages/s "
+              f"({min(bare[n]):.1f}-{max(bare[n]):.1f}, {len(bare[n])} runs)")
     for name, results in runs.items():
         ratios = [r.ratio for r in results]
         print(f"pipeline ({name} + Redis): median {statistics.median(r.pages_per_s for r in results):.1f} pages/s, "
-              f"ratio pipeline / bare median {statistics.median(ratios):.3f} "
+              f"ratio pipeline / bare loop at the same concurrency: median {statistics.median(ratios):.3f} "
               f"({min(ratios):.3f}-{max(ratios):.3f}, {len(ratios)} rounds)")
 
 

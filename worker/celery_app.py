@@ -9,6 +9,7 @@ ignored (state lives in the database).
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,20 @@ class PagemillCelery(Celery):
     # threads of this process that use the results database at once (set from the pool at worker start)
     db_connections: int = 5
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # the threads pool's first tasks all ask at once: without it each built its own database pool, HTTP
+        # client and lease keeper thread (seen: 7 per process with 8 threads), and all but one leaked
+        self._resources_lock = threading.Lock()
+
     def resources(self) -> Resources:
-        if self._resources is None or self._resources.pid != os.getpid():
-            self._resources = Resources.build(self.settings, self.db_connections)
-        return self._resources
+        res = self._resources
+        if res is not None and res.pid == os.getpid():
+            return res
+        with self._resources_lock:
+            if self._resources is None or self._resources.pid != os.getpid():
+                self._resources = Resources.build(self.settings, self.db_connections)
+            return self._resources
 
     def close_resources(self) -> None:
         if self._resources is not None and self._resources.pid == os.getpid():
@@ -119,35 +130,56 @@ def _owner_only(path: Path) -> None:
 app = configure(PagemillCelery("pagemill", include=["worker.tasks", "worker.vision_tasks"]), WorkerSettings())
 
 
+def _pool_name(pool: Any) -> str:
+    """A pool given as a name ("threads") or as a class, lower-cased."""
+    name = pool if isinstance(pool, str) else f"{getattr(pool, '__module__', '')}.{getattr(pool, '__name__', '')}"
+    return name.lower()
+
+
 def database_connections(pool: Any, concurrency: Any) -> int:
     """Connections a worker process keeps open: one per thread of a threads pool, plus the lease keeper and one
     spare. A smaller pool closes and reopens connections all the time, and on PostgreSQL each is a new server
     process (measured with 16 threads and the old fixed pool of 5: 389 new connections for 1000 ranges).
     A prefork child runs one range at a time."""
-    name = pool if isinstance(pool, str) else f"{getattr(pool, '__module__', '')}.{getattr(pool, '__name__', '')}"
-    if "thread" in name.lower() and isinstance(concurrency, int) and concurrency > 0:
+    if "thread" in _pool_name(pool) and isinstance(concurrency, int) and concurrency > 0:
         return concurrency + 2
     return 3
 
 
-@worker_init.connect
-def _size_database_pool(sender: Any, **_: Any) -> None:
-    app.db_connections = database_connections(sender.pool_cls, sender.concurrency)
-
-
-@worker_process_init.connect
-def _fresh_resources_after_fork(**_: Any) -> None:
-    # connections and engines must never cross a fork
-    app._resources = None
-    install_log_redaction()
-    # build this child's resources (and load the OCR engine) now, while the first messages are still on their
-    # way, instead of inside the first task; a failure here is retried by that task
+def _warm_resources() -> None:
+    """Build this process's resources (and load the OCR engine or open the HTTP client) now, while the first
+    messages are still on their way, instead of inside the first tasks; a failure here is retried by a task."""
     try:
         warm = getattr(app.resources().provider, "warm", None)
         if callable(warm):
             warm()
-    except Exception:
-        app._resources = None
+    except Exception:  # noqa: BLE001 - the first task builds them again and reports what is wrong
+        try:
+            app.close_resources()
+        except Exception:  # noqa: BLE001
+            app._resources = None
+
+
+def _runs_tasks_in_this_process(pool: Any) -> bool:
+    """The threads and solo pools run tasks in the worker's own process; prefork runs them in forked children."""
+    name = _pool_name(pool)
+    return "thread" in name or "solo" in name
+
+
+@worker_init.connect
+def _prepare_worker(sender: Any, **_: Any) -> None:
+    app.db_connections = database_connections(sender.pool_cls, sender.concurrency)
+    if _runs_tasks_in_this_process(sender.pool_cls):
+        _warm_resources()
+
+
+@worker_process_init.connect
+def _fresh_resources_after_fork(**_: Any) -> None:
+    # connections and engines must never cross a fork, nor a lock some parent thread might have held at it
+    app._resources = None
+    app._resources_lock = threading.Lock()
+    install_log_redaction()
+    _warm_resources()
 
 
 @after_setup_logger.connect

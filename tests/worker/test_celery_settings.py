@@ -101,10 +101,52 @@ def test_sigterm_mid_range_puts_the_work_back(tmp_path: Path, monkeypatch: pytes
 def test_each_worker_thread_keeps_a_database_connection_open(pool: str, concurrency: int, connections: int) -> None:
     from worker.celery_app import app
 
+    app.close_resources()
     app.WorkController(pool_cls=pool, concurrency=concurrency)  # what `celery worker` builds; sends worker_init
     try:
         assert app.db_connections == connections
+        # the process that runs the tasks builds its resources at start, not inside its first tasks
+        assert (app._resources is not None) == (pool != "prefork")
         assert app.resources().db.engine.pool.size() == connections  # type: ignore[attr-defined]
     finally:
         app.close_resources()
         app.db_connections = 5
+
+
+def test_threads_asking_at_once_share_one_set_of_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A threads pool's first tasks start together: one database pool, HTTP client and lease keeper per process
+    (each thread used to build its own, and all but one leaked)."""
+    import threading
+
+    from worker.celery_app import app
+    from worker.resources import Resources
+
+    built: list[Resources] = []
+    real_build = Resources.build
+
+    def counting_build(*args: object, **kwargs: object) -> Resources:
+        res = real_build(*args, **kwargs)  # type: ignore[arg-type]
+        built.append(res)
+        return res
+
+    monkeypatch.setattr(Resources, "build", counting_build)
+    app.close_resources()
+    start = threading.Barrier(8)
+    got: list[Resources] = []
+
+    def first_task() -> None:
+        start.wait()
+        got.append(app.resources())
+
+    threads = [threading.Thread(target=first_task) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert len(built) == 1
+        assert len(got) == 8 and all(r is built[0] for r in got)
+    finally:
+        for res in built[1:]:
+            res.close()
+        app.close_resources()

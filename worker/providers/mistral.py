@@ -97,6 +97,10 @@ class MistralProvider:
     def model(self) -> str:
         return self.options.model
 
+    def warm(self) -> None:
+        """Open the HTTP client (its TLS context takes tens of ms) before the first range needs it."""
+        self._api.http()
+
     def ocr(self, source: SourceDocument, pages: Sequence[int]) -> OcrResult:
         headers = self._api.headers()  # a missing key fails before any work
         parsed: list[ParsedResponse] = []
