@@ -122,12 +122,12 @@ def main() -> None:
     # the bare loop at each layout's concurrency (its number of threads), before the first round and after each
     bare: dict[int, list[float]] = {n: [] for n in concurrencies}
 
-    def bare_loops() -> None:
+    def bare_loops(server: MistralServer) -> None:
         for n in concurrencies:
             bare[n].append(_bare(server, str(pdf), args.per_task, n, requests))
 
     with MistralServer(api_key=KEY, extract_text=False) as server:
-        bare_loops()
+        bare_loops(server)
         for round_no in range(1, args.rounds + 1):
             done: list[tuple[str, int, str, float]] = []
             for processes, per_process in layouts:
@@ -140,7 +140,7 @@ def main() -> None:
                     with postgres_schema() as url:
                         done.append((f"{name}, PostgreSQL", threads,
                                      *_pipeline(server, pdf, args, (processes, per_process), url)))
-            bare_loops()
+            bare_loops(server)
             print(f"round {round_no}: bare httpx loop, pages/s before and after: " + "; ".join(
                 f"{n} threads {bare[n][-2]:.1f}, {bare[n][-1]:.1f}" for n in concurrencies))
             for name, threads, line, pps in done:

@@ -117,6 +117,7 @@ def test_threads_asking_at_once_share_one_set_of_resources(monkeypatch: pytest.M
     """A threads pool's first tasks start together: one database pool, HTTP client and lease keeper per process
     (each thread used to build its own, and all but one leaked)."""
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     from worker.celery_app import app
     from worker.resources import Resources
@@ -132,17 +133,13 @@ def test_threads_asking_at_once_share_one_set_of_resources(monkeypatch: pytest.M
     monkeypatch.setattr(Resources, "build", counting_build)
     app.close_resources()
     start = threading.Barrier(8)
-    got: list[Resources] = []
 
-    def first_task() -> None:
+    def first_task(_: int) -> Resources:
         start.wait()
-        got.append(app.resources())
+        return app.resources()
 
-    threads = [threading.Thread(target=first_task) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(first_task, range(8)))
     try:
         assert len(built) == 1
         assert len(got) == 8 and all(r is built[0] for r in got)
