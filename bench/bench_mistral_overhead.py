@@ -17,7 +17,16 @@ Each run also prints the CPU it cost per range: the worker processes', PostgreSQ
 the same 2 cores here) and Redis's. bench_range_stages.py splits the workers' share by stage.
 
     python bench/bench_mistral_overhead.py [--pages 8000] [--per-task 8] [--db sqlite|postgres|both]
-                                           [--layouts 1x8,4x8,2x16] [--rounds 3]
+                                           [--layouts 1x8,4x8,2x16] [--rounds 3] [--worker-cpu auto|off]
+
+The workers run with PAGEMILL_WORKER_CPU=auto (each worker process pinned to one CPU, in turn; worker/cpu_affinity.py)
+unless --worker-cpu off: on this 2-core machine a 1 x 8 worker then spends ~35 % less CPU per range.
+
+"Instant" means instant: the loopback server sets TCP_NODELAY. Before it did, every answer waited ~40 ms for the
+client's delayed ACK (headers and body in two writes), the bare loop at 8 threads was bound by that latency
+(~180 requests/s) rather than by CPU, and this benchmark overstated the ratio at 8 threads (0.7-0.86, now ~0.4
+unpinned). Now the bare loop is CPU-bound at every concurrency (client and server share its process's GIL):
+about as fast with 1 thread as with 32.
 
 Targets: ratio >= 0.5 and >= 100 pages/s through the pipeline on this 2-core machine.
 """
@@ -85,6 +94,7 @@ def _pipeline(
     processes, threads = layout
     pipe = Pipeline(server, processes, threads, {
         "PAGEMILL_RATE_LIMIT": "0", "PAGEMILL_MAX_INFLIGHT": "0",  # no limit configured
+        "PAGEMILL_WORKER_CPU": args.worker_cpu,
     }, database_url=database_url)
     try:
         pipe.submit_file(pdf, args.per_task)
@@ -113,6 +123,8 @@ def main() -> None:
     ap.add_argument("--layouts", default="1x8,4x8,2x16", help="processes x threads, comma-separated")
     ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of every layout and database; the median counts")
+    ap.add_argument("--worker-cpu", default="auto", help="PAGEMILL_WORKER_CPU of the workers: auto (each worker "
+                    "process on one CPU, in turn) or off")
     args = ap.parse_args()
     layouts = [tuple(int(n) for n in item.split("x")) for item in args.layouts.split(",")]
     concurrencies = sorted({p * t for p, t in layouts})

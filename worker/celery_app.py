@@ -28,6 +28,7 @@ from celery.signals import (  # noqa: E402
     worker_shutdown,
 )
 
+from .cpu_affinity import CpuPin, parse_cpu_setting, pin_this_process  # noqa: E402
 from .redact import install_log_redaction  # noqa: E402
 from .resources import Resources  # noqa: E402
 from .settings import WorkerSettings  # noqa: E402
@@ -46,6 +47,8 @@ class PagemillCelery(Celery):
     _resources: Resources | None = None
     # threads of this process that use the results database at once (set from the pool at worker start)
     db_connections: int = 5
+    # PAGEMILL_WORKER_CPU: the CPU this worker process is pinned to (and, for auto, its slot lock)
+    cpu_pin: CpuPin | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -170,6 +173,8 @@ def _runs_tasks_in_this_process(pool: Any) -> bool:
 def _prepare_worker(sender: Any, **_: Any) -> None:
     app.db_connections = database_connections(sender.pool_cls, sender.concurrency)
     if _runs_tasks_in_this_process(sender.pool_cls):
+        # before the resources start their threads (lease keeper), so they run on the same CPU
+        app.cpu_pin = pin_this_process(parse_cpu_setting(app.settings.worker_cpu))
         _warm_resources()
 
 
