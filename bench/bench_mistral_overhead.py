@@ -20,7 +20,8 @@ the same 2 cores here) and Redis's. bench_range_stages.py splits the workers' sh
                                            [--layouts 1x8,4x8,2x16] [--rounds 3] [--worker-cpu auto|off]
 
 The workers run with PAGEMILL_WORKER_CPU=auto (each worker process pinned to one CPU, in turn; worker/cpu_affinity.py)
-unless --worker-cpu off: on this 2-core machine a 1 x 8 worker then spends ~35 % less CPU per range.
+unless --worker-cpu off: on this 2-core machine a 1 x 8 worker then spends ~35 % less CPU per range; 4 x 8
+(two processes per CPU) does not gain.
 
 "Instant" means instant: the loopback server sets TCP_NODELAY. Before it did, every answer waited ~40 ms for the
 client's delayed ACK (headers and body in two writes), the bare loop at 8 threads was bound by that latency

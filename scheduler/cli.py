@@ -66,7 +66,19 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as err:
+        # a PAGEMILL_... variable whose value its settings refuse: say which and why, without a traceback
+        from .console import err_console
+
+        for e in err.errors():
+            name = "_".join(str(part) for part in e["loc"]).upper()
+            name = name if name.startswith(("PAGEMILL_", "MISTRAL_")) else f"PAGEMILL_{name}"
+            err_console.print(f"[red]error[/red] (config): {name}: {e['msg']}")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 A threads worker runs its Python on about one core whatever the machine has (the GIL), but Linux spreads its
 threads over every core, and then each handover of the GIL wakes a thread on another core. Measured with
 bench/bench_mistral_overhead.py on 2 cores against an instant server: a 1 x 8 worker spent 7.2-7.5 ms of CPU per
-8-page range unpinned and 4.5-4.7 ms pinned, and stored 55 % more pages per second; 2 x 16 gained 15-25 %.
-Against a real API, whose answers take seconds, it matters little.
+8-page range unpinned and 4.5-4.7 ms pinned, and stored 55 % more pages per second; 2 x 16 gained 15-25 %. With
+more worker processes than CPUs it does not help (4 x 8 on 2 cores: two processes share each CPU and the kernel
+can no longer balance them; no better, in some runs worse). Against a real API, whose answers take seconds, it
+matters little.
 
 Off by default: worker processes that cannot see each other (one per container) would all pick the same CPU.
 

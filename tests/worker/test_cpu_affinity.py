@@ -114,3 +114,11 @@ def test_a_threads_worker_runs_on_one_cpu_and_a_prefork_worker_on_all(data_dir: 
     finally:
         stop_process(threads)
         stop_process(prefork)
+
+
+def test_a_value_the_setting_refuses_stops_the_worker_with_a_readable_error(data_dir: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "scheduler.cli", "worker", "-P", "threads"], capture_output=True,
+                         text=True, timeout=60, check=False, env={**os.environ, "PAGEMILL_WORKER_CPU": "fast"})
+    assert out.returncode == 2
+    assert "PAGEMILL_WORKER_CPU" in out.stderr and "use auto, off, or CPU numbers" in out.stderr
+    assert "Traceback" not in out.stderr
