@@ -21,7 +21,9 @@ the same 2 cores here) and Redis's. bench_range_stages.py splits the workers' sh
 
 The workers run with PAGEMILL_WORKER_CPU=auto (each worker process pinned to one CPU, in turn; worker/cpu_affinity.py)
 unless --worker-cpu off: on this 2-core machine a 1 x 8 worker then spends ~35 % less CPU per range; 4 x 8
-(two processes per CPU) does not gain.
+(two processes per CPU) does not gain. Pinning helps a bare loop too (its client and server threads hand the GIL
+over as well), so with pinned workers the bare loop also runs a second time with this whole process on one CPU,
+and both ratios are printed.
 
 "Instant" means instant: the loopback server sets TCP_NODELAY. Before it did, every answer waited ~40 ms for the
 client's delayed ACK (headers and body in two writes), the bare loop at 8 threads was bound by that latency
@@ -38,15 +40,38 @@ import argparse
 import base64
 import io
 import json
+import os
 import statistics
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pypdfium2 as pdfium
 from _mistral_harness import KEY, MistralServer, Pipeline, postgres_schema, services_cpu_s
+
+
+@contextmanager
+def _whole_process_on_one_cpu() -> Iterator[None]:
+    """Every thread of this process (the loopback server's too) on one CPU, as PAGEMILL_WORKER_CPU pins a worker:
+    the bare loop gains from it as well, so the pipeline pinned is also compared with the bare loop pinned."""
+    allowed = os.sched_getaffinity(0)
+
+    def pin_all(cpus: set[int]) -> None:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(tid), cpus)
+            except OSError:
+                pass
+
+    pin_all({min(allowed)})
+    try:
+        yield
+    finally:
+        pin_all(allowed)
 
 
 def _bare(server: MistralServer, pdf_path: str, per_task: int, concurrency: int, requests: int) -> float:
@@ -85,6 +110,7 @@ class Run:
     pages_per_s: float
     ratio: float
     line: str
+    ratio_to_pinned: float | None = None
 
 
 def _pipeline(
@@ -134,10 +160,16 @@ def main() -> None:
     runs: dict[str, list[Run]] = {}
     # the bare loop at each layout's concurrency (its number of threads), before the first round and after each
     bare: dict[int, list[float]] = {n: [] for n in concurrencies}
+    # and the same bare loop with this whole process on one CPU, when the workers are pinned
+    pinned: dict[int, list[float]] = {n: [] for n in concurrencies}
+    pin = args.worker_cpu.strip().lower() not in ("", "off", "none")
 
     def bare_loops(server: MistralServer) -> None:
         for n in concurrencies:
             bare[n].append(_bare(server, str(pdf), args.per_task, n, requests))
+            if pin:
+                with _whole_process_on_one_cpu():
+                    pinned[n].append(_bare(server, str(pdf), args.per_task, n, requests))
 
     with MistralServer(api_key=KEY, extract_text=False) as server:
         bare_loops(server)
@@ -156,20 +188,35 @@ def main() -> None:
             bare_loops(server)
             print(f"round {round_no}: bare httpx loop, pages/s before and after: " + "; ".join(
                 f"{n} threads {bare[n][-2]:.1f}, {bare[n][-1]:.1f}" for n in concurrencies))
+            if pin:
+                print("  the same, on one CPU: " + "; ".join(
+                    f"{n} threads {pinned[n][-2]:.1f}, {pinned[n][-1]:.1f}" for n in concurrencies))
             for name, threads, line, pps in done:
                 # the bare loop just before and just after this round: the load of this shared machine drifts
                 bare_pps = (bare[threads][-2] + bare[threads][-1]) / 2
-                runs.setdefault(name, []).append(Run(pps, pps / bare_pps, line))
-                print(f"  pipeline ({name} + Redis): {line}; ratio {pps / bare_pps:.3f}")
+                run = Run(pps, pps / bare_pps, line)
+                extra = ""
+                if pin:
+                    run.ratio_to_pinned = pps / ((pinned[threads][-2] + pinned[threads][-1]) / 2)
+                    extra = f", {run.ratio_to_pinned:.3f} to the bare loop on one CPU"
+                runs.setdefault(name, []).append(run)
+                print(f"  pipeline ({name} + Redis): {line}; ratio {pps / bare_pps:.3f}{extra}")
     print()
     for n in concurrencies:
         print(f"bare httpx loop, {n} threads: median {statistics.median(bare[n]):.1f} pages/s "
               f"({min(bare[n]):.1f}-{max(bare[n]):.1f}, {len(bare[n])} runs)")
+        if pin:
+            print(f"bare httpx loop on one CPU, {n} threads: median {statistics.median(pinned[n]):.1f} pages/s "
+                  f"({min(pinned[n]):.1f}-{max(pinned[n]):.1f}, {len(pinned[n])} runs)")
     for name, results in runs.items():
         ratios = [r.ratio for r in results]
         print(f"pipeline ({name} + Redis): median {statistics.median(r.pages_per_s for r in results):.1f} pages/s, "
               f"ratio pipeline / bare loop at the same concurrency: median {statistics.median(ratios):.3f} "
               f"({min(ratios):.3f}-{max(ratios):.3f}, {len(ratios)} rounds)")
+        to_pinned = [r.ratio_to_pinned for r in results if r.ratio_to_pinned is not None]
+        if to_pinned:
+            print(f"  ... and / the bare loop on one CPU: median {statistics.median(to_pinned):.3f} "
+                  f"({min(to_pinned):.3f}-{max(to_pinned):.3f})")
 
 
 if __name__ == "__main__":
