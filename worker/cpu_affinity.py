@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CpuPin", "parse_cpu_setting", "pin_this_process"]
+__all__ = ["CpuPin", "check_usable", "parse_cpu_setting", "pin_this_process"]
 
 log = logging.getLogger("pagemill.worker")
 
@@ -36,12 +36,7 @@ AUTO = "auto"
 @dataclass
 class CpuPin:
     cpus: set[int]
-    slot_fd: int | None = None  # auto: the slot lock, held for the life of the process
-
-    def release(self) -> None:
-        if self.slot_fd is not None:
-            os.close(self.slot_fd)
-            self.slot_fd = None
+    slot_fd: int | None = None  # auto: the slot lock, held for the life of the process (the kernel frees it)
 
 
 def parse_cpu_setting(value: str | None) -> str | set[int] | None:
@@ -58,6 +53,18 @@ def parse_cpu_setting(value: str | None) -> str | set[int] | None:
     if not cpus or min(cpus) < 0:
         raise ValueError(f"PAGEMILL_WORKER_CPU={value!r}: use auto, off, or CPU numbers such as 3 or 2,3")
     return cpus
+
+
+def check_usable(setting: str | set[int] | None) -> None:
+    """ValueError when the setting names CPUs this process may not run on (`pagemill worker` checks before it
+    starts: in the worker's start-up signal the error would only be logged and the worker run unpinned)."""
+    if isinstance(setting, set) and hasattr(os, "sched_getaffinity"):
+        allowed = sorted(os.sched_getaffinity(0))
+        if not setting <= set(allowed):
+            raise ValueError(
+                f"PAGEMILL_WORKER_CPU names CPU(s) {sorted(setting - set(allowed))} this worker may not use; "
+                f"it may use {allowed}"
+            )
 
 
 def _slots_dir() -> Path:
@@ -95,11 +102,7 @@ def pin_this_process(setting: str | set[int] | None, slots_dir: Path | None = No
         pin.cpus = {allowed[slot % len(allowed)]}
     else:
         assert isinstance(setting, set)
-        if not setting <= set(allowed):
-            raise ValueError(
-                f"PAGEMILL_WORKER_CPU names CPU(s) {sorted(setting - set(allowed))} this worker may not use; "
-                f"it may use {allowed}"
-            )
+        check_usable(setting)
         pin.cpus = set(setting)
     # sched_setaffinity(0) pins the calling thread only: pin the threads already running too (log, lease keeper)
     try:

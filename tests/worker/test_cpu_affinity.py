@@ -120,5 +120,15 @@ def test_a_value_the_setting_refuses_stops_the_worker_with_a_readable_error(data
     out = subprocess.run([sys.executable, "-m", "scheduler.cli", "worker", "-P", "threads"], capture_output=True,
                          text=True, timeout=60, check=False, env={**os.environ, "PAGEMILL_WORKER_CPU": "fast"})
     assert out.returncode == 2
-    assert "PAGEMILL_WORKER_CPU" in out.stderr and "use auto, off, or CPU numbers" in out.stderr
-    assert "Traceback" not in out.stderr
+    said = " ".join(out.stderr.split())  # the console wraps long lines
+    assert "PAGEMILL_WORKER_CPU" in said and "use auto, off, or CPU numbers" in said
+    assert "Traceback" not in said
+
+
+def test_a_cpu_the_worker_may_not_use_stops_pagemill_worker_before_it_starts(data_dir: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "scheduler.cli", "worker", "-P", "threads"], capture_output=True,
+                         text=True, timeout=60, check=False,
+                         env={**os.environ, "PAGEMILL_WORKER_CPU": str(max(ALLOWED) + 1000)})
+    assert out.returncode == 3
+    said = " ".join(out.stderr.split())  # the console wraps long lines
+    assert "may not use; it may use" in said and "Traceback" not in said
