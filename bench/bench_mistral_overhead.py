@@ -53,25 +53,19 @@ import httpx
 import pypdfium2 as pdfium
 from _mistral_harness import KEY, MistralServer, Pipeline, postgres_schema, services_cpu_s
 
+from worker.cpu_affinity import pin_all_threads
+
 
 @contextmanager
 def _whole_process_on_one_cpu() -> Iterator[None]:
     """Every thread of this process (the loopback server's too) on one CPU, as PAGEMILL_WORKER_CPU pins a worker:
     the bare loop gains from it as well, so the pipeline pinned is also compared with the bare loop pinned."""
     allowed = os.sched_getaffinity(0)
-
-    def pin_all(cpus: set[int]) -> None:
-        for tid in os.listdir("/proc/self/task"):
-            try:
-                os.sched_setaffinity(int(tid), cpus)
-            except OSError:
-                pass
-
-    pin_all({min(allowed)})
+    pin_all_threads({min(allowed)})
     try:
         yield
     finally:
-        pin_all(allowed)
+        pin_all_threads(allowed)
 
 
 def _bare(server: MistralServer, pdf_path: str, per_task: int, concurrency: int, requests: int) -> float:

@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CpuPin", "check_usable", "parse_cpu_setting", "pin_this_process"]
+__all__ = ["CpuPin", "check_usable", "parse_cpu_setting", "pin_all_threads", "pin_this_process"]
 
 log = logging.getLogger("pagemill.worker")
 
@@ -87,6 +87,20 @@ def _take_slot(folder: Path) -> tuple[int, int]:
             slot += 1
 
 
+def pin_all_threads(cpus: set[int]) -> None:
+    """Every thread of this process on `cpus`; threads started later inherit it from their starter.
+    `sched_setaffinity(0)` alone pins the calling thread only, not those already running (log, lease keeper)."""
+    try:
+        threads = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]
+    for tid in threads:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # a thread that just ended
+            pass
+
+
 def pin_this_process(setting: str | set[int] | None, slots_dir: Path | None = None) -> CpuPin | None:
     """Pin every thread of this process (and so the threads it starts later) to one CPU, or to the CPUs given.
     None when off or when the platform cannot pin (not Linux): the worker then runs unpinned."""
@@ -104,15 +118,6 @@ def pin_this_process(setting: str | set[int] | None, slots_dir: Path | None = No
         assert isinstance(setting, set)
         check_usable(setting)
         pin.cpus = set(setting)
-    # sched_setaffinity(0) pins the calling thread only: pin the threads already running too (log, lease keeper)
-    try:
-        threads = [int(t) for t in os.listdir("/proc/self/task")]
-    except OSError:
-        threads = [0]
-    for tid in threads:
-        try:
-            os.sched_setaffinity(tid, pin.cpus)
-        except OSError:  # a thread that just ended
-            pass
+    pin_all_threads(pin.cpus)
     log.info("worker pinned to CPU %s", ",".join(map(str, sorted(pin.cpus))))
     return pin
