@@ -46,12 +46,13 @@ def parse_cpu_setting(value: str | None) -> str | set[int] | None:
     value = value.strip().lower()
     if value == AUTO:
         return AUTO
+    refused = ValueError(f"PAGEMILL_WORKER_CPU={value!r}: use auto, off, or CPU numbers such as 3 or 2,3")
     try:
         cpus = {int(part) for part in value.split(",") if part.strip()}
     except ValueError:
-        raise ValueError(f"PAGEMILL_WORKER_CPU={value!r}: use auto, off, or CPU numbers such as 3 or 2,3") from None
+        raise refused from None
     if not cpus or min(cpus) < 0:
-        raise ValueError(f"PAGEMILL_WORKER_CPU={value!r}: use auto, off, or CPU numbers such as 3 or 2,3")
+        raise refused
     return cpus
 
 
