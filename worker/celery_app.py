@@ -38,6 +38,7 @@ __all__ = ["app", "configure", "celery_config", "PagemillCelery"]
 # the embedded broker polls SQLite; kombu's default is 1 s and it cannot be set through transport options
 # (they are forwarded to create_engine), so the class attribute is the only knob (reference/celery.md §1)
 _EMBEDDED_POLL_S = 0.1
+_REDIS_TRANSPORT = "worker.broker_redis:Transport"
 
 
 class PagemillCelery(Celery):
@@ -98,7 +99,13 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": settings.task_events,
         "task_send_sent_event": settings.task_events,
+        # kombu's Redis transport with cheaper ack bookkeeping (worker/broker_redis.py); None: the URL's scheme
+        "broker_transport": _REDIS_TRANSPORT if _scheme(settings.effective_broker_url) in ("redis", "rediss") else None,
     }
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
 
 
 def configure(celery: PagemillCelery, settings: WorkerSettings) -> PagemillCelery:
