@@ -107,7 +107,8 @@ class LeaseKeeper:
         if not held:
             return 0
         until = datetime.now(UTC) + timedelta(seconds=self.lease_s)
-        params = [{"range_id": r, "holder": h, "attempt": a, "until": until} for r, (h, a) in held]
+        # in range order, as the group commit of finished ranges writes them: no deadlock between the two
+        params = [{"range_id": r, "holder": h, "attempt": a, "until": until} for r, (h, a) in sorted(held)]
         with self.db.write_connection() as conn:
             return int(conn.execute(_RENEW, params).rowcount or 0)
 

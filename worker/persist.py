@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,8 @@ from .documents import image_bytes_mime, read_image_size
 from .objects import IMAGE_EXTENSIONS, ObjectStore
 from .providers.base import OcrImage, OcrPage, OcrResult
 
-__all__ = ["PreparedImage", "PreparedResult", "prepare_images", "prepare_result", "insert_prepared", "insert_ignore",
-           "connection_of"]
+__all__ = ["PreparedImage", "PreparedResult", "prepare_images", "prepare_result", "insert_prepared",
+           "insert_prepared_many", "insert_ignore", "connection_of"]
 
 
 @dataclass
@@ -179,9 +180,15 @@ _USAGE_INSERT = insert(Usage.__table__).inline()  # nothing fetched back: can be
 
 def insert_prepared(target: Session | Connection, prepared: PreparedResult) -> int:
     """Insert prepared rows inside the caller's transaction. Returns the number of pages written."""
-    insert_ignore(target, Page, prepared.pages, ["document_id", "page_index"])
-    insert_ignore(target, Image, prepared.images, ["document_id", "name"])
-    if prepared.usage is not None:
-        connection_of(target).execute(_USAGE_INSERT, [prepared.usage])
+    insert_prepared_many(target, [prepared])
     return len(prepared.pages)
 
+
+def insert_prepared_many(target: Session | Connection, results: Sequence[PreparedResult]) -> None:
+    """The rows of several results with one statement per table (executemany), inside the caller's
+    transaction: the write of a group commit (worker/group_commit.py)."""
+    insert_ignore(target, Page, [row for p in results for row in p.pages], ["document_id", "page_index"])
+    insert_ignore(target, Image, [row for p in results for row in p.images], ["document_id", "name"])
+    usage = [p.usage for p in results if p.usage is not None]
+    if usage:
+        connection_of(target).execute(_USAGE_INSERT, usage)

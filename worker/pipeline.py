@@ -13,6 +13,7 @@ instead of failing: the database is the source of truth, so nothing is decided w
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,13 +30,14 @@ from models.tables import DocStatus, Document, Page, PageRange, RangeStatus
 
 from .lease import LeaseKeeper, holder_is_dead, holder_name
 from .objects import ObjectStore
-from .persist import connection_of, insert_prepared, prepare_result
+from .group_commit import GroupCommit
+from .persist import PreparedResult, connection_of, insert_prepared, insert_prepared_many, prepare_result
 from .providers.base import OcrProvider, OcrResult, SourceDocument
 from .redact import redact
 from .retry import backoff_s
 
-__all__ = ["ClaimedRange", "RangeOutcome", "claim_range", "run_range", "finish_document", "settle_document",
-           "fail_range"]
+__all__ = ["ClaimedRange", "FinishedRange", "RangeOutcome", "claim_range", "run_range", "store_finished",
+           "finish_document", "settle_document", "fail_range"]
 
 log = logging.getLogger("pagemill.worker")
 
@@ -301,9 +303,49 @@ def _claimed(
     return ClaimedRange(range_id, row.document_id, attempt, [p for p in pages if p not in stored], source, holder)
 
 
+@dataclass
+class FinishedRange:
+    """A range whose provider call is over, its image objects stored: the rows to write (group_commit.py)."""
+
+    range_id: int
+    document_id: int
+    prepared: PreparedResult | None  # None: every page was already stored
+
+
+def store_finished(db: Database, items: Sequence[FinishedRange]) -> list[int]:
+    """Mark the ranges done and insert their rows in one transaction, then finish each document with nothing
+    left queued or running. Returns the pages written per item. Rows are written in range order, so two
+    batches (or a batch and the lease keeper) lock rows in the same order and cannot deadlock."""
+    ordered = sorted(items, key=lambda it: it.range_id)
+    now = _now()
+    done = [{"range_id": it.range_id, "now": now} for it in ordered]
+    prepared = [it.prepared for it in ordered if it.prepared is not None]
+    documents = sorted({it.document_id for it in ordered})
+    if db.is_sqlite:
+        with db.write_connection() as conn:
+            conn.execute(_RANGE_DONE, done)
+            insert_prepared_many(conn, prepared)
+            # one writer at a time: this check sees every other range's commit, so the last range finishes
+            # its document here, without the separate check PostgreSQL needs (settle_document)
+            for document_id in documents:
+                if not conn.execute(_ANY_PENDING, {"doc_id": document_id}).scalar_one():
+                    finish_document(conn, document_id)
+    else:
+        # one pool checkout for the write and for the settle checks after its commit
+        with db.engine.connect() as conn:
+            with conn.begin(), pipelined(conn):
+                # the UPDATE takes the ranges' row locks first, as the claim did
+                conn.execute(_RANGE_DONE, done)
+                insert_prepared_many(conn, prepared)
+            reader = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for document_id in documents:
+                _settle(db, reader, document_id)
+    return [len(it.prepared.pages) if it.prepared is not None else 0 for it in items]
+
+
 def _store(
     db: Database, objects: ObjectStore, claimed: ClaimedRange, provider: OcrProvider, result: OcrResult | None,
-    cost_per_page_usd: float,
+    cost_per_page_usd: float, stores: GroupCommit[FinishedRange, int] | None,
 ) -> int:
     # image objects are written before the transaction, so the locks are held for row inserts only
     prepared = None
@@ -311,23 +353,10 @@ def _store(
         prepared = prepare_result(
             objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd
         )
-    if db.is_sqlite:
-        with db.write_connection() as conn:
-            conn.execute(_RANGE_DONE, {"range_id": claimed.range_id, "now": _now()})
-            written = insert_prepared(conn, prepared) if prepared is not None else 0
-            # one writer at a time: this check sees every other range's commit, so the last range finishes
-            # its document here, without the separate check PostgreSQL needs (settle_document)
-            if not conn.execute(_ANY_PENDING, {"doc_id": claimed.document_id}).scalar_one():
-                finish_document(conn, claimed.document_id)
-            return written
-    # one pool checkout for the write and for the settle check after its commit
-    with db.engine.connect() as conn:
-        with conn.begin(), pipelined(conn):
-            # the UPDATE takes the range's row lock first, as the claim did
-            conn.execute(_RANGE_DONE, {"range_id": claimed.range_id, "now": _now()})
-            written = insert_prepared(conn, prepared) if prepared is not None else 0
-        _settle(db, conn.execution_options(isolation_level="AUTOCOMMIT"), claimed.document_id)
-    return written
+    finished = FinishedRange(claimed.range_id, claimed.document_id, prepared)
+    if stores is None:
+        return store_finished(db, [finished])[0]
+    return stores.commit(finished)
 
 
 def settle_document(db: Database, document_id: int) -> None:
@@ -415,11 +444,11 @@ def _database_away(exc: Exception, attempt: int, retry_base_s: float, retry_max_
 
 def _ocr_and_store(
     db: Database, objects: ObjectStore, provider: OcrProvider, claimed: ClaimedRange, leases: LeaseKeeper,
-    cost_per_page_usd: float,
+    cost_per_page_usd: float, stores: GroupCommit[FinishedRange, int] | None,
 ) -> int:
     with leases.hold(claimed.range_id, claimed.holder, claimed.attempt):
         result = provider.ocr(claimed.source, claimed.pages) if claimed.pages else None
-    return _store(db, objects, claimed, provider, result, cost_per_page_usd)
+    return _store(db, objects, claimed, provider, result, cost_per_page_usd, stores)
 
 
 def run_range(
@@ -434,13 +463,15 @@ def run_range(
     retry_max_s: float = 300.0,
     cost_per_page_usd: float = 0.0,
     leases: LeaseKeeper | None = None,
+    stores: GroupCommit[FinishedRange, int] | None = None,
 ) -> RangeOutcome:
-    """Claim, OCR and store one range. `leases` is the process's lease keeper (a private one when None)."""
+    """Claim, OCR and store one range. `leases` is the process's lease keeper (a private one when None);
+    `stores` the process's group commit of finished ranges (each range writes alone when None)."""
     if leases is None:
         own = LeaseKeeper(db, lease_s)
         try:
             return run_range(db, objects, provider, range_id, worker_id, max_attempts, lease_s, retry_base_s,
-                             retry_max_s, cost_per_page_usd, own)
+                             retry_max_s, cost_per_page_usd, own, stores)
         finally:
             own.close()
     try:
@@ -453,7 +484,7 @@ def run_range(
     log.info("range started", extra=ctx)
     try:
         try:
-            written = _ocr_and_store(db, objects, provider, claimed, leases, cost_per_page_usd)
+            written = _ocr_and_store(db, objects, provider, claimed, leases, cost_per_page_usd, stores)
         except PagemillError as err:
             log.warning("range failed: %s", redact(err.message), extra=ctx)
             if isinstance(err.partial, OcrResult):
