@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import Connection, bindparam, exists, func, or_, select, update
+from sqlalchemy import Connection, Integer, String, bindparam, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -36,7 +37,8 @@ from .providers.base import OcrProvider, OcrResult, SourceDocument
 from .redact import redact
 from .retry import backoff_s
 
-__all__ = ["ClaimedRange", "FinishedRange", "RangeOutcome", "claim_range", "run_range", "store_finished",
+__all__ = ["ClaimRequest", "ClaimedRange", "FinishedRange", "GroupWrites", "RangeOutcome", "claim_range",
+           "claim_ranges", "run_range", "store_finished",
            "finish_document", "settle_document", "fail_range"]
 
 log = logging.getLogger("pagemill.worker")
@@ -123,15 +125,22 @@ _DOCUMENT_STARTED = (
 _STORED_PAGES = select(_P.c.page_index).where(
     _P.c.document_id == bindparam("doc_id"), _P.c.page_index.in_(bindparam("pages", expanding=True))
 )
-# PostgreSQL's claim of a queued range, the common case, as one statement in autocommit: the row lock and the
-# re-check of the WHERE clause on the latest row version (READ COMMITTED) let only one of two claimers win, and a
-# round trip costs the worker ~0.1 ms of CPU (the transactional claim below takes five). Every other case
-# (running, out of attempts, cancelled, gone) returns no row and takes the transactional path. SQLite cannot
-# return the joined document's columns from an UPDATE, and its statements are in-process calls anyway.
+# PostgreSQL's claim of the queued ranges among those asked for, the common case, as one statement in autocommit:
+# the row lock and the re-check of the WHERE clause on the latest row version (READ COMMITTED) let only one of
+# two claimers win, and the threads of a worker that claim at once share the statement (one round trip costs the
+# worker ~0.1 ms of CPU; the transactional claim below takes five per range). Each range gets its own holder
+# (the claiming thread) from the unnested arrays. Every other case (running, out of attempts, cancelled, gone)
+# returns no row and takes the transactional path. SQLite cannot return the joined document's columns from an
+# UPDATE, and its statements are in-process calls anyway.
+_WANTED = (
+    func.unnest(bindparam("range_ids", type_=ARRAY(Integer)), bindparam("holders", type_=ARRAY(String)))
+    .table_valued("range_id", "holder")
+    .render_derived(name="wanted")
+)
 _CLAIM_QUEUED = (
     update(_R)
     .where(
-        _R.c.id == bindparam("range_id"),
+        _R.c.id == _WANTED.c.range_id,
         _R.c.status == RangeStatus.queued,
         _R.c.attempts < bindparam("max_attempts"),
         _D.c.id == _R.c.document_id,
@@ -140,13 +149,13 @@ _CLAIM_QUEUED = (
     .values(
         status=RangeStatus.running,
         attempts=_R.c.attempts + 1,
-        worker=bindparam("holder"),
+        worker=_WANTED.c.holder,
         started_at=bindparam("now"),
         lease_expires_at=bindparam("lease_until"),
     )
     .returning(
-        _R.c.attempts, _R.c.pages, _R.c.document_id, _D.c.status.label("doc_status"), _D.c.mime_type,
-        _D.c.work_path, _D.c.object_path, _D.c.page_count, _STORED_IN_SPAN,
+        _R.c.id, _R.c.worker, _R.c.attempts, _R.c.pages, _R.c.document_id, _D.c.status.label("doc_status"),
+        _D.c.mime_type, _D.c.work_path, _D.c.object_path, _D.c.page_count, _STORED_IN_SPAN,
     )
 )
 _RANGE_DONE = (
@@ -228,61 +237,110 @@ def fail_range(session: Session, rng: PageRange, code: str, message: str) -> Non
     finish_document(session, rng.document_id)
 
 
+@dataclass(frozen=True)
+class ClaimRequest:
+    """One thread's wish to run a range; `holder` names that thread (lease.holder_name)."""
+
+    range_id: int
+    worker_id: str
+    holder: str
+    max_attempts: int
+    lease_s: float
+
+
 def claim_range(
     db: Database, objects: ObjectStore, range_id: int, worker_id: str, max_attempts: int, lease_s: float
 ) -> ClaimedRange | None:
     """Lease a range to this worker thread, or None when it must not run here (done, cancelled, held by a
-    live worker, out of attempts). Core statements: this runs once per range on the hot path. On PostgreSQL a
-    queued range, the common case, is claimed by one statement (_CLAIM_QUEUED); every other case, and SQLite,
-    reads the range under its row lock and decides."""
+    live worker, out of attempts)."""
+    request = ClaimRequest(range_id, worker_id, holder_name(worker_id), max_attempts, lease_s)
+    return claim_ranges(db, objects, [request])[0]
+
+
+def claim_ranges(db: Database, objects: ObjectStore, requests: Sequence[ClaimRequest]) -> list[ClaimedRange | None]:
+    """`claim_range` for the requests of several threads at once (group_commit.py), one answer per request.
+
+    Core statements: this runs once per range on the hot path. On PostgreSQL the queued ranges, the common
+    case, are claimed by one statement in autocommit (_CLAIM_QUEUED); every other case, and SQLite, reads each
+    range under its row lock and decides, all in one transaction."""
+    answers: dict[int, ClaimedRange | None] = {}
+    rest = list(requests)
     if not db.is_sqlite:
-        now = _now()
-        holder = holder_name(worker_id)
         with db.autocommit_connection() as conn:
-            row = conn.execute(_CLAIM_QUEUED, {
-                "range_id": range_id, "max_attempts": max_attempts, "holder": holder, "now": now,
-                "lease_until": now + timedelta(seconds=lease_s),
-            }).one_or_none()
-            if row is not None:
-                if row.doc_status == DocStatus.queued:
-                    conn.execute(_DOCUMENT_STARTED, {"doc_id": row.document_id})
-                return _claimed(conn, objects, range_id, row, row.attempts, holder)
-    with db.write_connection() as conn:
-        row = conn.execute(_CLAIM_READ, {"range_id": range_id}).one_or_none()
-        if row is None or row.status in RangeStatus.TERMINAL or row.doc_status == DocStatus.cancelled:
-            return None
+            claimed = _claim_queued(conn, objects, requests)
+        rest = [request for request in requests if id(request) not in claimed]
+        answers.update(claimed)
+    if rest:
+        with db.write_connection() as conn:
+            for request in sorted(rest, key=lambda r: r.range_id):  # row locks in range order, as the stores
+                answers[id(request)] = _claim_locked(conn, objects, request)
+    return [answers[id(request)] for request in requests]
+
+
+def _claim_queued(
+    conn: Connection, objects: ObjectStore, requests: Sequence[ClaimRequest]
+) -> dict[int, ClaimedRange]:
+    """PostgreSQL: claim those of the ranges that are queued, one statement per (max_attempts, lease) setting
+    (one in practice); the claimed ones by id() of their request."""
+    claimed: dict[int, ClaimedRange] = {}
+    by_setting: dict[tuple[int, float], list[ClaimRequest]] = {}
+    for request in requests:
+        by_setting.setdefault((request.max_attempts, request.lease_s), []).append(request)
+    for (max_attempts, lease_s), group in by_setting.items():
         now = _now()
-        lease = _aware(row.lease_expires_at)
-        holder = holder_name(worker_id)
-        if (
-            row.status == RangeStatus.running
-            and lease is not None
-            and lease > now
-            and row.worker != holder
-            and not holder_is_dead(row.worker, worker_id)
-        ):
-            return None  # a live worker holds it: this message is a duplicate delivery
-        if row.attempts >= max_attempts:
-            with Session(bind=conn) as session:  # joins this transaction; the `with` above commits it
-                rng = session.get(PageRange, range_id)
-                assert rng is not None  # locked above
-                last = rng.error or "the worker was lost while processing this range"
-                fail_range(
-                    session,
-                    rng,
-                    rng.error_code or ErrorCode.worker_lost,
-                    f"gave up after {rng.attempts} attempts: {last}",
-                )
-                session.flush()
-            return None
-        attempt = row.attempts + 1
-        conn.execute(_CLAIM_WRITE, {
-            "range_id": range_id, "new_attempts": attempt, "holder": holder, "now": now,
-            "lease_until": now + timedelta(seconds=lease_s),
-        })
-        if row.doc_status == DocStatus.queued:
-            conn.execute(_DOCUMENT_STARTED, {"doc_id": row.document_id})
-        return _claimed(conn, objects, range_id, row, attempt, holder)
+        rows = conn.execute(_CLAIM_QUEUED, {
+            "range_ids": [r.range_id for r in group], "holders": [r.holder for r in group],
+            "max_attempts": max_attempts, "now": now, "lease_until": now + timedelta(seconds=lease_s),
+        }).all()
+        started: set[int] = set()
+        for row in rows:
+            # the request whose holder won the row (two threads asking for one range: one wins)
+            request = next(r for r in group if r.range_id == row.id and r.holder == row.worker)
+            if row.doc_status == DocStatus.queued and row.document_id not in started:
+                conn.execute(_DOCUMENT_STARTED, {"doc_id": row.document_id})
+                started.add(row.document_id)
+            claimed[id(request)] = _claimed(conn, objects, row.id, row, row.attempts, row.worker)
+    return claimed
+
+
+def _claim_locked(conn: Connection, objects: ObjectStore, request: ClaimRequest) -> ClaimedRange | None:
+    """Read the range under its row lock (inside the caller's write transaction) and decide."""
+    range_id = request.range_id
+    row = conn.execute(_CLAIM_READ, {"range_id": range_id}).one_or_none()
+    if row is None or row.status in RangeStatus.TERMINAL or row.doc_status == DocStatus.cancelled:
+        return None
+    now = _now()
+    lease = _aware(row.lease_expires_at)
+    holder = request.holder
+    if (
+        row.status == RangeStatus.running
+        and lease is not None
+        and lease > now
+        and row.worker != holder
+        and not holder_is_dead(row.worker, request.worker_id)
+    ):
+        return None  # a live worker holds it: this message is a duplicate delivery
+    if row.attempts >= request.max_attempts:
+        with Session(bind=conn) as session:  # joins the caller's transaction, which commits it
+            rng = session.get(PageRange, range_id)
+            assert rng is not None  # locked above
+            last = rng.error or "the worker was lost while processing this range"
+            fail_range(
+                session,
+                rng,
+                rng.error_code or ErrorCode.worker_lost,
+                f"gave up after {rng.attempts} attempts: {last}",
+            )
+            session.flush()
+        return None
+    attempt = row.attempts + 1
+    conn.execute(_CLAIM_WRITE, {
+        "range_id": range_id, "new_attempts": attempt, "holder": holder, "now": now,
+        "lease_until": now + timedelta(seconds=request.lease_s),
+    })
+    if row.doc_status == DocStatus.queued:
+        conn.execute(_DOCUMENT_STARTED, {"doc_id": row.document_id})
+    return _claimed(conn, objects, range_id, row, attempt, holder)
 
 
 def _claimed(
@@ -341,6 +399,17 @@ def store_finished(db: Database, items: Sequence[FinishedRange]) -> list[int]:
             for document_id in documents:
                 _settle(db, reader, document_id)
     return [len(it.prepared.pages) if it.prepared is not None else 0 for it in items]
+
+
+class GroupWrites:
+    """The claims and the stores of one worker process's threads, each batched by a group commit: the threads
+    that claim (or store) while another does share its next transaction (worker/group_commit.py)."""
+
+    def __init__(self, db: Database, objects: ObjectStore, max_batch: int = 32) -> None:
+        self.claims: GroupCommit[ClaimRequest, ClaimedRange | None] = GroupCommit(
+            lambda requests: claim_ranges(db, objects, requests), max_batch
+        )
+        self.stores: GroupCommit[FinishedRange, int] = GroupCommit(lambda items: store_finished(db, items), max_batch)
 
 
 def _store(
@@ -463,19 +532,23 @@ def run_range(
     retry_max_s: float = 300.0,
     cost_per_page_usd: float = 0.0,
     leases: LeaseKeeper | None = None,
-    stores: GroupCommit[FinishedRange, int] | None = None,
+    writes: GroupWrites | None = None,
 ) -> RangeOutcome:
     """Claim, OCR and store one range. `leases` is the process's lease keeper (a private one when None);
-    `stores` the process's group commit of finished ranges (each range writes alone when None)."""
+    `writes` batches the claims and stores of the process's threads (each range writes alone when None)."""
     if leases is None:
         own = LeaseKeeper(db, lease_s)
         try:
             return run_range(db, objects, provider, range_id, worker_id, max_attempts, lease_s, retry_base_s,
-                             retry_max_s, cost_per_page_usd, own, stores)
+                             retry_max_s, cost_per_page_usd, own, writes)
         finally:
             own.close()
     try:
-        claimed = claim_range(db, objects, range_id, worker_id, max_attempts, lease_s)
+        request = ClaimRequest(range_id, worker_id, holder_name(worker_id), max_attempts, lease_s)
+        if writes is None:
+            claimed = claim_ranges(db, objects, [request])[0]
+        else:
+            claimed = writes.claims.commit(request)
     except (OperationalError, DBAPIError) as exc:
         return _database_away(exc, 1, retry_base_s, retry_max_s)
     if claimed is None:
@@ -484,7 +557,9 @@ def run_range(
     log.info("range started", extra=ctx)
     try:
         try:
-            written = _ocr_and_store(db, objects, provider, claimed, leases, cost_per_page_usd, stores)
+            written = _ocr_and_store(
+                db, objects, provider, claimed, leases, cost_per_page_usd, writes.stores if writes else None
+            )
         except PagemillError as err:
             log.warning("range failed: %s", redact(err.message), extra=ctx)
             if isinstance(err.partial, OcrResult):

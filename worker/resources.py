@@ -9,10 +9,9 @@ from models.db import Database
 from models.settings import DatabaseSettings
 
 from .documents import DocumentLimits
-from .group_commit import GroupCommit
 from .lease import LeaseKeeper
 from .objects import ObjectStore
-from .pipeline import FinishedRange, store_finished
+from .pipeline import GroupWrites
 from .providers import get_provider
 from .providers.base import OcrProvider
 from .settings import WorkerSettings
@@ -38,7 +37,7 @@ class Resources:
     provider: OcrProvider
     vision: VisionSettings  # read once: building pydantic settings from the environment costs ~0.5 ms a range
     leases: LeaseKeeper
-    stores: GroupCommit[FinishedRange, int]  # ranges finishing together are written in one transaction
+    writes: GroupWrites  # claims (and stores) of ranges at the same moment share one transaction
 
     @classmethod
     def build(cls, settings: WorkerSettings, db_connections: int = 5) -> Resources:
@@ -47,7 +46,7 @@ class Resources:
         objects = ObjectStore(settings.objects_dir)
         return cls(
             os.getpid(), settings, db, objects, get_provider(settings), VisionSettings(),
-            LeaseKeeper(db, settings.lease_s), GroupCommit(lambda items: store_finished(db, items)),
+            LeaseKeeper(db, settings.lease_s), GroupWrites(db, objects),
         )
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ def ocr_range(self: Any, range_id: int) -> str:
         retry_max_s=s.retry_max_s,
         cost_per_page_usd=s.price_per_1000_pages / 1000,
         leases=res.leases,
-        stores=res.stores,
+        writes=res.writes,
     )
     observe_range(res.db, res.provider.name, range_id, outcome.status, outcome.pages_written,
                   time.monotonic() - started)

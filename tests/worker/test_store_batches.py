@@ -16,11 +16,10 @@ from models.tables import Document, Page, PageRange, Usage
 from scheduler.intake import IntakeOptions, register_file
 from scheduler.samples import make_born_digital_pdf
 from tests.results_db import migrated_database
-from worker.group_commit import GroupCommit
 from worker.lease import LeaseKeeper
 from worker.objects import ObjectStore
 from worker.persist import prepare_result
-from worker.pipeline import FinishedRange, RangeOutcome, run_range, store_finished
+from worker.pipeline import FinishedRange, GroupWrites, RangeOutcome, run_range, store_finished
 from worker.providers.base import OcrPage, OcrResult, OcrUsage, SourceDocument
 from worker.settings import WorkerSettings
 
@@ -66,7 +65,7 @@ def test_ranges_stored_by_many_threads_share_transactions_and_all_finish(db: Dat
     range_ids = _documents(db, objects, tmp_path, count=3, pages=40)  # 60 ranges of 2 pages
     provider = _InstantProvider()
     leases = LeaseKeeper(db, 60)
-    stores: GroupCommit[FinishedRange, int] = GroupCommit(lambda items: store_finished(db, items))
+    writes = GroupWrites(db, objects)
     outcomes: list[RangeOutcome] = []
     todo = list(range_ids)
     lock = threading.Lock()
@@ -77,7 +76,7 @@ def test_ranges_stored_by_many_threads_share_transactions_and_all_finish(db: Dat
                 if not todo:
                     return
                 rid = todo.pop()
-            outcome = run_range(db, objects, provider, rid, f"w{n}", leases=leases, stores=stores)  # type: ignore[arg-type]
+            outcome = run_range(db, objects, provider, rid, f"w{n}", leases=leases, writes=writes)  # type: ignore[arg-type]
             with lock:
                 outcomes.append(outcome)
 
@@ -90,7 +89,7 @@ def test_ranges_stored_by_many_threads_share_transactions_and_all_finish(db: Dat
     # a deadlock or a lost write shows up as a "database unavailable" retry; none may happen
     assert [o.message for o in outcomes if o.status != "done"] == []
     assert sum(o.pages_written for o in outcomes) == 120
-    assert stores.items == 60
+    assert writes.stores.items == 60 and writes.claims.items == 60
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Page)) == 120
         assert s.scalar(select(func.count(func.distinct(Page.document_id * 1000 + Page.page_index)))) == 120
