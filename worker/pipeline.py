@@ -19,8 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import Connection, Integer, String, bindparam, exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -125,22 +124,15 @@ _DOCUMENT_STARTED = (
 _STORED_PAGES = select(_P.c.page_index).where(
     _P.c.document_id == bindparam("doc_id"), _P.c.page_index.in_(bindparam("pages", expanding=True))
 )
-# PostgreSQL's claim of the queued ranges among those asked for, the common case, as one statement in autocommit:
-# the row lock and the re-check of the WHERE clause on the latest row version (READ COMMITTED) let only one of
-# two claimers win, and the threads of a worker that claim at once share the statement (one round trip costs the
-# worker ~0.1 ms of CPU; the transactional claim below takes five per range). Each range gets its own holder
-# (the claiming thread) from the unnested arrays. Every other case (running, out of attempts, cancelled, gone)
-# returns no row and takes the transactional path. SQLite cannot return the joined document's columns from an
-# UPDATE, and its statements are in-process calls anyway.
-_WANTED = (
-    func.unnest(bindparam("range_ids", type_=ARRAY(Integer)), bindparam("holders", type_=ARRAY(String)))
-    .table_valued("range_id", "holder")
-    .render_derived(name="wanted")
-)
+# PostgreSQL's claim of a queued range, the common case, as one statement in autocommit: the row lock and the
+# re-check of the WHERE clause on the latest row version (READ COMMITTED) let only one of two claimers win, and a
+# round trip costs the worker ~0.1 ms of CPU (the transactional claim below takes five). Every other case
+# (running, out of attempts, cancelled, gone) returns no row and takes the transactional path. SQLite cannot
+# return the joined document's columns from an UPDATE, and its statements are in-process calls anyway.
 _CLAIM_QUEUED = (
     update(_R)
     .where(
-        _R.c.id == _WANTED.c.range_id,
+        _R.c.id == bindparam("range_id"),
         _R.c.status == RangeStatus.queued,
         _R.c.attempts < bindparam("max_attempts"),
         _D.c.id == _R.c.document_id,
@@ -149,13 +141,13 @@ _CLAIM_QUEUED = (
     .values(
         status=RangeStatus.running,
         attempts=_R.c.attempts + 1,
-        worker=_WANTED.c.holder,
+        worker=bindparam("holder"),
         started_at=bindparam("now"),
         lease_expires_at=bindparam("lease_until"),
     )
     .returning(
-        _R.c.id, _R.c.worker, _R.c.attempts, _R.c.pages, _R.c.document_id, _D.c.status.label("doc_status"),
-        _D.c.mime_type, _D.c.work_path, _D.c.object_path, _D.c.page_count, _STORED_IN_SPAN,
+        _R.c.attempts, _R.c.pages, _R.c.document_id, _D.c.status.label("doc_status"), _D.c.mime_type,
+        _D.c.work_path, _D.c.object_path, _D.c.page_count, _STORED_IN_SPAN,
     )
 )
 _RANGE_DONE = (
@@ -258,18 +250,22 @@ def claim_range(
 
 
 def claim_ranges(db: Database, objects: ObjectStore, requests: Sequence[ClaimRequest]) -> list[ClaimedRange | None]:
-    """`claim_range` for the requests of several threads at once (group_commit.py), one answer per request.
+    """`claim_range` for the requests of several threads at once, one answer per request.
 
-    Core statements: this runs once per range on the hot path. On PostgreSQL the queued ranges, the common
-    case, are claimed by one statement in autocommit (_CLAIM_QUEUED); every other case, and SQLite, reads each
-    range under its row lock and decides, all in one transaction."""
+    Core statements: this runs once per range on the hot path. On PostgreSQL a queued range, the common case, is
+    claimed by one statement in autocommit (_CLAIM_QUEUED); every other case, and SQLite, reads the range under
+    its row lock and decides, the requests of a batch in one transaction (group_commit.py; SQLite only)."""
     answers: dict[int, ClaimedRange | None] = {}
     rest = list(requests)
     if not db.is_sqlite:
+        rest = []
         with db.autocommit_connection() as conn:
-            claimed = _claim_queued(conn, objects, requests)
-        rest = [request for request in requests if id(request) not in claimed]
-        answers.update(claimed)
+            for request in requests:
+                claimed = _claim_queued(conn, objects, request)
+                if claimed is None:
+                    rest.append(request)
+                else:
+                    answers[id(request)] = claimed
     if rest:
         with db.write_connection() as conn:
             for request in sorted(rest, key=lambda r: r.range_id):  # row locks in range order, as the stores
@@ -277,30 +273,18 @@ def claim_ranges(db: Database, objects: ObjectStore, requests: Sequence[ClaimReq
     return [answers[id(request)] for request in requests]
 
 
-def _claim_queued(
-    conn: Connection, objects: ObjectStore, requests: Sequence[ClaimRequest]
-) -> dict[int, ClaimedRange]:
-    """PostgreSQL: claim those of the ranges that are queued, one statement per (max_attempts, lease) setting
-    (one in practice); the claimed ones by id() of their request."""
-    claimed: dict[int, ClaimedRange] = {}
-    by_setting: dict[tuple[int, float], list[ClaimRequest]] = {}
-    for request in requests:
-        by_setting.setdefault((request.max_attempts, request.lease_s), []).append(request)
-    for (max_attempts, lease_s), group in by_setting.items():
-        now = _now()
-        rows = conn.execute(_CLAIM_QUEUED, {
-            "range_ids": [r.range_id for r in group], "holders": [r.holder for r in group],
-            "max_attempts": max_attempts, "now": now, "lease_until": now + timedelta(seconds=lease_s),
-        }).all()
-        started: set[int] = set()
-        for row in rows:
-            # the request whose holder won the row (two threads asking for one range: one wins)
-            request = next(r for r in group if r.range_id == row.id and r.holder == row.worker)
-            if row.doc_status == DocStatus.queued and row.document_id not in started:
-                conn.execute(_DOCUMENT_STARTED, {"doc_id": row.document_id})
-                started.add(row.document_id)
-            claimed[id(request)] = _claimed(conn, objects, row.id, row, row.attempts, row.worker)
-    return claimed
+def _claim_queued(conn: Connection, objects: ObjectStore, request: ClaimRequest) -> ClaimedRange | None:
+    """PostgreSQL: claim the range if it is queued, in one statement; None when it is not (or not claimable)."""
+    now = _now()
+    row = conn.execute(_CLAIM_QUEUED, {
+        "range_id": request.range_id, "max_attempts": request.max_attempts, "holder": request.holder, "now": now,
+        "lease_until": now + timedelta(seconds=request.lease_s),
+    }).one_or_none()
+    if row is None:
+        return None
+    if row.doc_status == DocStatus.queued:
+        conn.execute(_DOCUMENT_STARTED, {"doc_id": row.document_id})
+    return _claimed(conn, objects, request.range_id, row, row.attempts, request.holder)
 
 
 def _claim_locked(conn: Connection, objects: ObjectStore, request: ClaimRequest) -> ClaimedRange | None:
@@ -403,13 +387,24 @@ def store_finished(db: Database, items: Sequence[FinishedRange]) -> list[int]:
 
 class GroupWrites:
     """The claims and the stores of one worker process's threads, each batched by a group commit: the threads
-    that claim (or store) while another does share its next transaction (worker/group_commit.py)."""
+    that claim (or store) while another does share its next transaction (worker/group_commit.py). Claims are
+    batched on SQLite only (below)."""
 
     def __init__(self, db: Database, objects: ObjectStore, max_batch: int = 32) -> None:
         self.claims: GroupCommit[ClaimRequest, ClaimedRange | None] = GroupCommit(
             lambda requests: claim_ranges(db, objects, requests), max_batch
         )
+        # PostgreSQL claims a queued range in one autocommit statement, with no transaction to share; batched as
+        # one UPDATE .. FROM unnest(ids, holders) it cost the server more CPU per range than it saved (measured)
+        self.batch_claims = db.is_sqlite
         self.stores: GroupCommit[FinishedRange, int] = GroupCommit(lambda items: store_finished(db, items), max_batch)
+
+    def summary(self) -> str:
+        """How much the batching saved, for the worker's log at shutdown."""
+        return ", ".join(
+            f"{name}: {c.items} range(s) in {c.batches} transaction(s)"
+            for name, c in (("claims", self.claims), ("stores", self.stores))
+        )
 
 
 def _store(
@@ -545,7 +540,7 @@ def run_range(
             own.close()
     try:
         request = ClaimRequest(range_id, worker_id, holder_name(worker_id), max_attempts, lease_s)
-        if writes is None:
+        if writes is None or not writes.batch_claims:
             claimed = claim_ranges(db, objects, [request])[0]
         else:
             claimed = writes.claims.commit(request)

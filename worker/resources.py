@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from .settings import WorkerSettings
 from .vision.settings import VisionSettings
 
 __all__ = ["Resources", "limits_from"]
+
+log = logging.getLogger("pagemill.worker")
 
 
 def limits_from(settings: WorkerSettings) -> DocumentLimits:
@@ -50,6 +53,8 @@ class Resources:
         )
 
     def close(self) -> None:
+        if self.writes.stores.items:
+            log.info("group commit: %s", self.writes.summary())
         self.leases.close()
         self.provider.close()
         self.db.dispose()

@@ -89,7 +89,8 @@ def test_ranges_stored_by_many_threads_share_transactions_and_all_finish(db: Dat
     # a deadlock or a lost write shows up as a "database unavailable" retry; none may happen
     assert [o.message for o in outcomes if o.status != "done"] == []
     assert sum(o.pages_written for o in outcomes) == 120
-    assert writes.stores.items == 60 and writes.claims.items == 60
+    assert writes.stores.items == 60
+    assert writes.claims.items == (60 if db.is_sqlite else 0)  # PostgreSQL claims in one statement, unbatched
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Page)) == 120
         assert s.scalar(select(func.count(func.distinct(Page.document_id * 1000 + Page.page_index)))) == 120
