@@ -194,11 +194,3 @@ class Pipeline:
             except subprocess.TimeoutExpired:
                 p.kill()
         self.db.dispose()
-
-    def group_commit_lines(self) -> list[str]:
-        """What each worker logged at shutdown about its batched claims and stores (after stop())."""
-        lines = []
-        for log in sorted(self.tmp.glob("worker*.log")):
-            lines += [line.split("group commit: ", 1)[1].strip() for line in log.read_text(errors="replace").splitlines()
-                      if "group commit: " in line]
-        return lines

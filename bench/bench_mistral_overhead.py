@@ -125,7 +125,6 @@ def _pipeline(
         finished = pipe.last_finished()
     finally:
         pipe.stop()
-    batching = pipe.group_commit_lines()
     if not server.received:
         raise SystemExit(f"no request reached the server: {stored} pages stored, {failed} ranges failed (see the "
                          f"workers' logs in {pipe.tmp})")
@@ -134,8 +133,7 @@ def _pipeline(
     ranges = max(1, done + failed)
     line = (f"{stored} pages ({done} ranges done, {failed} failed) at {pps:.1f} pages/s; CPU per range: "
             f"workers {1000 * cpu_s / ranges:.1f} ms, "
-            + ", ".join(f"{name} {1000 * cpu / ranges:.1f} ms" for name, cpu in services.items())
-            + (f"; group commit: {'; '.join(batching)}" if batching else ""))
+            + ", ".join(f"{name} {1000 * cpu / ranges:.1f} ms" for name, cpu in services.items()))
     return line, pps
 
 
