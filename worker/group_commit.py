@@ -11,7 +11,8 @@ threads of a pool, and database drivers leave commits to the caller.
 
 Every caller returns only once its own item is committed (or has failed), so a task still acknowledges only
 what is stored: a crash loses nothing it did not lose before. A batch whose transaction fails is written
-again one item at a time, so a bad item fails alone and the others are stored.
+again one item at a time, so a bad item fails alone and the others are stored, unless the error is the
+database's rather than an item's (it is away): then every caller gets it at once.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ R = TypeVar("R")
 
 
 class _Slot(Generic[T, R]):
-    __slots__ = ("item", "result", "error", "done", "woken")
+    __slots__ = ("done", "error", "item", "result", "woken")
 
     def __init__(self, item: T) -> None:
         self.item = item
@@ -39,13 +40,20 @@ class _Slot(Generic[T, R]):
 
 class GroupCommit(Generic[T, R]):
     """`commit(item)` writes `item` with whatever else is waiting: `write(items)` runs one transaction for a
-    batch and returns one result per item, in order. `max_batch` bounds a transaction (its lock time)."""
+    batch and returns one result per item, in order. `max_batch` bounds a transaction (its lock time).
+    `shared_failure(exc)` tells an error that every item of the batch would meet again (no retry one by one)."""
 
-    def __init__(self, write: Callable[[Sequence[T]], list[R]], max_batch: int = 32) -> None:
+    def __init__(
+        self, write: Callable[[Sequence[T]], list[R]], max_batch: int = 32,
+        shared_failure: Callable[[Exception], bool] = lambda exc: False,
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._write = write
         self.max_batch = max_batch
+        # an error that no item caused (the database is away): every caller gets it at once, rather than
+        # after one more attempt per item
+        self._shared_failure = shared_failure
         self._lock = threading.Lock()
         self._queue: list[_Slot[T, R]] = []
         self._writing = False  # a caller is writing a batch; the queue is handed to the next one after it
@@ -88,14 +96,14 @@ class GroupCommit(Generic[T, R]):
                 results = self._write([s.item for s in batch])
                 if len(results) != len(batch):
                     raise RuntimeError(f"a batch write returned {len(results)} results for {len(batch)} items")
-            except Exception:
-                if len(batch) == 1:
+            except Exception as exc:
+                if len(batch) == 1 or self._shared_failure(exc):
                     raise
                 # one at a time: a bad item fails alone, the others are stored
                 for s in batch:
                     try:
                         self._finish(s, result=self._write([s.item])[0])
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - handed to that item's caller
                         self._finish(s, error=exc)
                 return
             self.batches += 1

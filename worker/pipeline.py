@@ -28,17 +28,28 @@ from models.db import Database, pipelined
 from models.errors import ErrorCode, PagemillError, ProviderAuthError, ProviderUnavailable, RateLimited
 from models.tables import DocStatus, Document, Page, PageRange, RangeStatus
 
+from .group_commit import GroupCommit
 from .lease import LeaseKeeper, holder_is_dead, holder_name
 from .objects import ObjectStore
-from .group_commit import GroupCommit
 from .persist import PreparedResult, connection_of, insert_prepared, insert_prepared_many, prepare_result
 from .providers.base import OcrProvider, OcrResult, SourceDocument
 from .redact import redact
 from .retry import backoff_s
 
-__all__ = ["ClaimRequest", "ClaimedRange", "FinishedRange", "GroupWrites", "RangeOutcome", "claim_range",
-           "claim_ranges", "run_range", "store_finished",
-           "finish_document", "settle_document", "fail_range"]
+__all__ = [
+    "ClaimRequest",
+    "ClaimedRange",
+    "FinishedRange",
+    "GroupWrites",
+    "RangeOutcome",
+    "claim_range",
+    "claim_ranges",
+    "fail_range",
+    "finish_document",
+    "run_range",
+    "settle_document",
+    "store_finished",
+]
 
 log = logging.getLogger("pagemill.worker")
 
@@ -385,6 +396,12 @@ def store_finished(db: Database, items: Sequence[FinishedRange]) -> list[int]:
     return [len(it.prepared.pages) if it.prepared is not None else 0 for it in items]
 
 
+def _database_error(exc: Exception) -> bool:
+    """The database is away, locked or aborted the transaction (not a row's fault): every range of the batch
+    would meet it again, so they all take the database-away path at once (run_range)."""
+    return isinstance(exc, OperationalError)
+
+
 class GroupWrites:
     """The claims and the stores of one worker process's threads, each batched by a group commit: the threads
     that claim (or store) while another does share its next transaction (worker/group_commit.py). Claims are
@@ -392,12 +409,14 @@ class GroupWrites:
 
     def __init__(self, db: Database, objects: ObjectStore, max_batch: int = 32) -> None:
         self.claims: GroupCommit[ClaimRequest, ClaimedRange | None] = GroupCommit(
-            lambda requests: claim_ranges(db, objects, requests), max_batch
+            lambda requests: claim_ranges(db, objects, requests), max_batch, _database_error
         )
         # PostgreSQL claims a queued range in one autocommit statement, with no transaction to share; batched as
         # one UPDATE .. FROM unnest(ids, holders) it cost the server more CPU per range than it saved (measured)
         self.batch_claims = db.is_sqlite
-        self.stores: GroupCommit[FinishedRange, int] = GroupCommit(lambda items: store_finished(db, items), max_batch)
+        self.stores: GroupCommit[FinishedRange, int] = GroupCommit(
+            lambda items: store_finished(db, items), max_batch, _database_error
+        )
 
     def summary(self) -> str:
         """How much the batching saved, for the worker's log at shutdown."""

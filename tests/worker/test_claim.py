@@ -4,7 +4,6 @@ is skipped, and that two workers never both run one range."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,20 +14,14 @@ from models import Database
 from models.tables import Document, Page, PageRange
 from scheduler.intake import IntakeOptions, register_file
 from scheduler.samples import make_born_digital_pdf
-from tests.results_db import migrated_database
 from worker.objects import ObjectStore
 from worker.pipeline import ClaimedRange, claim_range
 from worker.settings import WorkerSettings
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'results.sqlite'}" if request.param == "sqlite" else request.getfixturevalue(
-        "postgres_url"
-    )
-    database = migrated_database(url)
-    yield database
-    database.dispose()
+@pytest.fixture
+def db(both_databases: Database) -> Database:
+    return both_databases
 
 
 @pytest.fixture

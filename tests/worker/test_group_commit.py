@@ -164,3 +164,31 @@ def test_an_interrupted_writer_does_not_strand_the_waiting_callers() -> None:
         assert not t.is_alive()
     assert len(stopped) == 1
     assert answers == {"b": "stored b", "c": "stored c"}
+
+
+def test_an_error_that_is_not_an_items_fault_reaches_every_caller_at_once() -> None:
+    """The database being away is every item's problem: no retry one by one (each would wait for it again)."""
+
+    class DatabaseAway(Exception):
+        pass
+
+    calls: list[list[str]] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def write(items: Sequence[str]) -> list[str]:
+        calls.append(list(items))
+        entered.set()
+        release.wait(10)
+        raise DatabaseAway("connection refused")
+
+    commit = GroupCommit(write, shared_failure=lambda exc: isinstance(exc, DatabaseAway))
+    first, first_threads = _commit_in_threads(commit, ["a"])
+    assert entered.wait(5)
+    answers, threads = _commit_in_threads(commit, ["b", "c", "d"])
+    _wait_queued(commit, 3)
+    release.set()
+    for t in first_threads + threads:
+        t.join(10)
+    assert all(isinstance(answer, DatabaseAway) for answer in {**first, **answers}.values())
+    assert len({**first, **answers}) == 4
+    assert [sorted(c) for c in calls] == [["a"], ["b", "c", "d"]]  # two transactions, no per-item retries

@@ -4,8 +4,6 @@ range written twice (a redelivered task) adds nothing."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,41 +13,19 @@ from models import Database
 from models.tables import Document, Page, PageRange, Usage
 from scheduler.intake import IntakeOptions, register_file
 from scheduler.samples import make_born_digital_pdf
-from tests.results_db import migrated_database
+from tests.fakes.instant_provider import InstantProvider
+from tests.worker.concurrency import run_in_threads
 from worker.lease import LeaseKeeper
 from worker.objects import ObjectStore
 from worker.persist import prepare_result
-from worker.pipeline import FinishedRange, GroupWrites, RangeOutcome, run_range, store_finished
-from worker.providers.base import OcrPage, OcrResult, OcrUsage, SourceDocument
+from worker.pipeline import FinishedRange, GroupWrites, run_range, store_finished
+from worker.providers.base import SourceDocument
 from worker.settings import WorkerSettings
 
 
-class _InstantProvider:
-    """Answers at once with one billed page per page asked for, as a fast OCR API would."""
-
-    name = "mistral"
-    model = "mistral-ocr-latest"
-
-    def ocr(self, source: SourceDocument, pages: Sequence[int]) -> OcrResult:
-        return OcrResult(
-            pages=[OcrPage(index=p, markdown=f"text of page {p} of {source.path.name}") for p in pages],
-            model=self.model,
-            usage=OcrUsage(pages_processed=len(pages)),
-            billed=True,
-        )
-
-    def close(self) -> None:
-        pass
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'results.sqlite'}" if request.param == "sqlite" else request.getfixturevalue(
-        "postgres_url"
-    )
-    database = migrated_database(url)
-    yield database
-    database.dispose()
+@pytest.fixture
+def db(both_databases: Database) -> Database:
+    return both_databases
 
 
 def _documents(db: Database, objects: ObjectStore, tmp_path: Path, count: int, pages: int) -> list[int]:
@@ -63,28 +39,13 @@ def _documents(db: Database, objects: ObjectStore, tmp_path: Path, count: int, p
 def test_ranges_stored_by_many_threads_share_transactions_and_all_finish(db: Database, tmp_path: Path) -> None:
     objects = ObjectStore(WorkerSettings().objects_dir)
     range_ids = _documents(db, objects, tmp_path, count=3, pages=40)  # 60 ranges of 2 pages
-    provider = _InstantProvider()
+    provider = InstantProvider()
     leases = LeaseKeeper(db, 60)
     writes = GroupWrites(db, objects)
-    outcomes: list[RangeOutcome] = []
-    todo = list(range_ids)
-    lock = threading.Lock()
-
-    def work(n: int) -> None:
-        while True:
-            with lock:
-                if not todo:
-                    return
-                rid = todo.pop()
-            outcome = run_range(db, objects, provider, rid, f"w{n}", leases=leases, writes=writes)  # type: ignore[arg-type]
-            with lock:
-                outcomes.append(outcome)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    outcomes = run_in_threads(
+        range_ids, 12,
+        lambda rid, worker: run_range(db, objects, provider, rid, worker, leases=leases, writes=writes),  # type: ignore[arg-type]
+    )
     leases.close()
     # a deadlock or a lost write shows up as a "database unavailable" retry; none may happen
     assert [o.message for o in outcomes if o.status != "done"] == []
@@ -105,7 +66,7 @@ def test_ranges_stored_by_many_threads_share_transactions_and_all_finish(db: Dat
 def test_one_transaction_stores_ranges_of_several_documents_and_finishes_them(db: Database, tmp_path: Path) -> None:
     objects = ObjectStore(WorkerSettings().objects_dir)
     range_ids = _documents(db, objects, tmp_path, count=2, pages=2)  # one range per document
-    provider = _InstantProvider()
+    provider = InstantProvider()
     finished = []
     for rid in range_ids:
         with db.read_session() as s:
