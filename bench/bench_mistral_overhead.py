@@ -34,10 +34,11 @@ about as fast with 1 thread as with 32.
 Targets: ratio >= 0.5 and >= 100 pages/s through the pipeline on this 2-core machine.
 
 Measured with the group commit of claims and stores (worker/group_commit.py) and PostgreSQL claims that do not
-wait for the WAL flush, 3 rounds, medians against the bare loop / against the bare loop on one CPU: 1 x 8 SQLite
-0.548 / 0.432, PostgreSQL 0.546 / 0.427; 4 x 8 SQLite 0.621 / 0.533, PostgreSQL 0.507 / 0.436; 2 x 16 SQLite
-0.719 / 0.605, PostgreSQL 0.583 / 0.493 (before both, the same machine: 0.508 / 0.381, 0.425 / 0.317, 0.507 /
-0.413, 0.398 / 0.324, 0.570 / 0.461, 0.480 / 0.392). PostgreSQL runs on the same 2 cores here (~1 ms of its CPU per range, printed).
+wait for the WAL flush, 3 rounds, medians against the bare loop / against the bare loop on one CPU: 1 x 8
+SQLite 0.548 / 0.432, PostgreSQL 0.546 / 0.427; 4 x 8 SQLite 0.621 / 0.533, PostgreSQL 0.507 / 0.436; 2 x 16
+SQLite 0.719 / 0.605, PostgreSQL 0.583 / 0.493 (before both, at the start of the same session, when this
+machine was ~25 % faster: 0.508 / 0.381, 0.425 / 0.317, 0.507 / 0.413, 0.398 / 0.324, 0.570 / 0.461, 0.480 /
+0.392). PostgreSQL runs on the same 2 cores here (~1 ms of its CPU per range, printed).
 """
 
 from __future__ import annotations
