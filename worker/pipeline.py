@@ -274,9 +274,8 @@ def claim_ranges(db: Database, objects: ObjectStore, requests: Sequence[ClaimReq
     claimed by one statement in autocommit (_CLAIM_QUEUED); every other case, and SQLite, reads the range under
     its row lock and decides, the requests of a batch in one transaction (group_commit.py; SQLite only)."""
     answers: dict[int, ClaimedRange | None] = {}
-    rest = list(requests)
+    rest = list(requests) if db.is_sqlite else []
     if not db.is_sqlite:
-        rest = []
         with db.autocommit_connection() as conn:
             for request in requests:
                 claimed = _claim_queued(conn, objects, request)
