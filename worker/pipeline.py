@@ -411,18 +411,27 @@ def _database_error(exc: Exception) -> bool:
 class GroupWrites:
     """The claims and the stores of one worker process's threads, each batched by a group commit: the threads
     that claim (or store) while another does share its next transaction (worker/group_commit.py). Claims are
-    batched on SQLite only (below)."""
+    batched on SQLite only (`claim`)."""
 
     def __init__(self, db: Database, objects: ObjectStore, max_batch: int = 32) -> None:
+        self.db = db
+        self.objects = objects
         self.claims: GroupCommit[ClaimRequest, ClaimedRange | None] = GroupCommit(
             lambda requests: claim_ranges(db, objects, requests), max_batch, _database_error
         )
-        # PostgreSQL claims a queued range in one autocommit statement, with no transaction to share; batched as
-        # one UPDATE .. FROM unnest(ids, holders) it cost the server more CPU per range than it saved (measured)
-        self.batch_claims = db.is_sqlite
         self.stores: GroupCommit[FinishedRange, int] = GroupCommit(
             lambda items: store_finished(db, items), max_batch, _database_error
         )
+
+    def claim(self, request: ClaimRequest) -> ClaimedRange | None:
+        # PostgreSQL claims a queued range in one autocommit statement, with no transaction to share; batched as
+        # one UPDATE .. FROM unnest(ids, holders) it cost the server more CPU per range than it saved (measured)
+        if not self.db.is_sqlite:
+            return claim_ranges(self.db, self.objects, [request])[0]
+        return self.claims.commit(request)
+
+    def store(self, finished: FinishedRange) -> int:
+        return self.stores.commit(finished)
 
     def summary(self) -> str:
         """How much the batching saved, for the worker's log at shutdown."""
@@ -434,7 +443,7 @@ class GroupWrites:
 
 def _store(
     db: Database, objects: ObjectStore, claimed: ClaimedRange, provider: OcrProvider, result: OcrResult | None,
-    cost_per_page_usd: float, stores: GroupCommit[FinishedRange, int] | None,
+    cost_per_page_usd: float, writes: GroupWrites | None,
 ) -> int:
     # image objects are written before the transaction, so the locks are held for row inserts only
     prepared = None
@@ -443,9 +452,7 @@ def _store(
             objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd
         )
     finished = FinishedRange(claimed.range_id, claimed.document_id, prepared)
-    if stores is None:
-        return store_finished(db, [finished])[0]
-    return stores.commit(finished)
+    return writes.store(finished) if writes is not None else store_finished(db, [finished])[0]
 
 
 def settle_document(db: Database, document_id: int) -> None:
@@ -533,11 +540,11 @@ def _database_away(exc: Exception, attempt: int, retry_base_s: float, retry_max_
 
 def _ocr_and_store(
     db: Database, objects: ObjectStore, provider: OcrProvider, claimed: ClaimedRange, leases: LeaseKeeper,
-    cost_per_page_usd: float, stores: GroupCommit[FinishedRange, int] | None,
+    cost_per_page_usd: float, writes: GroupWrites | None,
 ) -> int:
     with leases.hold(claimed.range_id, claimed.holder, claimed.attempt):
         result = provider.ocr(claimed.source, claimed.pages) if claimed.pages else None
-    return _store(db, objects, claimed, provider, result, cost_per_page_usd, stores)
+    return _store(db, objects, claimed, provider, result, cost_per_page_usd, writes)
 
 
 def run_range(
@@ -565,10 +572,7 @@ def run_range(
             own.close()
     try:
         request = ClaimRequest(range_id, worker_id, holder_name(worker_id), max_attempts, lease_s)
-        if writes is None or not writes.batch_claims:
-            claimed = claim_ranges(db, objects, [request])[0]
-        else:
-            claimed = writes.claims.commit(request)
+        claimed = writes.claim(request) if writes is not None else claim_ranges(db, objects, [request])[0]
     except (OperationalError, DBAPIError) as exc:
         return _database_away(exc, 1, retry_base_s, retry_max_s)
     if claimed is None:
@@ -577,9 +581,7 @@ def run_range(
     log.info("range started", extra=ctx)
     try:
         try:
-            written = _ocr_and_store(
-                db, objects, provider, claimed, leases, cost_per_page_usd, writes.stores if writes else None
-            )
+            written = _ocr_and_store(db, objects, provider, claimed, leases, cost_per_page_usd, writes)
         except PagemillError as err:
             log.warning("range failed: %s", redact(err.message), extra=ctx)
             if isinstance(err.partial, OcrResult):
