@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "SourceDocument",
     "OcrImage",
+    "OcrTable",
+    "OcrBlock",
+    "OcrConfidence",
     "OcrPage",
     "OcrUsage",
     "OcrResult",
@@ -46,6 +49,39 @@ class OcrImage:
 
 
 @dataclass
+class OcrTable:
+    """A table the provider took out of the markdown (`table_format`); `[id](id)` marks its place there."""
+
+    id: str
+    content: str
+    format: str = "markdown"  # "markdown" or "html"
+
+
+@dataclass
+class OcrBlock:
+    """A typed layout block in the OCR 4 shape. The box is in pixels of the page's `dimensions`."""
+
+    type: str  # text, title, list, table, image, equation, caption, code, references, aside_text, header, ...
+    content: str = ""
+    top_left_x: int | None = None
+    top_left_y: int | None = None
+    bottom_right_x: int | None = None
+    bottom_right_y: int | None = None
+    image_id: str | None = None
+    table_id: str | None = None
+    confidence: float | None = None  # block-level score, when asked for and given
+
+
+@dataclass
+class OcrConfidence:
+    """Scores in 0..1. `words` holds `{text, confidence, start_index}` (an offset into the markdown)."""
+
+    average: float | None = None
+    minimum: float | None = None
+    words: list[dict[str, Any]] | None = None
+
+
+@dataclass
 class OcrPage:
     index: int  # 0-based index in the ORIGINAL document
     markdown: str
@@ -54,6 +90,13 @@ class OcrPage:
     height: int | None = None
     dpi: int | None = None
     source: str = ""  # provider name, or "text_layer"
+    # the optional parts of an OCRPageObject: kept, never dropped (None/empty when the provider gave none)
+    tables: list[OcrTable] = field(default_factory=list)
+    header: str | None = None
+    footer: str | None = None
+    hyperlinks: list[str] = field(default_factory=list)
+    blocks: list[OcrBlock] | None = None
+    confidence: OcrConfidence | None = None
 
 
 @dataclass
@@ -68,6 +111,7 @@ class OcrResult:
     model: str | None = None
     usage: OcrUsage = field(default_factory=OcrUsage)
     billed: bool = False  # True when a paid provider answered: the usage goes into the ledger
+    document_annotation: str | None = None  # the provider's JSON string, as sent (document_annotation_format)
 
 
 @runtime_checkable
