@@ -17,18 +17,6 @@ from tests.conftest import cer
 from tests.worker.textlayer_pdfs import join_pdfs, make_broken_layer_pdf, make_picture_pdf
 
 
-@pytest.fixture(autouse=True)
-def _fresh_broker_connection() -> None:
-    """worker.celery_app.configure() keeps the producer pool of the first broker it connected to, so a second
-    run() in this process would queue into an earlier test's data folder; drop the pool (as test_watch does)."""
-    from worker.celery_app import app
-
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 def _db() -> Database:
     return Database.from_settings(DatabaseSettings())
 

@@ -43,14 +43,10 @@ def png_bytes(seed: int, size: int = 24) -> bytes:
 
 
 def fresh_producer(settings: WorkerSettings) -> None:
-    """Point the Celery app at this test's broker. configure() keeps an older producer pool (see report)."""
+    """Point the Celery app at this test's broker (configure() drops the cached producer pools itself)."""
     from worker.celery_app import app, configure
 
     configure(app, settings)
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 @contextmanager
