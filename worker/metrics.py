@@ -111,6 +111,12 @@ class Metrics:
             "pagemill_ratelimit_wait_seconds", "Time a request waited for the shared rate limiter.",
             ["limiter"], buckets=_WAIT_BUCKETS)
 
+    def declare(self, provider: str) -> None:
+        """Export this provider's counters at 0 before anything happens, so a dashboard (or a check) tells
+        "nothing failed yet" from "not exported": a labelled counter is otherwise absent until its first count."""
+        for counter in (self.pages_processed, self.pages_failed, self.retries, self.rate_limited):
+            counter.labels(provider)
+
 
 METRICS = Metrics()
 

@@ -11,6 +11,7 @@ from models.settings import DatabaseSettings
 
 from .documents import DocumentLimits
 from .lease import LeaseKeeper
+from .metrics import METRICS
 from .objects import ObjectStore
 from .pipeline import GroupWrites
 from .providers import get_provider
@@ -47,8 +48,10 @@ class Resources:
         """`db_connections`: how many threads of this process use the database at once."""
         db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir), pool_size=db_connections)
         objects = ObjectStore(settings.objects_dir)
+        provider = get_provider(settings)
+        METRICS.declare(provider.name)
         return cls(
-            os.getpid(), settings, db, objects, get_provider(settings), VisionSettings(),
+            os.getpid(), settings, db, objects, provider, VisionSettings(),
             LeaseKeeper(db, settings.lease_s), GroupWrites(db, objects),
         )
 

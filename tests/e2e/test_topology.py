@@ -86,4 +86,15 @@ def test_two_workers_and_a_scheduler_process_a_watched_folder(production_env, tm
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
-    assert proc.returncode is not None
+    # one SIGTERM stops the whole topology: the script did not need a SIGKILL, and none of its workers or
+    # scheduler outlived it
+    assert proc.returncode != -signal.SIGKILL, log.read_text()[-3000:]
+    assert wait_until(lambda: not _group_alive(proc.pid), 30), "a process of the topology is still running"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
