@@ -75,14 +75,40 @@ def test_prefix_search_with_a_star(db: Database) -> None:
     assert search(db, "invoic") == []
 
 
-@pytest.mark.parametrize("query", ['"', 'AND', 'kiwi OR', 'NEAR(kiwi', 'kiwi -"x', "kiwi:*", "kiwi'); --", "(*)^"])
-def test_fts_syntax_in_user_queries_is_harmless(db: Database, query: str) -> None:
-    add_document(db, "a.pdf", ["a kiwi and an and"])
-    try:
-        hits = search(db, query)
-    except ConfigError:
-        return  # a query without any word is refused with a readable error
-    assert all(h.filename == "a.pdf" for h in hits)
+# Pages where a query read as FTS syntax would find something else: "OR" as an operator would find every kiwi,
+# "-x" as NOT would drop x.pdf, "kiwi:*" as a prefix would find kiwis.pdf. Read as words that must all appear,
+# each query finds exactly the documents listed (None: no word at all, refused with a readable error).
+_SYNTAX_PAGES = {
+    "fruit.pdf": "a kiwi fruit and a pear",
+    "near.pdf": "near the kiwi farm",
+    "x.pdf": "x marks the kiwi spot",
+    "ornot.pdf": "kiwi or not",
+    "kiwis.pdf": "kiwis fly at night",
+    "drop.pdf": "drop table pages",
+}
+_EVERY_KIWI = {"fruit.pdf", "near.pdf", "x.pdf", "ornot.pdf"}
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ('"', None),
+    ("AND", {"fruit.pdf"}),
+    ("kiwi OR", {"ornot.pdf"}),
+    ("NEAR(kiwi", {"near.pdf"}),
+    ('kiwi -"x', {"x.pdf"}),
+    ("kiwi:*", _EVERY_KIWI),
+    ("kiwi'); --", _EVERY_KIWI),
+    ("(*)^", None),
+])
+def test_fts_syntax_in_user_queries_is_read_as_plain_words(db: Database, query: str,
+                                                            expected: set[str] | None) -> None:
+    for filename, markdown in _SYNTAX_PAGES.items():
+        add_document(db, filename, [markdown])
+    if expected is None:
+        with pytest.raises(ConfigError, match="at least one word"):
+            search(db, query)
+        return
+    assert {h.filename for h in search(db, query)} == expected
+    assert search(db, "drop table") != []  # and the pages table is still there
 
 
 def test_a_query_without_words_is_a_readable_error(db: Database) -> None:
