@@ -1,4 +1,5 @@
-"""The shared limiter on both backends: SQL (the embedded SQLite database) and real Redis."""
+"""The shared limiter on every backend: SQL on SQLite (the embedded default) and on PostgreSQL (its server clock
+and row lock), and real Redis."""
 
 from __future__ import annotations
 
@@ -22,13 +23,24 @@ from worker.settings import WorkerSettings
 Factory = Callable[..., RateLimiter]
 
 
-@pytest.fixture(params=["sql", "redis"])
-def make_limiter(request: pytest.FixtureRequest, data_dir: Path) -> Factory:
+def _sql_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, data_dir: Path,
+                  dialect: str) -> Database:
+    """The results database the SQL limiter will find through the settings (and so will child processes)."""
+    if dialect == "postgresql":
+        monkeypatch.setenv("PAGEMILL_DATABASE_URL", request.getfixturevalue("postgres_url"))
+    db = Database.from_settings(DatabaseSettings(data_dir=data_dir))
+    db.migrate()
+    assert db.is_sqlite == (dialect == "sqlite")
+    return db
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+def make_limiter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Factory:
     """build_limiter(...) on the backend under test; picklable settings so child processes can build one."""
     if request.param == "redis":
         settings = WorkerSettings(data_dir=data_dir, broker_url=request.getfixturevalue("redis_url"))
     else:
-        Database.from_settings(DatabaseSettings(data_dir=data_dir)).migrate()
+        _sql_database(request, monkeypatch, data_dir, request.param).dispose()
         settings = WorkerSettings(data_dir=data_dir)
 
     def make(**kw: object) -> RateLimiter:
@@ -164,9 +176,10 @@ def test_a_cooldown_pauses_every_limiter_sharing_the_name(make_limiter: Factory)
     assert 100 < (err.value.retry_after_s or 0) <= 120
 
 
-def test_the_sql_state_is_a_readable_row(data_dir: Path) -> None:
-    db = Database.from_settings(DatabaseSettings(data_dir=data_dir))
-    db.migrate()
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_the_sql_state_is_a_readable_row(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                                         data_dir: Path, dialect: str) -> None:
+    db = _sql_database(request, monkeypatch, data_dir, dialect)
     limiter = build_limiter(WorkerSettings(data_dir=data_dir), name="ocr", rate_per_s=2, max_inflight=3)
     token = limiter.acquire()
     limiter.cool_down(0.01)
