@@ -186,9 +186,20 @@ def test_the_key_is_absent_from_reprs_and_settings(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_missing_key_for_the_official_api_fails_before_sending(tmp_path: Path) -> None:
-    provider = MistralProvider(RequestOptions(model="m"), api_key=None, base_url="https://api.mistral.ai/v1")
+    sent: list[httpx.Request] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        # a test never reaches beyond 127.0.0.1: if the guard broke, the request ends here, recorded
+        sent.append(request)
+        raise httpx.ConnectError("this test sends nothing", request=request)
+
+    client = httpx.Client(transport=httpx.MockTransport(refuse))
+    provider = MistralProvider(RequestOptions(model="m"), api_key=None, base_url="https://api.mistral.ai/v1",
+                               client=client)
     with pytest.raises(ProviderAuthError, match="check MISTRAL_API_KEY"):
         provider.ocr(_pdf(tmp_path, 1), [0])
+    assert sent == []
+    client.close()
 
 
 @pytest.mark.parametrize("fault,error,retry_after", [
