@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import insert
 
 from models.db import Database
-from models.migrate import alembic_config
 from models.tables import Document, Page
 
 __all__ = ["migrated_database", "add_document"]
 
 
 def migrated_database(url: str) -> Database:
-    """A Database at Alembic head.
-
-    Database.migrate() puts the URL into Alembic's ini-style config, where the `%` of the conftest's
-    PostgreSQL URL (`options=-csearch_path%3D...`) is an interpolation error; the migration environment
-    uses the connection passed in attributes, so the URL is left out here.
-    """
+    """A Database at Alembic head, migrated the way every pagemill command migrates it."""
     db = Database(url)
-    if db.is_sqlite:
-        db.migrate()
-        return db
-    cfg = alembic_config()
-    with db.engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        conn.commit()
+    db.migrate()
     return db
 
 

@@ -133,18 +133,3 @@ def report(fault: str, counts: list[DocCount]) -> None:
     print(f"\nFAULT-REPORT | {fault} | docs {len(counts)} | completed {done} | "
           f"pages lost {sum(c.lost for c in counts)} | duplicate pages {sum(c.duplicates for c in counts)} | "
           f"billed {sum(c.billed_pages for c in counts)}/{sum(c.expected for c in counts)}")
-
-
-def libpq_schema_env(monkeypatch: pytest.MonkeyPatch, production_env: dict[str, str]) -> dict[str, str]:
-    """The fixture's schema passed through PGOPTIONS instead of the URL.
-
-    models/migrate.py hands the URL to Alembic's config parser, which rejects the `%3D` of the fixture's
-    `options=-csearch_path%3D...` query (reported to the lead); libpq reads PGOPTIONS in every process."""
-    from urllib.parse import parse_qs, urlsplit
-
-    url = production_env["PAGEMILL_DATABASE_URL"]
-    options = parse_qs(urlsplit(url).query)["options"][0]
-    env = {**production_env, "PAGEMILL_DATABASE_URL": url.split("?", 1)[0], "PGOPTIONS": options}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return env

@@ -22,7 +22,6 @@ from ._faults import (
     count_document,
     fault_env,
     kill9,
-    libpq_schema_env,
     make_pdf,
     open_db,
     report,
@@ -79,7 +78,7 @@ def test_kill9_pool_child_then_whole_worker_embedded(tmp_path: Path, monkeypatch
 def test_kill9_pool_child_then_whole_worker_redis_postgres(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, production_env: dict[str, str]
 ) -> None:
-    env = {**libpq_schema_env(monkeypatch, production_env), **fault_env(monkeypatch)}
+    env = {**production_env, **fault_env(monkeypatch)}
     # the sweep runs as users run it: `pagemill scheduler`
     sched = subprocess.Popen(
         [sys.executable, "-m", "scheduler.cli", "scheduler", "--interval", "1"],

@@ -17,7 +17,7 @@ from scheduler.sweep import Sweeper
 from tests.conftest import start_worker, stop_process, wait_until
 from worker.settings import WorkerSettings
 
-from ._faults import count_document, fault_env, libpq_schema_env, make_pdf, open_db, report, wait_done
+from ._faults import count_document, fault_env, make_pdf, open_db, report, wait_done
 from ._proxy import CuttableProxy, free_port
 
 
@@ -55,7 +55,7 @@ def test_redis_restart_in_the_middle_of_a_batch_of_20(
         pytest.skip("redis-server is not on PATH: this test restarts a Redis of its own")
     port = free_port()
     redis_proc = _redis_server(port)
-    env = {**libpq_schema_env(monkeypatch, production_env), **fault_env(monkeypatch, PAGEMILL_TEST_PAGE_DELAY_S="0.15")}
+    env = {**production_env, **fault_env(monkeypatch, PAGEMILL_TEST_PAGE_DELAY_S="0.15")}
     env["PAGEMILL_BROKER_URL"] = f"redis://127.0.0.1:{port}/0"
     monkeypatch.setenv("PAGEMILL_BROKER_URL", env["PAGEMILL_BROKER_URL"])
     files = [make_pdf(tmp_path / f"doc {i:02d}.pdf", 3, seed=i) for i in range(20)]
@@ -88,13 +88,13 @@ def test_redis_restart_in_the_middle_of_a_batch_of_20(
 def test_database_unreachable_for_a_few_seconds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, production_env: dict[str, str]
 ) -> None:
-    env = {**libpq_schema_env(monkeypatch, production_env), **fault_env(monkeypatch, PAGEMILL_TEST_PAGE_DELAY_S="0.2")}
+    env = {**production_env, **fault_env(monkeypatch, PAGEMILL_TEST_PAGE_DELAY_S="0.2")}
     job = submit([make_pdf(tmp_path / "forty.pdf", 40)], pages_per_task=4, wait=False, start_workers=False)
     proxy = CuttableProxy(5432)
     env["PAGEMILL_DATABASE_URL"] = env["PAGEMILL_DATABASE_URL"].replace(":5432/", f":{proxy.port}/")
     monkeypatch.setenv("PAGEMILL_DATABASE_URL", env["PAGEMILL_DATABASE_URL"])
     db_via_proxy = open_db()
-    monkeypatch.setenv("PAGEMILL_DATABASE_URL", production_env["PAGEMILL_DATABASE_URL"].split("?")[0])
+    monkeypatch.setenv("PAGEMILL_DATABASE_URL", production_env["PAGEMILL_DATABASE_URL"])
     db = open_db()  # the test's own view, not through the proxy
     sweeper = Sweeper(db_via_proxy, WorkerSettings(), interval_s=1.0, requeue_after_s=4.0)
     sweeper.start()

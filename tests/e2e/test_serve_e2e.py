@@ -17,15 +17,6 @@ from tests.worker.serve_harness import running_server
 
 KEY = "e2e-serve-key"
 
-try:
-    from worker.providers.mistral import MistralProvider  # noqa: F401
-
-    _PROVIDER_ERROR = None
-except Exception as exc:  # the provider is written by another engineer; skip visibly until it imports
-    _PROVIDER_ERROR = f"worker.providers.mistral does not import yet: {exc!r}"
-
-pytestmark = pytest.mark.skipif(_PROVIDER_ERROR is not None, reason=_PROVIDER_ERROR or "")
-
 
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
