@@ -121,6 +121,7 @@ class FolderWatcher(threading.Thread):
         self.finisher = Finisher(self.root, self.options.after)
         self.job_id: int | None = None
         self.ready = threading.Event()  # set once the startup scan is done and events are being watched
+        self.scans = 0  # full scans done (startup and rescans): lets a caller wait until the folder was re-read
         self._taken: dict[Path, _Taken] = {}
 
     # -- the loop -------------------------------------------------------------------------------------------
@@ -188,6 +189,7 @@ class FolderWatcher(threading.Thread):
         self._walk(self.root)
         if len(self.tracker) > before:
             log.info("%s of %s found %d new file(s)", reason, self.root, len(self.tracker) - before)
+        self.scans += 1
 
     def _walk(self, top: Path) -> None:
         for dirpath, dirs, files in os.walk(top, followlinks=False):

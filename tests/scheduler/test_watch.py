@@ -76,6 +76,13 @@ def watching(folder: Path, **opts: object) -> Iterator[tuple[FolderWatcher, Data
     assert not watcher.is_alive()
 
 
+def rescanned_and_idle(watcher: FolderWatcher, scans: int = 2, timeout_s: float = 30) -> bool:
+    """The watcher read the whole folder `scans` more times and holds nothing waiting to settle: anything it
+    would take again (a duplicate event, a rescan, a file it should ignore) it has taken by now."""
+    start = watcher.scans
+    return wait_until(lambda: watcher.scans >= start + scans and len(watcher.tracker) == 0, timeout_s)
+
+
 def count(db: Database, model: type, *where: object) -> int:
     with db.read_session() as s:
         query = select(func.count()).select_from(model).where(*where)  # type: ignore[arg-type]
@@ -94,9 +101,12 @@ def inbox(tmp_path: Path) -> Path:
     return p
 
 
-def test_a_file_written_in_ten_chunks_is_taken_once_after_the_last_chunk(inbox: Path) -> None:
+def test_a_file_written_in_ten_chunks_is_taken_once_after_the_last_chunk(
+    inbox: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pagemill.watch")
     data = png_bytes(1, size=400)
-    with watching(inbox, settle_s=1.0) as (_, db, taken):
+    with watching(inbox, settle_s=1.0, rescan_interval_s=0.5) as (watcher, db, taken):
         with open(inbox / "scan.png", "wb") as fh:
             step = len(data) // 10 + 1
             for i in range(10):
@@ -106,8 +116,9 @@ def test_a_file_written_in_ten_chunks_is_taken_once_after_the_last_chunk(inbox: 
                 time.sleep(0.3)
         last_write = time.time()
         assert wait_until(lambda: count(db, Document) == 1, 30)
-        time.sleep(1.5)  # anything taken twice would show up by now
+        assert rescanned_and_idle(watcher)
         assert len(taken) == 1
+        assert caplog.text.count("scan.png is stable") == 1  # read and hashed once, not again at each rescan
         assert taken[0][0] >= last_write
         with db.read_session() as s:
             doc = s.scalars(select(Document)).one()
@@ -156,13 +167,13 @@ def test_ignored_names_are_never_taken(inbox: Path) -> None:
         "~$report.png", ".DS_Store", "Thumbs.db", "desktop.ini", "@eaDir/thumb.png", "__MACOSX/a.png",
         ".git/blob.png", "notes.bak",
     ]
-    with watching(inbox, ignore=("*.bak",)) as (_, db, _taken):
+    with watching(inbox, ignore=("*.bak",), rescan_interval_s=0.5) as (watcher, db, _taken):
         for i, name in enumerate(junk):
             (inbox / name).parent.mkdir(parents=True, exist_ok=True)
             (inbox / name).write_bytes(png_bytes(100 + i))
         (inbox / "real.png").write_bytes(png_bytes(99))
         assert wait_until(lambda: count(db, Document) >= 1, 30)
-        time.sleep(1.5)
+        assert rescanned_and_idle(watcher)
         assert names(db) == ["real.png"]
 
 
@@ -172,12 +183,12 @@ def test_symlinks_escaping_the_folder_are_not_followed(inbox: Path, tmp_path: Pa
     (secret / "secret.png").write_bytes(png_bytes(8))
     (secret / "deep.png").write_bytes(png_bytes(9))
     (inbox / "inside.png").write_bytes(png_bytes(10))
-    with watching(inbox) as (_, db, _taken):
+    with watching(inbox, rescan_interval_s=0.5) as (watcher, db, _taken):
         os.symlink(secret / "secret.png", inbox / "link.png")
         os.symlink(secret, inbox / "linked-folder")
         (inbox / "after.png").write_bytes(png_bytes(11))
         assert wait_until(lambda: count(db, Document) >= 2, 30)
-        time.sleep(1.5)
+        assert rescanned_and_idle(watcher)
         assert names(db) == ["after.png", "inside.png"]
 
 
@@ -213,14 +224,14 @@ def test_touching_resaving_and_rescans_queue_nothing_new(
     caplog.set_level(logging.INFO, logger="pagemill.watch")
     data = png_bytes(15)
     path = inbox / "doc.png"
-    with watching(inbox, rescan_interval_s=1.0) as (_, db, taken):
+    with watching(inbox, rescan_interval_s=1.0) as (watcher, db, taken):
         path.write_bytes(data)
         assert wait_until(lambda: count(db, Document) == 1, 30)
         os.utime(path)  # touch
         time.sleep(0.2)
         path.write_bytes(data)  # re-save the same bytes
         assert wait_until(lambda: "content is unchanged" in caplog.text, 30)
-        time.sleep(2.5)  # two rescans
+        assert rescanned_and_idle(watcher)
         assert len(taken) == 1
         assert count(db, PageRange) == 1 and count(db, DocumentName) == 1
         path.write_bytes(png_bytes(16))  # new content under the same name is a new document
@@ -229,11 +240,11 @@ def test_touching_resaving_and_rescans_queue_nothing_new(
 
 
 def test_after_move_puts_a_failed_file_in_failed_with_the_reason(inbox: Path) -> None:
-    with watching(inbox, after=AfterIntake.move) as (_, db, _taken):
+    with watching(inbox, after=AfterIntake.move, rescan_interval_s=0.5) as (watcher, db, _taken):
         (inbox / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf\n")
         (inbox / "waiting.png").write_bytes(png_bytes(17))  # queued, never done here: stays in place
         assert wait_until(lambda: (inbox / "failed" / "broken.pdf").exists(), 30)
-        time.sleep(1.5)
+        assert rescanned_and_idle(watcher)
     reason = (inbox / "failed" / "broken.pdf.error.txt").read_text()
     assert "broken.pdf: failed" in reason and "pagemill status" in reason
     assert not (inbox / "broken.pdf").exists()
@@ -252,11 +263,11 @@ def test_three_hundred_files_dropped_at_once_are_each_enqueued_exactly_once(
     blobs = [png_bytes(1000 + i, size=48) for i in range(300)]
     client = redis.Redis.from_url(redis_url)
     try:
-        with watching(inbox, rescan_interval_s=5.0) as (_, db, taken):
+        with watching(inbox, rescan_interval_s=1.0) as (watcher, db, taken):
             for i, blob in enumerate(blobs):
                 (inbox / f"f{i:03d}.png").write_bytes(blob)
             assert wait_until(lambda: count(db, Document) == 300, 120)
-            time.sleep(6)  # a rescan and any late duplicate events
+            assert rescanned_and_idle(watcher, timeout_s=60)  # rescans and any late duplicate events
             assert len(taken) == 300
             assert count(db, Document) == count(db, PageRange) == count(db, DocumentName) == 300
             assert client.llen(queue) == 300
