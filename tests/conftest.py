@@ -23,7 +23,10 @@ import pytest
 REDIS_URL = os.environ.get("PAGEMILL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("PAGEMILL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+# the shared corpus of real documents sits beside the checkout; PAGEMILL_TEST_CORPUS points at it from elsewhere
+CORPUS = Path(os.environ.get("PAGEMILL_TEST_CORPUS") or ROOT.parent / "shared" / "corpus")
+CORPUS_MISSING = (f"the shared corpus of real documents was not found at {CORPUS} (looked for ../shared/corpus "
+                  "beside this checkout): set PAGEMILL_TEST_CORPUS to its folder to run this test")
 
 
 def _reachable(url: str, default_port: int) -> bool:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from models.errors import InputError
 from scheduler.samples import SAMPLE_TEXTS, make_born_digital_pdf, make_image, make_scanned_pdf, page_text
-from tests.conftest import CORPUS, cer
+from tests.conftest import CORPUS, CORPUS_MISSING, cer
 from tests.worker.textlayer_pdfs import (
     join_pdfs,
     make_broken_layer_pdf,
@@ -138,7 +138,7 @@ def test_generated_pdfs_are_classified(tmp_path: Path) -> None:
     assert not verdicts["scan.pdf"].passed and verdicts["scan.pdf"].chars == 0
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason=f"the shared corpus is absent ({CORPUS})")
+@pytest.mark.skipif(not CORPUS.exists(), reason=CORPUS_MISSING)
 def test_real_born_digital_pages_pass_and_real_scans_do_not() -> None:
     def verdicts(name: str) -> list[bool]:
         with pdfium.PdfDocument(CORPUS / name) as pdf:
