@@ -30,6 +30,8 @@ __all__ = [
     "PageRange",
     "Page",
     "Image",
+    "PageTable",
+    "PageBlock",
     "Usage",
     "RateLimitState",
     "utcnow",
@@ -60,7 +62,7 @@ class RangeStatus:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[int]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[int]: JSON, list[str]: JSON, list[dict[str, Any]]: JSON}
 
 
 class Document(Base):
@@ -165,6 +167,56 @@ class Page(Base):
     model: Mapped[str | None] = mapped_column(String(100))
     range_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the optional parts of the provider's page (NULL when it gave none): header/footer text taken out of
+    # the markdown (extract_header/_footer), its links, and its confidence scores in 0..1
+    header: Mapped[str | None] = mapped_column(Text)
+    footer: Mapped[str | None] = mapped_column(Text)
+    hyperlinks: Mapped[list[str] | None] = mapped_column(JSON)
+    confidence_avg: Mapped[float | None] = mapped_column(Float)
+    confidence_min: Mapped[float | None] = mapped_column(Float)
+    word_confidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # {text, confidence, start_index}
+
+
+class PageTable(Base):
+    """A table the provider took out of a page's markdown (`table_format`); `[table_id](table_id)` marks its
+    place there."""
+
+    __tablename__ = "page_tables"
+    __table_args__ = (UniqueConstraint("document_id", "table_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    page_index: Mapped[int] = mapped_column(Integer)
+    table_id: Mapped[str] = mapped_column(String(100))  # e.g. tbl-3-0.html, chosen by pagemill
+    provider_id: Mapped[str | None] = mapped_column(Text)  # the id the provider gave, for reference only
+    format: Mapped[str] = mapped_column(String(20))  # markdown | html
+    content: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text, default="")  # the cells' text without markup: what search indexes
+    word_confidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PageBlock(Base):
+    """A typed layout block of a page (OCR 4 `blocks`, or a local engine's layout), in reading order."""
+
+    __tablename__ = "page_blocks"
+    __table_args__ = (UniqueConstraint("document_id", "page_index", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    page_index: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)  # 0, 1, 2, ... in the page's order
+    type: Mapped[str] = mapped_column(String(40))  # text, title, table, image, header, ... as the provider said
+    top_left_x: Mapped[int | None] = mapped_column(Integer)
+    top_left_y: Mapped[int | None] = mapped_column(Integer)
+    bottom_right_x: Mapped[int | None] = mapped_column(Integer)
+    bottom_right_y: Mapped[int | None] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text, default="")
+    image_id: Mapped[str | None] = mapped_column(String(100))  # images.name of an image block
+    table_id: Mapped[str | None] = mapped_column(String(100))  # page_tables.table_id of a table block
+    confidence: Mapped[float | None] = mapped_column(Float)  # average content confidence, 0..1
+    confidence_scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the block's scores as sent
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Image(Base):
@@ -188,6 +240,7 @@ class Image(Base):
     description: Mapped[str | None] = mapped_column(Text)
     description_model: Mapped[str | None] = mapped_column(String(100))
     description_tokens: Mapped[int | None] = mapped_column(Integer)
+    annotation: Mapped[str | None] = mapped_column(Text)  # the provider's image_annotation (a JSON string)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

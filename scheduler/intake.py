@@ -20,7 +20,18 @@ from sqlalchemy.orm import Session
 
 from models.db import Database
 from models.errors import InputError
-from models.tables import DocStatus, Document, DocumentName, Image, JobDocument, Page, PageRange, RangeStatus
+from models.tables import (
+    DocStatus,
+    Document,
+    DocumentName,
+    Image,
+    JobDocument,
+    Page,
+    PageBlock,
+    PageRange,
+    PageTable,
+    RangeStatus,
+)
 from worker.documents import DocumentInfo, inspect_document, open_pdf
 from worker.objects import ObjectStore
 from worker.persist import insert_ignore
@@ -67,7 +78,7 @@ def _decrypted_copy(objects: ObjectStore, relpath: str, password: str) -> str:
 
 
 def _wipe(session: Session, doc_id: int) -> None:
-    for table in (Page, Image, PageRange):
+    for table in (Page, Image, PageTable, PageBlock, PageRange):
         session.execute(delete(table).where(table.document_id == doc_id))  # type: ignore[attr-defined]
 
 

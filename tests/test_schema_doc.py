@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from models.db import Database
-from models.tables import Base, Document, Image, PageRange, Usage
+from models.tables import Base, Document, Image, Page, PageBlock, PageRange, PageTable, Usage
 from tests.results_db import add_document, migrated_database
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
@@ -46,6 +46,15 @@ def populate(db: Database) -> None:
         for n in range(2):
             s.add(Image(document_id=done, page_index=0, name=f"img-0-{n}.png", path=f"images/aa/{n}.png",
                         sha256=str(n) * 64, mime_type="image/png"))
+        s.add(PageTable(document_id=done, page_index=1, table_id="tbl-1-0.html", format="html",
+                        content="<table><tr><td>Widget</td><td>3</td></tr></table>", text="Widget 3"))
+        s.add(PageBlock(document_id=done, page_index=1, seq=0, type="table", top_left_x=10, top_left_y=20,
+                        bottom_right_x=300, bottom_right_y=90, content="| Widget | 3 |", table_id="tbl-1-0.html",
+                        confidence=0.61))
+        for page in s.scalars(select(Page).where(Page.document_id.in_([done, partial]))):
+            page.confidence_avg, page.confidence_min = {0: (0.97, 0.9), 1: (0.64, 0.2)}[page.page_index]
+            if page.document_id == partial:
+                page.confidence_avg, page.confidence_min = 0.75, 0.5
         s.add_all([
             Usage(document_id=done, provider="mistral", model="mistral-ocr-latest", pages_processed=2,
                   cost_usd=0.002, created_at=yesterday),
@@ -67,7 +76,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 def test_the_document_has_the_four_questions_and_both_dialects() -> None:
     body = DOC.read_text()
     for heading in ("Pages containing a word", "Documents that failed", "Pages billed per day",
-                    "Images per document"):
+                    "Images per document", "Tables containing a word", "Pages to check first"):
         assert f"### {heading}" in body
     sql = examples()
     assert any(runs_on(s, "sqlite") and not runs_on(s, "postgresql") for s in sql)
@@ -98,6 +107,13 @@ def test_examples_answer_their_question(db: Database) -> None:
         assert [int(r.pages) for r in billed] == [2, 1]
         images = s.execute(text(next(x for x in examples() if "count(i.id)" in x))).all()
         assert (images[0].filename, images[0].images) == ("invoice-2024.pdf", 2)
+        for sql in (x for x in examples() if "widget" in x and runs_on(x, dialect)):
+            assert [(r.filename, r.page_index, r.table_id) for r in s.execute(text(sql))] == [
+                ("invoice-2024.pdf", 1, "tbl-1-0.html")]
+        review = s.execute(text(next(x for x in examples() if "FROM review_queue" in x))).all()
+        assert [(r.filename, r.page_index) for r in review] == [("invoice-2024.pdf", 1), ("minutes.pdf", 0)]
+        blocks = s.execute(text(next(x for x in examples() if "FROM page_blocks" in x))).all()
+        assert [(b.page_index, b.type) for b in blocks] == [(1, "table")]
 
 
 def test_every_table_and_column_is_documented() -> None:

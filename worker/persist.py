@@ -3,26 +3,28 @@
 `prepare_result` does the slow part (decoding, hashing and writing image objects) before any transaction, so
 the write transaction (the SQLite write lock, the document row lock on PostgreSQL) only inserts rows. An
 object written for a transaction that then fails is harmless: objects are content-addressed and the retry
-writes the same one. Writes are idempotent: pages are unique on (document_id, page_index) and images on (document_id, name), and
-inserts skip rows that exist, so a redelivered task never duplicates anything.
+writes the same one. Writes are idempotent: pages are unique on (document_id, page_index), images on
+(document_id, name), tables on (document_id, table_id) and blocks on (document_id, page_index, seq), and inserts
+skip rows that exist, so a redelivered task never duplicates anything. The optional parts of a page (tables,
+blocks, header/footer, links, confidence) are turned into rows by page_parts.py.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from models.tables import Image, Page, Usage
+from models.tables import Image, Page, PageBlock, PageTable, Usage
 
 from .documents import image_bytes_mime, read_image_size
 from .objects import IMAGE_EXTENSIONS, ObjectStore
+from .page_parts import block_rows, page_fields, rename_placeholders, table_names, table_rows
 from .providers.base import OcrImage, OcrPage, OcrResult
 
 __all__ = ["PreparedImage", "PreparedResult", "prepare_images", "prepare_result", "insert_prepared",
@@ -67,32 +69,19 @@ def insert_ignore(target: Session | Connection, table: Any, rows: list[dict[str,
     conn.execute(_insert_ignore_statement(conn.dialect.name, table, tuple(keys)), rows)
 
 
-def _placeholder_pattern(provider_id: str) -> re.Pattern[str]:
-    ident = re.escape(provider_id)
-    return re.compile(r"(!?\[)" + ident + r"(\]\()" + ident + r"(\))")
-
-
-def prepare_images(objects: ObjectStore, page: OcrPage) -> tuple[str, list[PreparedImage]]:
-    """Store a page's images under names pagemill chooses; return the markdown with placeholders renamed.
-
-    A provider's image id (`img-0.jpeg`) is only used to find its placeholder in the markdown: ids restart
-    in every request and may be hostile (`../../etc/passwd`), so the stored name is `img-<page>-<n>.<ext>`.
-    """
-    markdown = page.markdown
+def _store_images(objects: ObjectStore, page: OcrPage) -> list[PreparedImage]:
     prepared: list[PreparedImage] = []
     for n, image in enumerate(page.images):
         if not image.data:
             continue
         mime = image_bytes_mime(image.data) or "application/octet-stream"
         ext = IMAGE_EXTENSIONS.get(mime, "bin")
-        name = f"img-{page.index}-{n}.{ext}"
         stored = objects.put_bytes(image.data, "images", ext)
         size = read_image_size(image.data)
-        markdown = _placeholder_pattern(image.id).sub(lambda m: f"{m[1]}{name}{m[2]}{name}{m[3]}", markdown)
         prepared.append(
             PreparedImage(
                 page_index=page.index,
-                name=name,
+                name=f"img-{page.index}-{n}.{ext}",
                 provider_id=image.id[:500],
                 image=image,
                 relpath=stored.relpath,
@@ -102,6 +91,24 @@ def prepare_images(objects: ObjectStore, page: OcrPage) -> tuple[str, list[Prepa
                 height=size[1] if size else None,
             )
         )
+    return prepared
+
+
+def _image_names(prepared: list[PreparedImage]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for im in prepared:
+        names.setdefault(im.image.id, im.name)
+    return names
+
+
+def prepare_images(objects: ObjectStore, page: OcrPage) -> tuple[str, list[PreparedImage]]:
+    """Store a page's images under names pagemill chooses; return the markdown with placeholders renamed.
+
+    A provider's image id (`img-0.jpeg`) is only used to find its placeholder in the markdown: ids restart
+    in every request and may be hostile (`../../etc/passwd`), so the stored name is `img-<page>-<n>.<ext>`.
+    """
+    prepared = _store_images(objects, page)
+    markdown, _ = rename_placeholders(page.index, page.markdown, _image_names(prepared), {})
     return markdown, prepared
 
 
@@ -112,6 +119,8 @@ class PreparedResult:
     pages: list[dict[str, Any]]
     images: list[dict[str, Any]]
     usage: dict[str, Any] | None
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def prepare_result(
@@ -125,8 +134,12 @@ def prepare_result(
     """Store the result's images in the object folder and build its rows; touches no database."""
     page_rows: list[dict[str, Any]] = []
     image_rows: list[dict[str, Any]] = []
+    table_rows_: list[dict[str, Any]] = []
+    block_rows_: list[dict[str, Any]] = []
     for page in result.pages:
-        markdown, images = prepare_images(objects, page)
+        images = _store_images(objects, page)
+        image_names, tables = _image_names(images), table_names(page)
+        markdown, placed = rename_placeholders(page.index, page.markdown, image_names, tables)
         page_rows.append(
             {
                 "document_id": document_id,
@@ -138,9 +151,12 @@ def prepare_result(
                 "source": page.source or provider,
                 "model": result.model,
                 "range_id": range_id,
+                **page_fields(page),
             }
         )
         image_rows.extend(_image_row(document_id, im) for im in images)
+        table_rows_.extend(table_rows(document_id, page, tables, placed))
+        block_rows_.extend(block_rows(document_id, page, image_names, tables))
     usage = None
     if result.usage.pages_processed or result.billed:
         usage = {
@@ -153,7 +169,7 @@ def prepare_result(
             "doc_size_bytes": result.usage.doc_size_bytes,
             "cost_usd": (result.usage.pages_processed * cost_per_page_usd) if result.billed else 0.0,
         }
-    return PreparedResult(page_rows, image_rows, usage)
+    return PreparedResult(page_rows, image_rows, usage, table_rows_, block_rows_)
 
 
 def _image_row(document_id: int, im: PreparedImage) -> dict[str, Any]:
@@ -171,7 +187,7 @@ def _image_row(document_id: int, im: PreparedImage) -> dict[str, Any]:
         "mime_type": im.mime_type,
         "width": im.width,
         "height": im.height,
-        "description": im.image.annotation,
+        "annotation": im.image.annotation,
     }
 
 
@@ -189,6 +205,9 @@ def insert_prepared_many(target: Session | Connection, results: Sequence[Prepare
     transaction: the write of a group commit (worker/group_commit.py)."""
     insert_ignore(target, Page, [row for p in results for row in p.pages], ["document_id", "page_index"])
     insert_ignore(target, Image, [row for p in results for row in p.images], ["document_id", "name"])
+    insert_ignore(target, PageTable, [row for p in results for row in p.tables], ["document_id", "table_id"])
+    insert_ignore(target, PageBlock, [row for p in results for row in p.blocks],
+                  ["document_id", "page_index", "seq"])
     usage = [p.usage for p in results if p.usage is not None]
     if usage:
         connection_of(target).execute(_USAGE_INSERT, usage)

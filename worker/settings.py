@@ -38,9 +38,14 @@ class WorkerSettings(BaseSettings):
     rate_limit: float = 5.0  # requests per second, across every worker process and host
     max_inflight: int = 8  # concurrent requests, across every worker process and host
     price_per_1000_pages: float = 4.0
-    table_format: str | None = None
+    # what of an OCR page is asked for (README "Settings" says why these defaults): tables as HTML objects
+    # (merged cells survive; exports put them back in place), layout blocks and page confidence; headers and
+    # footers stay in the text unless asked
+    table_format: str | None = "html"  # html | markdown | inline (null: tables stay in the markdown)
     extract_header: bool = False
     extract_footer: bool = False
+    include_blocks: bool = True
+    confidence_scores: str | None = "page"  # page | word | block | none
     image_limit: int | None = None
     image_min_size: int | None = None
     include_image_base64: bool = True
@@ -71,6 +76,26 @@ class WorkerSettings(BaseSettings):
             raise ValueError(f"unknown provider {value!r}; choose one of {', '.join(sorted(PROVIDERS))}")
         return value
 
+    @field_validator("table_format")
+    @classmethod
+    def _known_table_format(cls, value: str | None) -> str | None:
+        value = (value or "").strip().lower()
+        if value in ("", "none", "null", "inline"):
+            return None
+        if value not in ("html", "markdown"):
+            raise ValueError(f"unknown table format {value!r}; choose html, markdown or inline")
+        return value
+
+    @field_validator("confidence_scores")
+    @classmethod
+    def _known_granularity(cls, value: str | None) -> str | None:
+        value = (value or "").strip().lower()
+        if value in ("", "none", "off", "null"):
+            return None
+        if value not in ("page", "word", "block"):
+            raise ValueError(f"unknown confidence granularity {value!r}; choose page, word, block or none")
+        return value
+
     def document_options(self) -> dict[str, object]:
         """What decides the OCR output of a document: identical content with identical options is not
         OCR'd again (dedup compares a hash of this)."""
@@ -87,6 +112,8 @@ class WorkerSettings(BaseSettings):
             "table_format": self.table_format,
             "extract_header": self.extract_header,
             "extract_footer": self.extract_footer,
+            "include_blocks": self.include_blocks,
+            "confidence_scores": self.confidence_scores,
             "image_limit": self.image_limit,
             "image_min_size": self.image_min_size,
             "include_image_base64": self.include_image_base64,

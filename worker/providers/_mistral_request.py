@@ -40,6 +40,8 @@ class RequestOptions:
     table_format: str | None = None
     extract_header: bool = False
     extract_footer: bool = False
+    include_blocks: bool | None = None  # None: not sent (older servers and models)
+    confidence_scores: str | None = None  # `confidence_scores_granularity`: page | word | block
     image_limit: int | None = None
     image_min_size: int | None = None
 
@@ -64,6 +66,10 @@ def request_body(part: RequestPart, opts: RequestOptions) -> dict[str, Any]:
         body["extract_header"] = True
     if opts.extract_footer:
         body["extract_footer"] = True
+    if opts.include_blocks is not None:
+        body["include_blocks"] = opts.include_blocks
+    if opts.confidence_scores:
+        body["confidence_scores_granularity"] = opts.confidence_scores
     if opts.image_limit is not None:
         body["image_limit"] = opts.image_limit
     if opts.image_min_size is not None:

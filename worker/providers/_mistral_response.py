@@ -1,7 +1,8 @@
 """Read an `OCRResponse` body defensively and map its pages back to the original document.
 
 Required keys follow the official SDK's models (pages[index, markdown, images, dimensions], model, usage_info);
-everything else is optional. Page indices are positions in the *sent* document (our small PDF or image), and
+everything else is optional and read by _mistral_parts.py, which keeps what it can of a malformed optional
+part and never fails the page for it. Page indices are positions in the *sent* document (our small PDF or image), and
 are mapped to the original page numbers here. Images arrive as a data URI or bare base64 and are decoded to
 bytes; their ids are kept only to find placeholders (persist.py chooses the stored names).
 """
@@ -18,6 +19,13 @@ from typing import Any
 
 from models.errors import MalformedResponse
 
+from ._mistral_parts import (
+    parse_blocks,
+    parse_confidence,
+    parse_hyperlinks,
+    parse_tables,
+    parse_text,
+)
 from .base import OcrImage, OcrPage, OcrUsage
 
 __all__ = ["ParsedResponse", "parse_response", "decode_image"]
@@ -30,6 +38,7 @@ class ParsedResponse:
     pages: list[OcrPage]
     model: str | None
     usage: OcrUsage
+    document_annotation: str | None = None
 
 
 def decode_image(value: str | None) -> bytes | None:
@@ -89,6 +98,12 @@ def _page(raw: Any, sent: Sequence[int], source: str) -> OcrPage:
         height=_int(dims.get("height")),
         dpi=_int(dims.get("dpi")),
         source=source,
+        tables=parse_tables(raw.get("tables"), original),
+        header=parse_text(raw, "header", original),
+        footer=parse_text(raw, "footer", original),
+        hyperlinks=parse_hyperlinks(raw.get("hyperlinks"), original),
+        blocks=parse_blocks(raw.get("blocks"), original),
+        confidence=parse_confidence(raw.get("confidence_scores"), original),
     )
 
 
@@ -115,4 +130,6 @@ def parse_response(body: bytes, sent: Sequence[int], source: str = "mistral") ->
             f"the response covers pages {got} but {sorted(sent)} were sent (missing {missing})"
         )
     model = data.get("model") if isinstance(data.get("model"), str) else None
-    return ParsedResponse(sorted(pages, key=lambda p: p.index), model, _usage(data.get("usage_info"), len(pages)))
+    annotation = data.get("document_annotation")
+    return ParsedResponse(sorted(pages, key=lambda p: p.index), model, _usage(data.get("usage_info"), len(pages)),
+                          annotation if isinstance(annotation, str) else None)

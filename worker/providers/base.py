@@ -55,6 +55,7 @@ class OcrTable:
     id: str
     content: str
     format: str = "markdown"  # "markdown" or "html"
+    word_confidence: list[dict[str, Any]] | None = None  # the table's `word_confidence_scores`, as for pages
 
 
 @dataclass
@@ -70,6 +71,9 @@ class OcrBlock:
     image_id: str | None = None
     table_id: str | None = None
     confidence: float | None = None  # block-level score, when asked for and given
+    # the block's whole `confidence_scores` object as sent (average/minimum content, block type), so exports
+    # give back what the provider said; `confidence` is its average_content_confidence_score
+    scores: dict[str, float] | None = None
 
 
 @dataclass

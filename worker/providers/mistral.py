@@ -79,6 +79,8 @@ class MistralProvider:
             table_format=settings.table_format,
             extract_header=settings.extract_header,
             extract_footer=settings.extract_footer,
+            include_blocks=settings.include_blocks,
+            confidence_scores=settings.confidence_scores,
             image_limit=settings.image_limit,
             image_min_size=settings.image_min_size,
         )
@@ -124,7 +126,9 @@ class MistralProvider:
             doc_size_bytes=sum(sizes) if sizes else None,
         )
         model = next((r.model for r in parsed if r.model), None) or self.options.model
-        return OcrResult(pages=out_pages, model=model, usage=usage, billed=True)
+        # one annotation per request; a range sent as several requests keeps the first (they describe parts)
+        annotation = next((r.document_annotation for r in parsed if r.document_annotation), None)
+        return OcrResult(pages=out_pages, model=model, usage=usage, billed=True, document_annotation=annotation)
 
     def _send(self, part: RequestPart, headers: dict[str, str]) -> ParsedResponse:
         content = json.dumps(request_body(part, self.options)).encode()
