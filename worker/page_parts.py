@@ -11,15 +11,17 @@ an image that is not there, a box outside the page) is logged and kept as it cam
 
 from __future__ import annotations
 
+import bisect
 import html
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .providers.base import OcrBlock, OcrPage
 
-__all__ = ["TABLE_EXTENSIONS", "table_names", "rename_placeholders", "page_fields", "table_rows", "block_rows",
+__all__ = ["TABLE_EXTENSIONS", "Renamed", "table_names", "rename_placeholders", "page_fields", "table_rows", "block_rows",
            "table_text"]
 
 log = logging.getLogger("pagemill.worker.persist")
@@ -46,10 +48,27 @@ def _table_name(page_index: int, n: int, fmt: str) -> str:
     return f"tbl-{page_index}-{n}.{TABLE_EXTENSIONS.get(fmt, 'txt')}"
 
 
+@dataclass
+class Renamed:
+    """A page's markdown with stored names in its placeholders, and what it takes to keep offsets right."""
+
+    markdown: str
+    placed: set[str] = field(default_factory=set)  # provider table ids whose placeholder was found
+    _ends: list[int] = field(default_factory=list)  # end of each replaced span in the provider's markdown
+    _shifts: list[int] = field(default_factory=list)  # the length change up to and including it
+
+    def offset(self, position: int) -> int:
+        """A position in the provider's markdown (a word score's `start_index`) in the stored markdown."""
+        i = bisect.bisect_right(self._ends, position)
+        return position + (self._shifts[i - 1] if i else 0)
+
+
 def rename_placeholders(page_index: int, markdown: str, images: Mapping[str, str],
-                        tables: Mapping[str, str]) -> tuple[str, set[str]]:
+                        tables: Mapping[str, str]) -> Renamed:
     """The markdown with image and table placeholders pointing at stored names; also the table ids found."""
     found: set[str] = set()
+    ends: list[int] = []
+    shifts: list[int] = []
 
     def replace(m: re.Match[str]) -> str:
         bang, ident = m[1], m[2]
@@ -62,7 +81,10 @@ def rename_placeholders(page_index: int, markdown: str, images: Mapping[str, str
             name = images[ident]
         else:
             return m[0]
-        return f"{bang}[{name}]({name})"
+        out = f"{bang}[{name}]({name})"
+        ends.append(m.end())
+        shifts.append((shifts[-1] if shifts else 0) + len(out) - len(m[0]))
+        return out
 
     idents = sorted({*images, *tables}, key=len, reverse=True)
     out = _placeholders(idents).sub(replace, markdown) if idents and "](" in markdown else markdown
@@ -72,7 +94,7 @@ def rename_placeholders(page_index: int, markdown: str, images: Mapping[str, str
         if dangling:
             log.warning("page %s: the markdown has table placeholder(s) %s but no such table came back; kept as"
                         " text", page_index, ", ".join(repr(d[:60]) for d in dangling[:5]))
-    return out, found
+    return Renamed(out, found, ends, shifts)
 
 
 def _placeholders(idents: list[str]) -> re.Pattern[str]:
@@ -92,16 +114,20 @@ def table_text(content: str, fmt: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def page_fields(page: OcrPage) -> dict[str, Any]:
+def page_fields(page: OcrPage, renamed: Renamed) -> dict[str, Any]:
     """The pages-table columns of the optional parts (NULL where the provider gave nothing)."""
     conf = page.confidence
+    words = None
+    if conf and conf.words:
+        words = [{**w, "start_index": renamed.offset(w["start_index"])} if isinstance(w.get("start_index"), int)
+                 else w for w in conf.words]
     return {
         "header": page.header,
         "footer": page.footer,
         "hyperlinks": list(page.hyperlinks) or None,
         "confidence_avg": conf.average if conf else None,
         "confidence_min": conf.minimum if conf else None,
-        "word_confidence": conf.words if conf and conf.words else None,
+        "word_confidence": words,
     }
 
 

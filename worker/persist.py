@@ -108,8 +108,7 @@ def prepare_images(objects: ObjectStore, page: OcrPage) -> tuple[str, list[Prepa
     in every request and may be hostile (`../../etc/passwd`), so the stored name is `img-<page>-<n>.<ext>`.
     """
     prepared = _store_images(objects, page)
-    markdown, _ = rename_placeholders(page.index, page.markdown, _image_names(prepared), {})
-    return markdown, prepared
+    return rename_placeholders(page.index, page.markdown, _image_names(prepared), {}).markdown, prepared
 
 
 @dataclass
@@ -139,23 +138,23 @@ def prepare_result(
     for page in result.pages:
         images = _store_images(objects, page)
         image_names, tables = _image_names(images), table_names(page)
-        markdown, placed = rename_placeholders(page.index, page.markdown, image_names, tables)
+        renamed = rename_placeholders(page.index, page.markdown, image_names, tables)
         page_rows.append(
             {
                 "document_id": document_id,
                 "page_index": page.index,
-                "markdown": markdown,
+                "markdown": renamed.markdown,
                 "width": page.width,
                 "height": page.height,
                 "dpi": page.dpi,
                 "source": page.source or provider,
                 "model": result.model,
                 "range_id": range_id,
-                **page_fields(page),
+                **page_fields(page, renamed),
             }
         )
         image_rows.extend(_image_row(document_id, im) for im in images)
-        table_rows_.extend(table_rows(document_id, page, tables, placed))
+        table_rows_.extend(table_rows(document_id, page, tables, renamed.placed))
         block_rows_.extend(block_rows(document_id, page, image_names, tables))
     usage = None
     if result.usage.pages_processed or result.billed:

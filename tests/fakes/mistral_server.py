@@ -8,7 +8,10 @@ Pages are answered by really reading what was sent: the text layer of each page 
 (pypdfium2), so a test can check that page k of the original came back as page k. Requests are checked the way
 the real API does (required fields, no unknown fields, data URIs), and every request is recorded.
 Options: `images_per_page` (a small PNG cut from the rendered page), `image_ids` (override ids, e.g. hostile
-ones), `bare_base64`, `rate_limit` (R requests/s over a sliding 1 s window, 429 above it), `latency_s`.
+ones), `bare_base64`, `rate_limit` (R requests/s over a sliding 1 s window, 429 above it), `latency_s`,
+`structure` (a `Structure`: every page also has a table, header, footer, links, and blocks and confidence
+scores as the request asks, see mistral_structure.py), `page_hook` (rewrites each page object before it is
+sent: malformed answers).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import io
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +29,10 @@ import pypdfium2 as pdfium
 from PIL import Image
 
 from tests.fakes._http_fake import ERROR_BODIES, Answer, Fault, LoopbackServer
+from tests.fakes.mistral_structure import Structure, enrich
 from worker.documents import PDFIUM_LOCK as _PDFIUM_LOCK  # one lock per process for all PDFium use
 
-__all__ = ["Fault", "MistralServer", "Received", "ERROR_BODIES"]
+__all__ = ["Fault", "MistralServer", "Received", "ERROR_BODIES", "Structure"]
 
 _ALLOWED = {
     "model", "document", "pages", "include_image_base64", "image_limit", "image_min_size", "bbox_annotation_format",
@@ -56,6 +61,8 @@ class MistralServer(LoopbackServer[Received]):
         latency_s: float = 0.0,
         extract_text: bool = True,
         model: str = "mistral-ocr-2512",
+        structure: Structure | None = None,
+        page_hook: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -66,6 +73,8 @@ class MistralServer(LoopbackServer[Received]):
         self.latency_s = latency_s
         self.extract_text = extract_text
         self.model = model
+        self.structure = structure
+        self.page_hook = page_hook
         self._window: deque[float] = deque()
 
     def respond(self, path: str, raw: bytes, headers: dict[str, str]) -> Answer:
@@ -127,9 +136,12 @@ class MistralServer(LoopbackServer[Received]):
                 images.append(self._image_obj(counter, image, body.get("include_image_base64")))
                 markdown += f"\n\n![{images[-1]['id']}]({images[-1]['id']})"
                 counter += 1
-            out.append({"index": index, "markdown": markdown, "images": images, "tables": [], "hyperlinks": [],
-                        "header": None, "footer": None,
-                        "dimensions": {"dpi": 200, "height": size[1], "width": size[0]}})
+            page = {"index": index, "markdown": markdown, "images": images, "tables": [], "hyperlinks": [],
+                    "header": None, "footer": None,
+                    "dimensions": {"dpi": 200, "height": size[1], "width": size[0]}}
+            if self.structure is not None:
+                page = enrich(page, body, index, self.model, self.structure)
+            out.append(self.page_hook(page) if self.page_hook else page)
         usage = {"pages_processed": len(out), "doc_size_bytes": len(data)}
         return 200, {"pages": out, "model": self.model, "document_annotation": None, "usage_info": usage}, {}, len(out)
 
