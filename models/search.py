@@ -1,4 +1,5 @@
-"""Full-text search over stored pages (and the descriptions of their images), ranked, with snippets.
+"""Full-text search over stored pages (their text, the descriptions of their images and the text of their
+tables), ranked, with snippets.
 
     from models.search import search
     for hit in search(db, "invoice total", limit=10):
@@ -46,7 +47,7 @@ class SearchHit:
     page_index: int  # 0-based, as in the pages table
     rank: float  # higher is better; comparable within one result list only
     snippet: str  # text around the matches, each match wrapped in HIGHLIGHT_START/HIGHLIGHT_END
-    matched: str = "page"  # "page" (its markdown) or "image" (the description of an image on it)
+    matched: str = "page"  # "page" (its markdown), "image" (an image's description) or "table" (a table's text)
 
 
 @dataclass(frozen=True)
@@ -71,22 +72,22 @@ def _tsquery(terms: list[_Term]) -> str:
 
 
 def search(db: Database, query: str, doc_id: int | None = None, limit: int = 20) -> list[SearchHit]:
-    """Pages where every word of `query` appears (in the page text or in a description of one of its
-    images), best first. Raises ConfigError when the query holds no word at all."""
+    """Pages where every word of `query` appears (in the page text, in a description of one of its images or
+    in one of its tables), best first. Raises ConfigError when the query holds no word at all."""
     terms = parse_query(query)
     if not terms:
         raise ConfigError(f"nothing to search for in {query!r}: give at least one word")
     limit = max(1, min(int(limit), 1000))
     if db.is_sqlite:
-        match, page_sql, image_sql = _fts5_query(terms), _SQLITE_PAGES, _SQLITE_IMAGES
+        match, queries = _fts5_query(terms), {"page": _SQLITE_PAGES, "image": _SQLITE_IMAGES,
+                                              "table": _SQLITE_TABLES}
     else:
-        match, page_sql, image_sql = _tsquery(terms), _PG_PAGES, _PG_IMAGES
+        match, queries = _tsquery(terms), {"page": _PG_PAGES, "image": _PG_IMAGES, "table": _PG_TABLES}
     params = _params(match, doc_id, limit)
-    # one transaction for both halves: one round trip of BEGIN/COMMIT less, and a consistent view
+    # one transaction for every part: fewer round trips of BEGIN/COMMIT, and a consistent view
     with db.read_session() as s:
-        pages = _run(s, db.is_sqlite, page_sql, params, "page")
-        images = _run(s, db.is_sqlite, image_sql, params, "image")
-    return _merge(pages, images, limit)
+        hits = [hit for matched, sql in queries.items() for hit in _run(s, db.is_sqlite, sql, params, matched)]
+    return _merge(hits, limit)
 
 
 def _params(match: str, doc_id: int | None, limit: int) -> dict[str, object]:
@@ -103,17 +104,20 @@ def _run(s: Session, is_sqlite: bool, sql: str, params: dict[str, object], match
     if is_sqlite:
         # the rowid just below the newest RANK_CANDIDATES matches (0 when there are fewer): FTS5 walks
         # its doclist backwards and stops there, and takes `rowid > :floor` as an index constraint
-        floor_sql = _SQLITE_FLOOR.format(table="pages" if matched == "page" else "images")
+        floor_sql = _SQLITE_FLOOR.format(table=_FTS_TABLES[matched])
         params["floor"] = s.execute(text(floor_sql), params).scalar() or 0
     rows = s.execute(text(sql), params).all()
     return [SearchHit(r.document_id, r.filename, r.page_index, float(r.rank), r.snippet or "", matched)
             for r in rows]
 
 
-def _merge(pages: list[SearchHit], images: list[SearchHit], limit: int) -> list[SearchHit]:
-    """One hit per page: a page found by its text and by an image keeps the better-ranked of the two."""
+_FTS_TABLES = {"page": "pages", "image": "images", "table": "page_tables"}
+
+
+def _merge(hits: list[SearchHit], limit: int) -> list[SearchHit]:
+    """One hit per page: a page found by its text, an image or a table keeps the best-ranked of them."""
     best: dict[tuple[int, int], SearchHit] = {}
-    for hit in [*pages, *images]:
+    for hit in hits:
         key = (hit.document_id, hit.page_index)
         if key not in best or hit.rank > best[key].rank:
             best[key] = hit
@@ -156,6 +160,20 @@ JOIN documents d ON d.id = i.document_id
 ORDER BY h.rank
 """
 
+_SQLITE_TABLES = """
+SELECT t.document_id, d.filename, t.page_index, -h.rank AS rank, t.table_id || ': ' || h.snippet AS snippet
+FROM (
+    SELECT rowid AS table_row, rank, snippet(page_tables_fts, 0, :start, :end, ' … ', :words) AS snippet
+    FROM page_tables_fts
+    WHERE page_tables_fts MATCH :q AND rowid > :floor
+      AND (:doc IS NULL OR rowid IN (SELECT id FROM page_tables WHERE document_id = :doc))
+    ORDER BY rank LIMIT :limit
+) h
+JOIN page_tables t ON t.id = h.table_row
+JOIN documents d ON d.id = t.document_id
+ORDER BY h.rank
+"""
+
 # ts_headline re-parses the text, so it runs after LIMIT on the few rows returned. Normalisation 1 divides
 # by the log of the length, like bm25's length penalty. The tsquery is kept in a CTE on purpose: if the
 # planner saw the constant, it would pick a backward scan of pages_pkey filtered by `@@` for words it
@@ -195,5 +213,23 @@ hits AS (
 SELECT h.document_id, d.filename, h.page_index, h.rank,
        i.name || ': ' || ts_headline('simple', coalesce(i.description, ''), q.query, :opts) AS snippet
 FROM hits h JOIN images i ON i.id = h.id JOIN documents d ON d.id = h.document_id, q
+ORDER BY h.rank DESC, h.id
+"""
+
+_PG_TABLES = """
+WITH q AS MATERIALIZED (SELECT to_tsquery('simple', :q) AS query),
+hits AS (
+    SELECT t.id, t.document_id, t.page_index, ts_rank(t.search_vector, q.query, 1) AS rank
+    FROM (
+        SELECT c.id FROM page_tables c, q
+        WHERE c.search_vector @@ q.query AND (CAST(:doc AS integer) IS NULL OR c.document_id = :doc)
+        ORDER BY c.id DESC LIMIT :cap
+    ) newest
+    JOIN page_tables t ON t.id = newest.id, q
+    ORDER BY rank DESC, t.id LIMIT :limit
+)
+SELECT h.document_id, d.filename, h.page_index, h.rank,
+       t.table_id || ': ' || ts_headline('simple', t.text, q.query, :opts) AS snippet
+FROM hits h JOIN page_tables t ON t.id = h.id JOIN documents d ON d.id = h.document_id, q
 ORDER BY h.rank DESC, h.id
 """

@@ -2,7 +2,7 @@
 
     export_document(db, objects, doc_id, "md", Path("out/"))      # out/document.md + out/images/*
     export_document(db, objects, doc_id, "json", Path("a.json"))  # parses with mistralai's OCRResponse
-    export_document(db, objects, doc_id, "zip", Path("a.zip"))    # the md export, zipped
+    export_document(db, objects, doc_id, "zip", Path("a.zip"))    # the md export and the json, zipped
     export_all(db, objects, "md", Path("out/"))                   # out/<id>-<name>/ for every done document
 
 Image files are named from the images table (names pagemill chose, re-checked here) with an extension taken
@@ -30,6 +30,8 @@ from worker.documents import image_bytes_mime
 from worker.objects import IMAGE_EXTENSIONS, ObjectStore
 from worker.vision.describe import PAGE_IMAGE_ID
 
+from .export_parts import load_parts, ocr_page_parts
+from .page_markdown import readable_page
 from .reports import PAGE_SEPARATOR
 
 __all__ = [
@@ -129,16 +131,21 @@ def _rewrite_links(
     return _PLACEHOLDER.sub(replace, markdown)
 
 
-def markdown_bundle(db: Database, objects: ObjectStore, doc_id: int) -> _Bundle:
+def markdown_bundle(db: Database, objects: ObjectStore, doc_id: int, with_headers: bool = False) -> _Bundle:
     _, pages, images = _load(db, doc_id)
+    parts = load_parts(db, doc_id)
     names = _export_names(objects, images)
     alts = {im.name: _alt(im.description, im.name) for im in images if im.description}
     # a whole page of an image document described by the vision step (worker/vision/describe.py) is shown
     # above the page's text, its description as alt text
     shown = {im.page_index: f"![{_alt(im.description, im.name)}](images/{names[im.name][0]})\n\n"
              for im in images if im.provider_id == PAGE_IMAGE_ID}
-    markdown = PAGE_SEPARATOR.join(shown.get(p.page_index, "") + _rewrite_links(p.markdown, names, alts)
-                                   for p in pages)
+    markdown = PAGE_SEPARATOR.join(
+        shown.get(p.page_index, "")
+        + _rewrite_links(readable_page(p.markdown, parts.stored_tables(p.page_index), p.header, p.footer,
+                                       with_headers), names, alts)
+        for p in pages
+    )
     if not markdown.endswith("\n"):
         markdown += "\n"
     return _Bundle(markdown, sorted(names.values()))
@@ -167,13 +174,14 @@ def _write_md(bundle: _Bundle, out_dir: Path) -> Path:
     return target
 
 
-def _write_zip(bundle: _Bundle, out_path: Path) -> Path:
+def _write_zip(bundle: _Bundle, out_path: Path, response: dict[str, Any]) -> Path:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.")
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("document.md", bundle.markdown)
+            zf.writestr("document.json", _json(response))
             for name, source in bundle.images:
                 # images are already compressed: storing them saves time and nothing else
                 zf.write(source, f"images/{name}", compress_type=zipfile.ZIP_STORED)
@@ -193,6 +201,7 @@ def _data_uri(objects: ObjectStore, image: Image) -> str:
 def ocr_response(db: Database, objects: ObjectStore, doc_id: int, include_images: bool = False) -> dict[str, Any]:
     """The document in the Mistral OCRResponse shape (pages, model, usage_info)."""
     doc, pages, images = _load(db, doc_id)
+    parts = load_parts(db, doc_id)
     with db.read_session() as s:
         billed, usage_model = s.execute(
             select(func.coalesce(func.sum(Usage.pages_processed), 0), func.max(Usage.model))
@@ -213,11 +222,13 @@ def ocr_response(db: Database, objects: ObjectStore, doc_id: int, include_images
                     "top_left_x": im.top_left_x, "top_left_y": im.top_left_y,
                     "bottom_right_x": im.bottom_right_x, "bottom_right_y": im.bottom_right_y,
                     "image_base64": _data_uri(objects, im) if include_images else None,
-                    "image_annotation": im.description,
+                    # the provider's annotation; else a vision description, the closest thing pagemill has
+                    "image_annotation": im.annotation if im.annotation is not None else im.description,
                 }
                 for im in by_page.get(p.page_index, [])
             ],
             "dimensions": dims if None not in dims.values() else None,
+            **ocr_page_parts(p, parts),
         })
     model = next((p.model for p in pages if p.model), None) or usage_model or pages[0].source
     return {
@@ -232,23 +243,28 @@ def _file_target(out: Path, default_name: str) -> Path:
     return out / default_name if out.is_dir() or str(out).endswith(os.sep) else out
 
 
+def _json(response: dict[str, Any]) -> str:
+    return json.dumps(response, ensure_ascii=False, indent=1)
+
+
 def export_document(db: Database, objects: ObjectStore, doc_id: int, fmt: str, out: Path,
-                    include_images: bool = False) -> Path:
+                    include_images: bool = False, with_headers: bool = False) -> Path:
     """Write one document; returns the file written (document.md, the .json or the .zip)."""
     if fmt == "md":
-        return _write_md(markdown_bundle(db, objects, doc_id), out)
+        return _write_md(markdown_bundle(db, objects, doc_id, with_headers), out)
     if fmt == "zip":
-        return _write_zip(markdown_bundle(db, objects, doc_id), _file_target(out, f"document-{doc_id}.zip"))
+        # the zip's images are files beside the markdown: the json there needs no base64 copy of them
+        return _write_zip(markdown_bundle(db, objects, doc_id, with_headers),
+                          _file_target(out, f"document-{doc_id}.zip"), ocr_response(db, objects, doc_id, False))
     if fmt == "json":
-        body = json.dumps(ocr_response(db, objects, doc_id, include_images), ensure_ascii=False, indent=1)
         target = _file_target(out, f"document-{doc_id}.json")
-        _write_atomic(target, body.encode("utf-8"))
+        _write_atomic(target, _json(ocr_response(db, objects, doc_id, include_images)).encode("utf-8"))
         return target
     raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
 def export_all(db: Database, objects: ObjectStore, fmt: str, out_dir: Path,
-               include_images: bool = False) -> list[ExportResult]:
+               include_images: bool = False, with_headers: bool = False) -> list[ExportResult]:
     """Every done document into out_dir/<id>-<safe name>/; one document's failure does not stop the rest."""
     with db.read_session() as s:
         docs = s.execute(
@@ -259,7 +275,8 @@ def export_all(db: Database, objects: ObjectStore, fmt: str, out_dir: Path,
         folder = out_dir / f"{doc_id}-{safe_name(Path(filename).stem)}"
         target = folder if fmt == "md" else folder / f"document.{fmt}"
         try:
-            results.append(ExportResult(doc_id, export_document(db, objects, doc_id, fmt, target, include_images)))
+            results.append(ExportResult(doc_id, export_document(db, objects, doc_id, fmt, target, include_images,
+                                                                with_headers)))
         except PagemillError as err:
             results.append(ExportResult(doc_id, None, err.message))
     return results

@@ -8,7 +8,9 @@ from sqlalchemy import func, select
 
 from models.db import Database
 from models.errors import ConfigError
-from models.tables import Document, Page, PageRange
+from models.tables import Document, Page, PageRange, PageTable
+
+from .page_markdown import StoredTable, readable_page
 
 __all__ = ["DocumentRow", "list_documents", "document_detail", "document_markdown", "PAGE_SEPARATOR"]
 
@@ -69,12 +71,20 @@ def document_detail(db: Database, doc_id: int) -> tuple[Document, list[PageRange
         return doc, ranges, row
 
 
-def document_markdown(db: Database, doc_id: int, page: int | None = None) -> str:
+def document_markdown(db: Database, doc_id: int, page: int | None = None, with_headers: bool = False) -> str:
+    """The pages' markdown joined by a rule, each table at its placeholder (scheduler/page_markdown.py)."""
     with db.read_session() as s:
-        q = select(Page.page_index, Page.markdown).where(Page.document_id == doc_id).order_by(Page.page_index)
+        q = select(Page.page_index, Page.markdown, Page.header, Page.footer).where(
+            Page.document_id == doc_id).order_by(Page.page_index)
+        t = select(PageTable.page_index, PageTable.table_id, PageTable.content).where(
+            PageTable.document_id == doc_id).order_by(PageTable.id)
         if page is not None:
-            q = q.where(Page.page_index == page)
+            q, t = q.where(Page.page_index == page), t.where(PageTable.page_index == page)
         rows = s.execute(q).all()
+        tables: dict[int, list[StoredTable]] = {}
+        for index, table_id, content in s.execute(t):
+            tables.setdefault(index, []).append(StoredTable(table_id, content))
     if page is not None and not rows:
         raise ConfigError(f"document {doc_id} has no stored page {page} (pages are 0-based)")
-    return PAGE_SEPARATOR.join(md for _, md in rows)
+    return PAGE_SEPARATOR.join(readable_page(r.markdown, tables.get(r.page_index, []), r.header, r.footer,
+                                             with_headers) for r in rows)

@@ -75,12 +75,14 @@ def status(
 def show(
     doc: Annotated[str, typer.Argument(help="A document id or SHA-256 prefix.")],
     page: Annotated[int | None, typer.Option("--page", help="Only this page (0-based).")] = None,
+    with_headers: Annotated[bool, typer.Option(
+        "--with-headers", help="Put each page's extracted header and footer back around its text.")] = False,
 ) -> None:
-    """Print a document's markdown (pages joined by a horizontal rule)."""
+    """Print a document's markdown (pages joined by a horizontal rule, tables in place)."""
     with cli_errors():
         db = _db()
         doc_id = resolve_document(db, doc)
-        typer.echo(document_markdown(db, doc_id, page))
+        typer.echo(document_markdown(db, doc_id, page, with_headers))
 
 
 def register(app: typer.Typer) -> None:

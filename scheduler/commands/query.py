@@ -43,7 +43,7 @@ def _hits_table(hits: list[SearchHit]) -> Table:
     for col in ("doc", "document", "page", "snippet"):
         table.add_column(col, overflow="fold")
     for h in hits:
-        page = f"{h.page_index + 1}" + (" (image)" if h.matched == "image" else "")
+        page = f"{h.page_index + 1}" + (f" ({h.matched})" if h.matched != "page" else "")
         table.add_row(str(h.document_id), safe(h.filename, 40), page, highlighted(h.snippet))
     return table
 
@@ -53,7 +53,7 @@ def search(
     doc: Annotated[str | None, typer.Option("--doc", help="Only this document (id or SHA-256 prefix).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many pages.")] = 20,
 ) -> None:
-    """Full-text search over stored pages (and image descriptions), best matches first."""
+    """Full-text search over stored pages (their text, image descriptions and tables), best matches first."""
     with cli_errors():
         db = _db()
         doc_id = resolve_document(db, doc) if doc is not None else None
@@ -71,8 +71,11 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for md and --all; file (or folder) for json/zip.")] = Path("."),
     include_images: Annotated[bool, typer.Option("--include-images", help="json: embed images as base64 data URIs.")] = False,
     all_docs: Annotated[bool, typer.Option("--all", help="Export every done document into OUT/<id>-<name>/.")] = False,
+    with_headers: Annotated[bool, typer.Option(
+        "--with-headers", help="md/zip: put each page's extracted header and footer back around its text.")] = False,
 ) -> None:
-    """Write a document as markdown with its images, as Mistral-shaped JSON, or as a zip of the markdown."""
+    """Write a document as markdown with its images (tables in place), as Mistral-shaped JSON with every stored
+    part of each page, or as a zip of both."""
     with cli_errors():
         if fmt not in FORMATS:
             raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -81,10 +84,10 @@ def export(
         db = _db()
         objects = ObjectStore(WorkerSettings().objects_dir)
         if doc is not None:
-            path = export_document(db, objects, resolve_document(db, doc), fmt, out, include_images)
+            path = export_document(db, objects, resolve_document(db, doc), fmt, out, include_images, with_headers)
             console.print(f"wrote {safe(str(path), 300)}")
             return
-        results = export_all(db, objects, fmt, out, include_images)
+        results = export_all(db, objects, fmt, out, include_images, with_headers)
         for r in results:
             if r.error:
                 err_console.print(f"[red]document {r.document_id}[/red]: {safe(r.error, 300)}")

@@ -11,7 +11,7 @@ from sqlalchemy import delete, text, update
 from models.db import Database
 from models.errors import ConfigError
 from models.search import HIGHLIGHT_END, HIGHLIGHT_START, search
-from models.tables import Document, Image, Page
+from models.tables import Document, Image, Page, PageTable
 from tests.results_db import add_document, migrated_database
 
 FILLER = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor"
@@ -188,3 +188,23 @@ def test_a_query_matching_very_many_pages_is_ranked_among_the_newest(db: Databas
     assert {h.document_id for h in search(db, "gecko", doc_id=doc)} == {doc}
     monkeypatch.setattr(models.search, "RANK_CANDIDATES", 5000)
     assert search(db, "gecko")[0].page_index == 0
+
+
+def test_a_table_cell_finds_its_page_and_markup_does_not(db: Database) -> None:
+    doc = add_document(db, "invoice.pdf", [f"{FILLER} see the table", "[tbl-1-0.html](tbl-1-0.html)"])
+    other = add_document(db, "other.pdf", [f"{FILLER} nothing here"])
+    with db.write_session() as s:
+        for d in (doc, other):
+            s.add(PageTable(document_id=d, page_index=1 if d == doc else 0, table_id="tbl-1-0.html",
+                            format="html", content="<table><tr><td>Gizmo</td><td>12</td></tr></table>"
+                            if d == doc else "<table><tr><td>Other</td></tr></table>",
+                            text="Gizmo 12" if d == doc else "Other"))
+
+    [hit] = search(db, "gizmo")
+    assert (hit.document_id, hit.page_index, hit.matched) == (doc, 1, "table")
+    assert hit.snippet.startswith("tbl-1-0.html: ") and f"{HIGHLIGHT_START}Gizmo{HIGHLIGHT_END}" in hit.snippet
+    assert [h.document_id for h in search(db, "gizmo", doc_id=other)] == []
+    assert search(db, "td") == []  # the HTML markup is not indexed, only the cells' text
+    with db.write_session() as s:
+        s.execute(delete(PageTable).where(PageTable.document_id == doc))
+    assert search(db, "gizmo") == []  # the index follows deletes

@@ -1,4 +1,4 @@
-"""Exports: markdown with working image links, Mistral-shaped JSON, a zip of the markdown, --all."""
+"""Exports: markdown with working image links, Mistral-shaped JSON, a zip of both, --all."""
 
 from __future__ import annotations
 
@@ -116,16 +116,19 @@ def test_json_without_include_images_has_no_base64(db: Database, objects: Object
     assert all(im.image_base64 is None for p in parsed.pages for im in p.images)
 
 
-def test_zip_holds_the_md_export(db: Database, objects: ObjectStore, document: dict[str, bytes],
-                                 tmp_path: Path) -> None:
+def test_zip_holds_the_md_and_the_json_export(db: Database, objects: ObjectStore, document: dict[str, bytes],
+                                              tmp_path: Path) -> None:
     folder = export_document(db, objects, 1, "md", tmp_path / "md").parent
+    as_json = export_document(db, objects, 1, "json", tmp_path / "doc.json")
     archive = export_document(db, objects, 1, "zip", tmp_path / "doc.zip")
 
     with zipfile.ZipFile(archive) as zf:
         names = sorted(zf.namelist())
-        assert names == sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-        for name in names:
+        md_names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        assert names == sorted([*md_names, "document.json"])
+        for name in md_names:
             assert zf.read(name) == (folder / name).read_bytes()
+        assert zf.read("document.json") == as_json.read_bytes()
 
 
 def test_export_all_writes_every_done_document(db: Database, objects: ObjectStore, document: dict[str, bytes],
