@@ -37,6 +37,7 @@ _COMMAND_MODULES = [
     "scheduler.commands.usage",
     "scheduler.commands.ops",
     "scheduler.commands.describe",
+    "scheduler.commands.review",
 ]
 
 
