@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ..console import cli_errors, console, err_console, safe
 from ..jobs import Job, JobProgress
+from ._ocr_options import BlocksOpt, ConfidenceOpt, FooterOpt, HeaderOpt, TableFormatOpt, set_page_parts
 
 __all__ = ["register"]
 
@@ -141,6 +142,11 @@ def run(
     ] = None,
     text_layer: TextLayerOpt = None,
     vision_min_size: VisionMinOpt = None,
+    table_format: TableFormatOpt = None,
+    extract_header: HeaderOpt = None,
+    extract_footer: FooterOpt = None,
+    blocks: BlocksOpt = None,
+    confidence: ConfidenceOpt = None,
 ) -> None:
     """One-shot: submit PATHs, process them to the end with worker processes of its own, print a summary.
 
@@ -152,6 +158,7 @@ def run(
         os.environ["PAGEMILL_EMBEDDED_WORKERS"] = str(workers)
     _set_text_layer(text_layer)
     _set_vision_min_size(vision_min_size)
+    set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
     with cli_errors():
         with _progress() as progress:
             job = run_job(
@@ -170,6 +177,11 @@ def submit(
     wait: Annotated[bool, typer.Option("--wait", help="Show progress until every document is finished.")] = False,
     text_layer: TextLayerOpt = None,
     vision_min_size: VisionMinOpt = None,
+    table_format: TableFormatOpt = None,
+    extract_header: HeaderOpt = None,
+    extract_footer: FooterOpt = None,
+    blocks: BlocksOpt = None,
+    confidence: ConfidenceOpt = None,
 ) -> None:
     """Enqueue PATHs to the configured broker for `pagemill worker` processes.
 
@@ -178,6 +190,7 @@ def submit(
 
     _set_text_layer(text_layer)
     _set_vision_min_size(vision_min_size)
+    set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
     with cli_errors():
         if wait:
             from worker.settings import WorkerSettings

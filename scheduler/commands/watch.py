@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ..console import cli_errors
+from ._ocr_options import BlocksOpt, ConfidenceOpt, FooterOpt, HeaderOpt, TableFormatOpt, set_page_parts
 
 __all__ = ["register"]
 
@@ -46,6 +47,11 @@ def watch(
         int | None,
         typer.Option("--workers", min=1, help="Embedded worker processes (default: one per core)."),
     ] = None,
+    table_format: TableFormatOpt = None,
+    extract_header: HeaderOpt = None,
+    extract_footer: FooterOpt = None,
+    blocks: BlocksOpt = None,
+    confidence: ConfidenceOpt = None,
 ) -> None:
     """Watch folders: every complete file put there becomes a document, exactly once.
 
@@ -56,6 +62,7 @@ def watch(
     from ..after_intake import AfterIntake
     from ..watch import WatchSettings, watch_folders
 
+    set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
     for name in ("pagemill.watch", "pagemill.sweep"):
         logging.getLogger(name).setLevel(logging.INFO)  # arrival, settling and queueing are the output here
     with cli_errors():
