@@ -44,8 +44,8 @@ def _ocr(tmp_path: Path, pages: int, model: str = "mistral-ocr-4-1", hook: Any =
             provider.close()
 
 
-def _store(db: Database, tmp_path: Path, result: OcrResult) -> int:
-    doc = add_document(db, "report.pdf", [], status="running")
+def _store(db: Database, tmp_path: Path, result: OcrResult, name: str = "report.pdf") -> int:
+    doc = add_document(db, name, [], status="running")
     prepared = prepare_result(ObjectStore(tmp_path / "objects"), doc, 1, "mistral", result)
     with db.write_session() as s:
         insert_prepared(s, prepared)
@@ -188,3 +188,25 @@ def test_bad_optional_parts_are_kept_where_possible_and_logged(both_databases: D
     for expected in ("tbl-9.html", "no placeholder", "share the id", "without an id", "not strings",
                      "hologram", "outside the", "outside 0..1", "img-404.png", "not text", "word score"):
         assert expected in log, expected
+
+
+def test_the_local_engine_scores_pages_and_the_text_layer_leaves_them_null(both_databases: Database,
+                                                                            tmp_path: Path) -> None:
+    from scheduler.samples import make_scanned_pdf
+    from worker.providers.tesseract import TesseractProvider
+    from worker.providers.textlayer_first import TextLayerFirst
+
+    db = both_databases
+    scanned = make_scanned_pdf(tmp_path / "scan.pdf", ["A clean scanned letter about the harvest"], dpi=200)
+    digital = make_born_digital_pdf(tmp_path / "digital.pdf", [page_text(7)])
+    provider = TextLayerFirst(TesseractProvider(dpi=200), mode="auto", dpi=200)
+    try:
+        ocr = provider.ocr(SourceDocument(scanned, "application/pdf", "pdf", 1), [0])
+        layer = provider.ocr(SourceDocument(digital, "application/pdf", "pdf", 1), [0])
+    finally:
+        provider.close()
+    [scanned_page] = _rows(db, Page, _store(db, tmp_path, ocr, "scan.pdf"))
+    [layer_page] = _rows(db, Page, _store(db, tmp_path, layer, "digital.pdf"))
+    assert scanned_page.source == "tesseract"
+    assert 0.6 < scanned_page.confidence_avg <= 1.0 and 0 <= scanned_page.confidence_min <= scanned_page.confidence_avg
+    assert layer_page.source == "text_layer" and layer_page.confidence_avg is None

@@ -367,3 +367,18 @@ def test_settings_come_from_the_environment_unless_given_on_the_command_line(tmp
         resp = post_ocr(base, body, key=None)
         assert resp.status_code == 200
         assert cer(SAMPLE_TEXTS[0], resp.json()["pages"][0]["markdown"]) < 0.05
+
+
+def test_sdk_gets_the_local_engines_page_confidence_when_asked(server: str, scanned_pdf: bytes) -> None:
+    resp = client(server).ocr.process(model="mistral-ocr-latest", document=pdf_document(scanned_pdf), pages="0-1",
+                                      confidence_scores_granularity="page")
+    for page in resp.pages:
+        scores = page.confidence_scores
+        assert 0.5 < scores.average_page_confidence_score <= 1.0  # clean scans: Tesseract is confident
+        assert 0.0 <= scores.minimum_page_confidence_score <= scores.average_page_confidence_score
+        assert page.tables == [] and page.header is None
+    plain = client(server).ocr.process(model="mistral-ocr-latest", document=pdf_document(scanned_pdf), pages="0")
+    assert plain.pages[0].confidence_scores is None  # not asked: not sent, as the API does
+    bad = post_ocr(server, {"model": "x", "document": pdf_document(scanned_pdf), "pages": [0],
+                            "confidence_scores_granularity": "letter"})
+    assert bad.status_code == 422

@@ -14,6 +14,8 @@ from PIL import Image
 
 from models.errors import ConfigError, EngineError
 
+from .base import OcrConfidence
+
 __all__ = ["TesseractEngine", "find_tessdata"]
 
 
@@ -47,6 +49,11 @@ class TesseractEngine:
 
     def recognize(self, image: Image.Image, dpi: int) -> str:
         """Markdown for one page: Tesseract's paragraphs in its reading order, separated by blank lines."""
+        return self.recognize_scored(image, dpi)[0]
+
+    def recognize_scored(self, image: Image.Image, dpi: int) -> tuple[str, OcrConfidence | None]:
+        """The page's markdown, and its confidence: the mean and the lowest of Tesseract's word confidences
+        (0..100, scaled to 0..1 like Mistral's `confidence_scores`); None for a page without words."""
         tess = self._tesserocr
         api = self._api
         try:
@@ -64,7 +71,7 @@ class TesseractEngine:
                     lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
                     if lines:
                         paragraphs.append("\n".join(lines))
-            return "\n\n".join(paragraphs)
+            return "\n\n".join(paragraphs), _confidence(api.AllWordConfidences() if paragraphs else [])
         except RuntimeError as exc:
             raise EngineError(f"Tesseract failed on the page: {exc}") from None
         finally:
@@ -72,3 +79,10 @@ class TesseractEngine:
 
     def close(self) -> None:
         self._api.End()
+
+
+def _confidence(word_scores: list[int]) -> OcrConfidence | None:
+    scores = [min(100, max(0, s)) / 100 for s in word_scores]
+    if not scores:
+        return None
+    return OcrConfidence(average=round(sum(scores) / len(scores), 4), minimum=min(scores))

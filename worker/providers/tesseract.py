@@ -38,7 +38,7 @@ class TesseractProvider:
         engine = self._get_engine()
         results: list[OcrPage] = []
         for rendered in render_pages(source, pages, self.dpi):
-            markdown = engine.recognize(rendered.image, rendered.dpi)
+            markdown, confidence = engine.recognize_scored(rendered.image, rendered.dpi)
             width, height = rendered.image.size
             rendered.image.close()
             results.append(
@@ -49,6 +49,7 @@ class TesseractProvider:
                     height=height,
                     dpi=rendered.dpi,
                     source=self.name,
+                    confidence=confidence,
                 )
             )
         return OcrResult(pages=results, model=self.model, usage=OcrUsage(pages_processed=len(results)))

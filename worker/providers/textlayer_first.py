@@ -96,7 +96,8 @@ class TextLayerFirst:
         inner = self.inner.ocr(source, [p.index for p in rest])
         result_pages.extend(inner.pages)
         result_pages.sort(key=lambda p: p.index)
-        return OcrResult(pages=result_pages, model=inner.model, usage=inner.usage, billed=inner.billed)
+        return OcrResult(pages=result_pages, model=inner.model, usage=inner.usage, billed=inner.billed,
+                         document_annotation=inner.document_annotation)
 
     def close(self) -> None:
         self.inner.close()

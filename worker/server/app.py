@@ -85,7 +85,8 @@ def _ocr_routes(app: FastAPI, settings: ServerSettings) -> None:
                                   min_size_px=body.image_min_size or 0)
             results = await pool.ocr(ticket, doc.source, chosen, images)
         return build_response(results, pool.model, doc.size_bytes, body.image_limit,
-                              bool(body.include_image_base64), bool(body.include_blocks))
+                              bool(body.include_image_base64), bool(body.include_blocks),
+                              body.confidence_scores_granularity)
 
 
 def _file_routes(app: FastAPI) -> None:

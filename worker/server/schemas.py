@@ -94,7 +94,7 @@ class OCRRequest(_Open):
     extract_header: bool | None = None
     extract_footer: bool | None = None
     include_blocks: bool | None = None
-    confidence_scores_granularity: str | None = None
+    confidence_scores_granularity: Literal["page", "word", "block"] | None = None
 
     @field_validator("pages")
     @classmethod
@@ -167,6 +167,18 @@ class OCRPageDimensions(BaseModel):
     width: int
 
 
+class OCRConfidenceScore(BaseModel):
+    text: str
+    confidence: float
+    start_index: int
+
+
+class OCRPageConfidenceScores(BaseModel):
+    average_page_confidence_score: float
+    minimum_page_confidence_score: float
+    word_confidence_scores: list[OCRConfidenceScore] | None = None
+
+
 class OCRPageObject(BaseModel):
     index: int
     markdown: str
@@ -177,6 +189,7 @@ class OCRPageObject(BaseModel):
     header: str | None = None
     footer: str | None = None
     blocks: list[dict[str, Any]] | None = None
+    confidence_scores: OCRPageConfidenceScores | None = None
 
 
 class OCRUsageInfo(BaseModel):
