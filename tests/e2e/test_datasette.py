@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from models.tables import Image
+from models.tables import Image, Page, PageTable
 from tests.conftest import stop_process, wait_until
 from tests.results_db import add_document, migrated_database
 
@@ -38,6 +38,11 @@ def datasette(tmp_path: Path) -> Iterator[str]:
                     mime_type="image/png"))
     with db.write_session() as s:
         s.execute(update(Image).values(description="a company logo with a lighthouse"))
+        s.add(PageTable(document_id=doc, page_index=0, table_id="tbl-0-0.html", format="html",
+                        content="<table><tr><td>Anchor chain</td><td>2</td></tr></table>", text="Anchor chain 2"))
+        s.execute(update(Page).where(Page.page_index == 0).values(confidence_avg=0.9, confidence_min=0.4))
+        s.execute(update(Page).where(Page.document_id == doc, Page.page_index == 1)
+                  .values(confidence_avg=0.55, confidence_min=0.1))
     db.dispose()  # the last connection closing checkpoints the WAL into the file
 
     port = free_port()
@@ -89,3 +94,11 @@ def test_views_and_sql_are_queryable(datasette: str) -> None:
                  sql="select d.filename, p.page_index from pages_fts join pages p on p.id = pages_fts.rowid "
                      "join documents d on d.id = p.document_id where pages_fts match 'board'")
     assert result == [{"filename": "minutes.pdf", "page_index": 0}]
+
+
+def test_search_box_finds_table_cells_and_the_review_queue_is_a_view(datasette: str) -> None:
+    rows = get(datasette, "/pagemill/page_tables.json", _search="anchor", _shape="array")
+    assert [(r["table_id"], r["page_index"]) for r in rows] == [("tbl-0-0.html", 0)]
+    queue = get(datasette, "/pagemill/review_queue.json", _shape="array")
+    assert [(r["filename"], r["page_index"]) for r in queue] == [
+        ("invoice-2024.pdf", 1), ("invoice-2024.pdf", 0), ("minutes.pdf", 0)]
