@@ -184,6 +184,14 @@ def test_bad_optional_parts_are_kept_where_possible_and_logged(both_databases: D
     assert blocks[1].top_left_x == -40 and blocks[1].confidence == 1.0
     assert blocks[2].image_id == "img-404.png"
     assert not (tmp_path / "x").exists() and not any((tmp_path / "objects").rglob("*passwd*"))
+    # what was kept still exports in the official shape (an unknown block type is the SDK's UnknownBlock)
+    from mistralai.client.models import OCRResponse
+
+    from scheduler.export import ocr_response
+
+    [out] = OCRResponse.model_validate(ocr_response(db, ObjectStore(tmp_path / "objects"), doc)).pages
+    assert [t.id for t in out.tables] == [t.table_id for t in tables] and out.hyperlinks == page.hyperlinks
+    assert len(out.blocks) == 4 and out.confidence_scores.average_page_confidence_score == 1.0
     log = caplog.text
     for expected in ("tbl-9.html", "no placeholder", "share the id", "without an id", "not strings",
                      "hologram", "outside the", "outside 0..1", "img-404.png", "not text", "word score"):
