@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from models.corrections import keep_corrections
 from models.tables import Image, Page, PageBlock, PageTable, Usage
 
 from .documents import image_bytes_mime, read_image_size
@@ -202,7 +203,9 @@ def insert_prepared(target: Session | Connection, prepared: PreparedResult) -> i
 def insert_prepared_many(target: Session | Connection, results: Sequence[PreparedResult]) -> None:
     """The rows of several results with one statement per table (executemany), inside the caller's
     transaction: the write of a group commit (worker/group_commit.py)."""
-    insert_ignore(target, Page, [row for p in results for row in p.pages], ["document_id", "page_index"])
+    page_rows = [row for p in results for row in p.pages]
+    insert_ignore(target, Page, page_rows, ["document_id", "page_index"])
+    keep_corrections(connection_of(target), page_rows)  # a page a person corrected keeps its correction
     insert_ignore(target, Image, [row for p in results for row in p.images], ["document_id", "name"])
     insert_ignore(target, PageTable, [row for p in results for row in p.tables], ["document_id", "table_id"])
     insert_ignore(target, PageBlock, [row for p in results for row in p.blocks],

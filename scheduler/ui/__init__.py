@@ -1,0 +1,1 @@
+"""`pagemill ui`: the review page in a browser (see app.py)."""

@@ -1,0 +1,161 @@
+"""The reads behind the review page's views, each bounded (a page of rows) so they stay fast at 100,000
+documents: the document list pages by id (keyset), counts are taken for the rows shown only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+
+from models.db import Database
+from models.tables import Document, Image, Page, PageCorrection, PageMark, PageRange, PageVersion, RangeStatus
+
+__all__ = ["DocumentRow", "list_documents", "collections", "failures", "review_queue", "ReviewItem",
+           "PageView", "page_view", "image_path"]
+
+
+@dataclass
+class DocumentRow:
+    id: int
+    filename: str
+    status: str
+    collection: str | None
+    page_count: int | None
+    pages_done: int
+    sources: str
+    error: str | None
+    failed_ranges: int
+    created_at: datetime
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.pages_done / self.page_count) if self.page_count else 0
+
+
+def list_documents(db: Database, status: str | None, collection: str | None, before: int | None,
+                   limit: int) -> list[DocumentRow]:
+    """Newest first; `before` is the id of the last row of the previous page."""
+    q = select(Document.id, Document.filename, Document.status, Document.collection, Document.page_count,
+               Document.error, Document.created_at).order_by(Document.id.desc()).limit(limit)
+    if status:
+        q = q.where(Document.status == status)
+    if collection:
+        q = q.where(Document.collection == collection)
+    if before is not None:
+        q = q.where(Document.id < before)
+    with db.read_session() as s:
+        docs = s.execute(q).all()
+        ids = [d.id for d in docs]
+        done: dict[int, int] = {}
+        sources: dict[int, set[str]] = {}
+        failed: dict[int, int] = {}
+        if ids:
+            for doc_id, source, n in s.execute(select(Page.document_id, Page.source, func.count())
+                                               .where(Page.document_id.in_(ids))
+                                               .group_by(Page.document_id, Page.source)):
+                done[doc_id] = done.get(doc_id, 0) + n
+                sources.setdefault(doc_id, set()).add(source)
+            failed = dict(s.execute(select(PageRange.document_id, func.count())
+                                    .where(PageRange.document_id.in_(ids), PageRange.status == RangeStatus.failed)
+                                    .group_by(PageRange.document_id)).tuples().all())
+    return [DocumentRow(d.id, d.filename, d.status, d.collection, d.page_count, done.get(d.id, 0),
+                        ", ".join(sorted(sources.get(d.id, ()))), d.error, failed.get(d.id, 0), d.created_at)
+            for d in docs]
+
+
+def collections(db: Database, limit: int = 200) -> list[str]:
+    with db.read_session() as s:
+        return [c for c in s.scalars(select(Document.collection).where(Document.collection.is_not(None))
+                                     .distinct().order_by(Document.collection).limit(limit)) if c]
+
+
+@dataclass
+class FailureRow:
+    document_id: int
+    filename: str
+    status: str
+    range_id: int | None
+    first_page: int | None
+    last_page: int | None
+    error_code: str | None
+    error: str | None
+
+
+def failures(db: Database, limit: int = 500) -> list[FailureRow]:
+    """The `failures` view (docs/schema.md): every failed document and range, newest first."""
+    sql = text("SELECT document_id, filename, status, range_id, first_page, last_page, error_code, error "
+               "FROM failures ORDER BY failed_at DESC LIMIT :limit")
+    with db.read_session() as s:
+        return [FailureRow(*row) for row in s.execute(sql, {"limit": limit})]
+
+
+@dataclass
+class ReviewItem:
+    document_id: int
+    filename: str
+    page_index: int
+    chars: int
+    pending: bool
+
+
+def review_queue(db: Database, limit: int = 50) -> list[ReviewItem]:
+    """Pages not marked "looks right": those with a new OCR version waiting for a choice first, then the
+    shortest text first (a page the engine read badly is often nearly empty). This is not confidence: that
+    ordering needs stored page confidence (the fidelity issue)."""
+    pending = (select(PageVersion.id).where(PageVersion.document_id == Page.document_id,
+                                            PageVersion.page_index == Page.page_index,
+                                            PageVersion.status == "pending").exists())
+    marked = (select(PageMark.id).where(PageMark.document_id == Page.document_id,
+                                        PageMark.page_index == Page.page_index).exists())
+    chars = func.length(Page.markdown)
+    q = (select(Page.document_id, Document.filename, Page.page_index, chars.label("chars"), pending.label("pending"))
+         .join(Document, Document.id == Page.document_id).where(~marked)
+         .order_by(pending.desc(), chars, Page.document_id, Page.page_index).limit(limit))
+    with db.read_session() as s:
+        return [ReviewItem(r.document_id, r.filename, r.page_index, int(r.chars or 0), bool(r.pending))
+                for r in s.execute(q)]
+
+
+@dataclass
+class PageView:
+    document: Document
+    page: Page | None
+    page_index: int
+    image_names: set[str]
+    held: PageCorrection | None
+    marked: PageMark | None
+    versions: list[PageVersion]
+    next_document: int | None
+    queued: bool
+
+
+def page_view(db: Database, document_id: int, page_index: int) -> PageView | None:
+    with db.read_session() as s:
+        doc = s.get(Document, document_id)
+        if doc is None:
+            return None
+        page = s.scalar(select(Page).where(Page.document_id == document_id, Page.page_index == page_index))
+        names = set(s.scalars(select(Image.name).where(Image.document_id == document_id,
+                                                       Image.page_index == page_index)))
+        held = s.scalar(select(PageCorrection).where(PageCorrection.document_id == document_id,
+                                                     PageCorrection.page_index == page_index))
+        marked = s.scalar(select(PageMark).where(PageMark.document_id == document_id,
+                                                 PageMark.page_index == page_index))
+        versions = list(s.scalars(select(PageVersion).where(PageVersion.document_id == document_id,
+                                                            PageVersion.page_index == page_index)
+                                  .order_by(PageVersion.id)))
+        next_doc = s.scalar(select(func.min(Document.id)).where(Document.id > document_id))
+        queued = bool(s.scalar(select(func.count()).select_from(PageRange).where(
+            PageRange.document_id == document_id, PageRange.first_page <= page_index,
+            PageRange.last_page >= page_index,
+            PageRange.status.in_([RangeStatus.queued, RangeStatus.running]))))
+    return PageView(doc, page, page_index, names, held, marked, versions, next_doc, queued)
+
+
+def image_path(db: Database, document_id: int, name: str) -> tuple[str, str] | None:
+    """(object path, mime type) of a stored image, looked up by its name in the database."""
+    with db.read_session() as s:
+        row = s.execute(select(Image.path, Image.mime_type).where(Image.document_id == document_id,
+                                                                  Image.name == name)).first()
+    return (row.path, row.mime_type) if row else None
