@@ -56,9 +56,10 @@ def list_documents(db: Database, status: str | None, collection: str | None, bef
                                                .group_by(Page.document_id, Page.source)):
                 done[doc_id] = done.get(doc_id, 0) + n
                 sources.setdefault(doc_id, set()).add(source)
-            failed = dict(s.execute(select(PageRange.document_id, func.count())
-                                    .where(PageRange.document_id.in_(ids), PageRange.status == RangeStatus.failed)
-                                    .group_by(PageRange.document_id)).tuples().all())
+            failed = {doc_id: n for doc_id, n in s.execute(
+                select(PageRange.document_id, func.count())
+                .where(PageRange.document_id.in_(ids), PageRange.status == RangeStatus.failed)
+                .group_by(PageRange.document_id))}
     return [DocumentRow(d.id, d.filename, d.status, d.collection, d.page_count, done.get(d.id, 0),
                         ", ".join(sorted(sources.get(d.id, ()))), d.error, failed.get(d.id, 0), d.created_at)
             for d in docs]

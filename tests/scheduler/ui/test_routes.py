@@ -1,0 +1,142 @@
+"""The review page's routes through FastAPI's TestClient, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from models.db import Database
+from models.search import search
+from models.tables import Page, PageRange, PageVersion
+from scheduler.export import markdown_bundle
+from worker.objects import ObjectStore
+from worker.settings import WorkerSettings
+
+from .conftest import csrf_of
+from .helpers import HOSTILE_NAME, Library
+
+
+def test_the_list_shows_documents_progress_and_a_failure(client: TestClient, library: Library) -> None:
+    html = client.get("/").text
+    assert "letters.pdf" in html and "broken.pdf" in html
+    assert "2/2" in html  # pages done of total
+    assert "1 failed range(s)" in html
+    # only failed ones
+    html = client.get("/?status=partial").text
+    assert "broken.pdf" in html and "letters.pdf" not in html
+
+
+def test_the_list_pages_by_id(client: TestClient, library: Library, ui_db: Database) -> None:
+    client.app.state.ui.settings.page_size = 2  # type: ignore[attr-defined]
+    first = client.get("/").text
+    assert "broken.pdf" in first and "letters.pdf" not in first
+    assert f"before={library.hostile}" in first
+    older = client.get(f"/?before={library.hostile}").text
+    assert "letters.pdf" in older and "broken.pdf" not in older
+
+
+def test_failures_show_the_readable_error_and_retry_queues_the_range(client: TestClient, library: Library,
+                                                                     ui_db: Database) -> None:
+    html = client.get("/failures").text
+    assert "the provider rejected the request: page too large" in html
+    token = csrf_of(client)
+    r = client.post("/retry", data={"csrf_token": token, "document_id": library.broken}, follow_redirects=True)
+    assert r.status_code == 200
+    assert "queued 1 range(s), 1 page(s) again" in r.text
+    with ui_db.read_session() as s:
+        assert s.scalars(select(PageRange.status).where(PageRange.document_id == library.broken)).all() == ["queued"]
+
+
+def test_a_page_shows_its_image_beside_its_rendered_text(client: TestClient, library: Library) -> None:
+    html = client.get(f"/doc/{library.letters}/page/0").text
+    assert f'src="/doc/{library.letters}/page/0/image.png"' in html
+    assert "Dear heron, the quarterly report follows." in html
+    png = client.get(f"/doc/{library.letters}/page/0/image.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG")
+    # cached in the data folder: rendered once
+    cached = list((WorkerSettings().data_dir / "ui-cache").rglob("*.png"))
+    assert len(cached) == 1
+    assert client.get(f"/doc/{library.letters}/page/0/image.png").content == png.content
+    assert client.get(f"/doc/{library.letters}/page/7/image.png").status_code == 404
+    raw = client.get(f"/doc/{library.letters}/page/0?view=raw").text
+    assert '<pre id="page-markdown" class="raw">Dear heron' in raw
+
+
+def test_hostile_names_and_markdown_render_inert(client: TestClient, library: Library) -> None:
+    listing = client.get("/").text
+    assert HOSTILE_NAME not in listing
+    assert "&lt;img src=x onerror=" in listing
+    html = client.get(f"/doc/{library.hostile}/page/0").text
+    article = html[html.index('<article id="page-text"'):html.index("</article>")]
+    assert "<script" not in article and "javascript:" not in article
+    assert "&lt;script&gt;" in article  # shown as text
+    assert "<table>" in article and "&lt;b onmouseover" in article
+    assert 'href="https://example.org/"' in article
+    assert "onerror=" not in article.replace("&lt;img src=x onerror=", "")
+    csp = client.get("/").headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+def test_search_finds_a_page_and_links_to_it(client: TestClient, library: Library) -> None:
+    html = client.get("/search", params={"q": "heron"}).text
+    assert f'href="/doc/{library.letters}/page/0"' in html
+    assert "<mark>heron</mark>" in html
+    assert "nothing to search" in client.get("/search", params={"q": "!!"}).text
+
+
+def test_a_post_without_the_csrf_token_is_refused(client: TestClient, library: Library, ui_db: Database) -> None:
+    url = f"/doc/{library.letters}/page/0/correct"
+    r = client.post(url, data={"markdown": "forged"})
+    assert r.status_code == 403
+    r = client.post(url, data={"markdown": "forged", "csrf_token": "wrong"})
+    assert r.status_code == 403
+    assert client.post("/retry", data={}).status_code == 403
+    with ui_db.read_session() as s:
+        assert "forged" not in s.scalar(select(Page.markdown).where(Page.document_id == library.letters,
+                                                                    Page.page_index == 0))
+
+
+def test_a_correction_is_what_show_export_and_search_return_and_keeps_its_history(
+        client: TestClient, library: Library, ui_db: Database) -> None:
+    url = f"/doc/{library.letters}/page/0/correct"
+    r = client.post(url, data={"markdown": "Dear egret, the quarterly report follows.", "csrf_token": csrf_of(client)},
+                    follow_redirects=True)
+    assert "correction saved" in r.text and "Dear egret" in r.text
+    assert [h.page_index for h in search(ui_db, "egret")] == [0]
+    assert search(ui_db, "heron") == []
+    bundle = markdown_bundle(ui_db, ObjectStore(WorkerSettings().objects_dir), library.letters)
+    assert "Dear egret" in bundle.markdown
+    with ui_db.read_session() as s:
+        versions = s.execute(select(PageVersion.kind, PageVersion.markdown, PageVersion.author)
+                             .where(PageVersion.document_id == library.letters).order_by(PageVersion.id)).all()
+    assert [(v.kind, v.author) for v in versions] == [("ocr", None), ("correction", "ana")]
+    assert versions[0].markdown == "Dear heron, the quarterly report follows."
+    page = client.get(f"/doc/{library.letters}/page/0").text
+    assert "corrected by ana" in page
+    assert "-Dear heron" in page and "+Dear egret" in page  # what changed
+
+
+def test_the_author_comes_from_the_configured_header(ui_db: Database, library: Library) -> None:
+    from scheduler.ui.app import create_app
+    from scheduler.ui.settings import UiSettings
+
+    with TestClient(create_app(UiSettings(user="ana", user_header="X-Forwarded-User"), db=ui_db)) as c:
+        c.post(f"/doc/{library.letters}/page/1/correct", headers={"X-Forwarded-User": "bo"},
+               data={"markdown": "fixed", "csrf_token": csrf_of(c)})
+    with ui_db.read_session() as s:
+        assert s.scalar(select(PageVersion.author).where(PageVersion.kind == "correction")) == "bo"
+
+
+def test_looks_right_takes_a_page_off_the_review_queue(client: TestClient, library: Library) -> None:
+    queue = client.get("/review").text
+    assert f'href="/doc/{library.letters}/page/1"' in queue
+    assert "not a confidence ordering" in queue
+    client.post(f"/doc/{library.letters}/page/1/mark", data={"csrf_token": csrf_of(client)})
+    assert f'href="/doc/{library.letters}/page/1"' not in client.get("/review").text
+    assert "looks right (ana)" in client.get(f"/doc/{library.letters}/page/1").text
+
+
+def test_stored_images_are_found_by_name_in_the_database_only(client: TestClient, library: Library) -> None:
+    assert client.get(f"/doc/{library.letters}/image/..%2F..%2Fpagemill.sqlite").status_code == 404
+    assert client.get(f"/doc/{library.letters}/image/img-0-0.png").status_code == 404
