@@ -28,14 +28,14 @@ def queue_page_again(db: Database, settings: WorkerSettings, document_id: int, p
         doc = s.get(Document, document_id, with_for_update={"key_share": True})
         if doc is None:
             raise ConfigError(f"no document {document_id}")
-        page = s.scalar(select(Page).where(Page.document_id == document_id, Page.page_index == page_index))
-        if page is None:
-            raise ConfigError(f"document {document_id} has no stored page {page_index}")
         busy = s.scalar(select(func.count()).select_from(PageRange).where(
             PageRange.document_id == document_id, PageRange.first_page <= page_index,
             PageRange.last_page >= page_index, PageRange.status.in_([RangeStatus.queued, RangeStatus.running])))
         if busy:
             raise ConfigError(f"page {page_index} is already queued")
+        page = s.scalar(select(Page).where(Page.document_id == document_id, Page.page_index == page_index))
+        if page is None:
+            raise ConfigError(f"document {document_id} has no stored page {page_index}")
         hold_page(s, page, author)
         s.execute(delete(Page).where(Page.id == page.id))
         seq = (s.scalar(select(func.max(PageRange.seq)).where(PageRange.document_id == document_id)) or 0) + 1
