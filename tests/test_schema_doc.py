@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from models.corrections import save_correction
 from models.db import Database
 from models.tables import Base, Document, Image, Page, PageBlock, PageRange, PageTable, Usage
 from tests.results_db import add_document, migrated_database
@@ -61,6 +62,7 @@ def populate(db: Database) -> None:
             Usage(document_id=partial, provider="mistral", model="mistral-ocr-latest", pages_processed=1,
                   cost_usd=0.001),
         ])
+    save_correction(db, done, 1, "Terms and conditions (corrected)", author="ana")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
