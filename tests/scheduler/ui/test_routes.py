@@ -140,3 +140,15 @@ def test_looks_right_takes_a_page_off_the_review_queue(client: TestClient, libra
 def test_stored_images_are_found_by_name_in_the_database_only(client: TestClient, library: Library) -> None:
     assert client.get(f"/doc/{library.letters}/image/..%2F..%2Fpagemill.sqlite").status_code == 404
     assert client.get(f"/doc/{library.letters}/image/img-0-0.png").status_code == 404
+
+
+def test_a_document_that_failed_before_any_page_shows_its_error_not_an_image(client: TestClient, ui_db: Database,
+                                                                             library: Library) -> None:
+    from models.tables import Document
+
+    with ui_db.write_session() as s:
+        doc = s.get(Document, library.broken)
+        assert doc is not None
+        doc.page_count, doc.status, doc.error = None, "failed", "the PDF is damaged and cannot be read"
+    html = client.get(f"/doc/{library.broken}/page/0").text
+    assert 'id="page-image"' not in html and "the PDF is damaged and cannot be read" in html
