@@ -4,7 +4,7 @@
 
 Stores ranges of 8 pages into a fresh database the way a worker's store does (insert_prepared_many in one
 transaction per range) and times the whole write and the check alone, with no corrections (the usual case)
-and with one corrected page per range.
+and with one corrected page per range, against the same store without the check.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from models.corrections import keep_corrections, save_correction
 from models.db import Database, pipelined
 from models.tables import Page
 from tests.results_db import add_document, migrated_database
-from worker.persist import PreparedResult, insert_prepared_many
+from worker.persist import PreparedResult, insert_ignore, insert_prepared_many
 
 PAGES = 8
 
@@ -30,6 +30,20 @@ def _rows(doc: int, first: int) -> list[dict[str, object]]:
     return [{"document_id": doc, "page_index": first + i, "markdown": f"page {first + i} " + "lorem ipsum " * 150,
              "width": None, "height": None, "dpi": None, "source": "tesseract", "model": None, "range_id": None}
             for i in range(PAGES)]
+
+
+def baseline(db: Database, ranges: int) -> float:
+    """The same store without the check: the page insert as it was before corrections existed."""
+    doc = add_document(db, "bench-baseline.pdf", [])
+    total = []
+    for r in range(ranges):
+        rows = _rows(doc, r * PAGES)
+        t0 = time.perf_counter()
+        with db.engine.connect() as conn:
+            with conn.begin(), pipelined(conn):
+                insert_ignore(conn, Page, rows, ["document_id", "page_index"])
+        total.append(time.perf_counter() - t0)
+    return statistics.median(total) * 1e3
 
 
 def run(db: Database, ranges: int, corrected: bool) -> tuple[float, float]:
@@ -65,6 +79,7 @@ def main() -> None:
             urls.append(("postgresql", args.postgres))
         for name, url in urls:
             db = migrated_database(url)
+            print(f"{name:10s} {'without the check':30s} store of {PAGES} pages {baseline(db, args.ranges):.3f} ms")
             for corrected in (False, True):
                 whole, alone = run(db, args.ranges, corrected)
                 label = "one corrected page per range" if corrected else "no corrections"

@@ -151,6 +151,8 @@ def unmark(db: Database, document_id: int, page_index: int) -> None:
 # The store path's check, as two statements that return no rows (they run inside psycopg's pipeline, see
 # models/db.py `pipelined`): first the new OCR text of a held page is recorded as a pending version, then the
 # page gets its held text back. A redelivered range finds the held text already there and records nothing.
+# Both are driven from page_corrections' unique index (UPDATE .. FROM: SQLite 3.33+ and PostgreSQL), so with
+# no correction on the document they cost an index probe each.
 _RECORD_PENDING = text("""
 INSERT INTO page_versions (document_id, page_index, markdown, kind, status, source, model, author, created_at)
 SELECT p.document_id, p.page_index, p.markdown, 'ocr', 'pending', p.source, p.model, NULL, :now
@@ -158,13 +160,11 @@ FROM page_corrections c JOIN pages p ON p.document_id = c.document_id AND p.page
 WHERE c.document_id = :doc AND c.page_index BETWEEN :lo AND :hi AND p.markdown <> c.markdown
 """).bindparams(bindparam("now", type_=DateTime(timezone=True)))
 _RESTORE_HELD = text("""
-UPDATE pages SET markdown = (
-    SELECT c.markdown FROM page_corrections c
-    WHERE c.document_id = pages.document_id AND c.page_index = pages.page_index)
-WHERE pages.document_id = :doc AND pages.page_index BETWEEN :lo AND :hi AND EXISTS (
-    SELECT 1 FROM page_corrections c
-    WHERE c.document_id = pages.document_id AND c.page_index = pages.page_index AND c.markdown <> pages.markdown)
-""").bindparams(bindparam("doc"), bindparam("lo"), bindparam("hi"))
+UPDATE pages SET markdown = c.markdown
+FROM page_corrections c
+WHERE c.document_id = :doc AND c.page_index BETWEEN :lo AND :hi
+  AND pages.document_id = c.document_id AND pages.page_index = c.page_index AND pages.markdown <> c.markdown
+""")
 
 
 def keep_corrections(conn: Connection, page_rows: Iterable[Mapping[str, Any]]) -> None:
