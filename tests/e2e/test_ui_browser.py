@@ -125,6 +125,9 @@ def test_a_page_shows_a_loaded_image_beside_its_text_and_keys_turn_pages(server:
     assert d.execute_script("return arguments[0].naturalWidth", image) > 500  # type: ignore[attr-defined]
     text = d.find_element(By.ID, "page-text")  # type: ignore[attr-defined]
     assert "Dear heron, the quarterly report follows." in text.text
+    inline = text.find_element(By.TAG_NAME, "img")  # the page's stored image, inline in its text
+    _wait(d, lambda drv: drv.execute_script("return arguments[0].complete && arguments[0].naturalWidth", inline))
+    assert d.execute_script("return arguments[0].naturalWidth", inline) == 40  # type: ignore[attr-defined]
     assert text.location["x"] > image.location["x"] + image.size["width"] - 5  # beside it, not below
     d.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)  # type: ignore[attr-defined]
     _wait(d, lambda drv: drv.current_url.endswith(f"/doc/{library.letters}/page/1"))
@@ -221,3 +224,27 @@ def test_a_bind_beyond_loopback_needs_a_token(data_dir: Path, library: Library) 
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_the_list_refreshes_while_work_runs(server: str, browser: object, library: Library, data_dir: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from sqlalchemy import insert, update
+
+    from models.tables import Document, Page
+
+    db = Database(f"sqlite:///{data_dir / 'pagemill.sqlite'}")
+    try:
+        with db.write_session() as s:
+            s.execute(update(Document).where(Document.id == library.broken).values(status="running"))
+        d = browser
+        d.get(server + "/")  # type: ignore[attr-defined]
+        row = lambda drv: drv.find_element(By.CSS_SELECTOR, "#doc-rows tr.state-running, #doc-rows tr.state-done")  # noqa: E731
+        assert "1/2" in row(d).text
+        with db.write_session() as s:  # a worker stores the missing page and finishes the document
+            s.execute(insert(Page).values(document_id=library.broken, page_index=1, markdown="second",
+                                          source="tesseract"))
+            s.execute(update(Document).where(Document.id == library.broken).values(status="done"))
+        _wait(d, lambda drv: "2/2" in drv.find_element(By.CSS_SELECTOR, "#doc-rows tr:nth-child(1)").text, 20)
+        assert d.current_url == server + "/"  # type: ignore[attr-defined]  # htmx swapped the rows in place
+    finally:
+        db.dispose()

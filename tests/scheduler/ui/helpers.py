@@ -12,7 +12,7 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import insert
 
 from models.db import Database
-from models.tables import Document, Page, PageRange
+from models.tables import Document, Image, Page, PageRange
 from worker.objects import ObjectStore
 
 __all__ = ["Library", "fill_library", "pdf_bytes", "HOSTILE_NAME", "HOSTILE_MARKDOWN"]
@@ -59,10 +59,23 @@ def _add(db: Database, objects: ObjectStore, tmp: Path, filename: str, pages: li
         return doc.id
 
 
+def _add_image(db: Database, objects: ObjectStore, tmp: Path, doc: int, page: int, name: str) -> None:
+    from PIL import Image as PILImage
+
+    src = tmp / f"{doc}-{name}"
+    PILImage.new("RGB", (40, 20), (200, 30, 30)).save(src, "PNG")
+    obj = objects.put_file(src)
+    with db.write_session() as s:
+        s.add(Image(document_id=doc, page_index=page, name=name, path=obj.relpath, sha256=obj.sha256,
+                    mime_type="image/png", width=40, height=20))
+
+
 def fill_library(db: Database, objects: ObjectStore, tmp: Path) -> Library:
     objects.ensure()
     letters = _add(db, objects, tmp, "letters.pdf", ["Dear heron, page zero", "Yours, page one"],
-                   ["Dear heron, the quarterly report follows.", "Yours sincerely, the committee"])
+                   ["Dear heron, the quarterly report follows.\n\n![img-0-0.png](img-0-0.png)",
+                    "Yours sincerely, the committee"])
+    _add_image(db, objects, tmp, letters, 0, "img-0-0.png")
     hostile = _add(db, objects, tmp, HOSTILE_NAME, ["hostile"], [HOSTILE_MARKDOWN])
     broken = _add(db, objects, tmp, "broken.pdf", ["first", "second"], ["first page ok"], status="partial")
     with db.write_session() as s:

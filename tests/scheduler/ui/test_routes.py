@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+import re
+
+from sqlalchemy import delete, select
 
 from models.db import Database
 from models.search import search
@@ -111,7 +113,7 @@ def test_a_correction_is_what_show_export_and_search_return_and_keeps_its_histor
         versions = s.execute(select(PageVersion.kind, PageVersion.markdown, PageVersion.author)
                              .where(PageVersion.document_id == library.letters).order_by(PageVersion.id)).all()
     assert [(v.kind, v.author) for v in versions] == [("ocr", None), ("correction", "ana")]
-    assert versions[0].markdown == "Dear heron, the quarterly report follows."
+    assert versions[0].markdown.startswith("Dear heron, the quarterly report follows.")
     page = client.get(f"/doc/{library.letters}/page/0").text
     assert "corrected by ana" in page
     assert "-Dear heron" in page and "+Dear egret" in page  # what changed
@@ -137,9 +139,56 @@ def test_looks_right_takes_a_page_off_the_review_queue(client: TestClient, libra
     assert "looks right (ana)" in client.get(f"/doc/{library.letters}/page/1").text
 
 
-def test_stored_images_are_found_by_name_in_the_database_only(client: TestClient, library: Library) -> None:
+def test_stored_images_show_inline_and_are_found_by_name_in_the_database_only(client: TestClient,
+                                                                             library: Library) -> None:
+    html = client.get(f"/doc/{library.letters}/page/0").text
+    assert f'<img src="/doc/{library.letters}/image/img-0-0.png" alt="img-0-0.png"' in html
+    image = client.get(f"/doc/{library.letters}/image/img-0-0.png")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
     assert client.get(f"/doc/{library.letters}/image/..%2F..%2Fpagemill.sqlite").status_code == 404
-    assert client.get(f"/doc/{library.letters}/image/img-0-0.png").status_code == 404
+    assert client.get(f"/doc/{library.hostile}/image/img-0-0.png").status_code == 404  # another document's
+
+
+def test_re_ocr_queues_the_page_on_an_offered_queue_only(ui_db: Database, library: Library) -> None:
+    from scheduler.ui.app import create_app
+    from scheduler.ui.settings import UiSettings
+
+    settings = UiSettings(user="ana", reocr_queues="mistral=pagemill-mistral")
+    with TestClient(create_app(settings, db=ui_db)) as c:
+        page = c.get(f"/doc/{library.letters}/page/1").text
+        assert "mistral (queue pagemill-mistral)" in page
+        url = f"/doc/{library.letters}/page/1/reocr"
+        assert c.post(url, data={"csrf_token": csrf_of(c), "queue": "pagemill-evil"}).status_code == 400
+        r = c.post(url, data={"csrf_token": csrf_of(c), "queue": "mistral"}, follow_redirects=True)
+        assert "queued for OCR again on mistral" in r.text
+        assert "This page is queued for OCR" in r.text
+    with ui_db.read_session() as s:
+        (rng,) = s.scalars(select(PageRange).where(PageRange.document_id == library.letters)).all()
+        assert rng.pages == [1] and rng.status == "queued"
+
+
+def test_a_pending_ocr_version_is_shown_beside_the_correction_and_can_be_taken(
+        client: TestClient, library: Library, ui_db: Database) -> None:
+    from models.corrections import save_correction
+    from worker.persist import PreparedResult, insert_prepared_many
+
+    save_correction(ui_db, library.letters, 1, "Yours sincerely, the corrected committee", author="ana")
+    with ui_db.write_session() as s:
+        s.execute(delete(Page).where(Page.document_id == library.letters, Page.page_index == 1))
+        insert_prepared_many(s, [PreparedResult([{"document_id": library.letters, "page_index": 1,
+                                                  "markdown": "Yours sincerely, the newer engine committee",
+                                                  "source": "mistral", "model": "mistral-ocr-latest"}], [], None)])
+    html = client.get(f"/doc/{library.letters}/page/1").text
+    assert "New OCR output waiting for your choice" in html
+    assert "the corrected committee" in html and "the newer engine committee" in html
+    assert f'href="/doc/{library.letters}/page/1"' in client.get("/review").text.split("</tr>")[1]  # first
+    version = re.search(r'name="version_id" value="(\d+)"', html)
+    assert version
+    r = client.post(f"/doc/{library.letters}/page/1/choose",
+                    data={"csrf_token": csrf_of(client), "version_id": version.group(1)}, follow_redirects=True)
+    assert "New OCR output waiting" not in r.text
+    assert "the newer engine committee" in r.text.split('id="page-text"')[1].split("</article>")[0]
 
 
 def test_a_document_that_failed_before_any_page_shows_its_error_not_an_image(client: TestClient, ui_db: Database,
