@@ -3,6 +3,7 @@ the text show as text; links only to http(s) and mailto; images only the page's 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,10 @@ __all__ = ["render_markdown", "LINK_SCHEMES"]
 LINK_SCHEMES = ("http://", "https://", "mailto:")
 
 
-def _parser(image_url: Callable[[str], str | None]) -> MarkdownIt:
+@functools.cache
+def _parser() -> MarkdownIt:
+    """One parser per process (building one costs more than rendering a page); the image lookup of each
+    render travels in its env."""
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
 
     def validate(url: str) -> bool:
@@ -36,7 +40,7 @@ def _parser(image_url: Callable[[str], str | None]) -> MarkdownIt:
 
     def image(renderer: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
         token = tokens[idx]
-        url = image_url((token.attrGet("src") or "").strip())
+        url = env["image_url"]((token.attrGet("src") or "").strip())
         if url is None:
             token.attrs.pop("src", None)  # not a stored image of this page: nothing is fetched from elsewhere
             token.attrSet("class", "missing-image")
@@ -52,4 +56,4 @@ def _parser(image_url: Callable[[str], str | None]) -> MarkdownIt:
 
 def render_markdown(markdown: str, image_url: Callable[[str], str | None]) -> str:
     """HTML of `markdown`; `image_url(name)` gives the URL of a stored image of the page, or None."""
-    return _parser(image_url).render(markdown)
+    return _parser().render(markdown, {"image_url": image_url})

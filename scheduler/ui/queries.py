@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, tuple_
 
 from models.db import Database
 from models.tables import Document, Image, Page, PageCorrection, PageMark, PageRange, PageVersion, RangeStatus
@@ -100,22 +100,32 @@ class ReviewItem:
     pending: bool
 
 
+REVIEW_CANDIDATES = 5000
+
+
 def review_queue(db: Database, limit: int = 50) -> list[ReviewItem]:
     """Pages not marked "looks right": those with a new OCR version waiting for a choice first, then the
-    shortest text first (a page the engine read badly is often nearly empty). This is not confidence: that
-    ordering needs stored page confidence (the fidelity issue)."""
-    pending = (select(PageVersion.id).where(PageVersion.document_id == Page.document_id,
-                                            PageVersion.page_index == Page.page_index,
-                                            PageVersion.status == "pending").exists())
+    shortest text first (a page the engine read badly is often nearly empty) among the REVIEW_CANDIDATES most
+    recently stored pages: sorting every page by length took ~0.5 s at 100,000 pages. This is not
+    confidence: that ordering needs stored page confidence (the fidelity issue)."""
     marked = (select(PageMark.id).where(PageMark.document_id == Page.document_id,
                                         PageMark.page_index == Page.page_index).exists())
     chars = func.length(Page.markdown)
-    q = (select(Page.document_id, Document.filename, Page.page_index, chars.label("chars"), pending.label("pending"))
-         .join(Document, Document.id == Page.document_id).where(~marked)
-         .order_by(pending.desc(), chars, Page.document_id, Page.page_index).limit(limit))
+    columns = (Page.document_id, Document.filename, Page.page_index, chars.label("chars"))
+    pending_pages = select(PageVersion.document_id, PageVersion.page_index).where(PageVersion.status == "pending")
+    newest = select(Page.id).order_by(Page.id.desc()).limit(REVIEW_CANDIDATES).scalar_subquery()
     with db.read_session() as s:
-        return [ReviewItem(r.document_id, r.filename, r.page_index, int(r.chars or 0), bool(r.pending))
-                for r in s.execute(q)]
+        waiting = s.execute(select(*columns).join(Document, Document.id == Page.document_id)
+                            .where(tuple_(Page.document_id, Page.page_index).in_(pending_pages))
+                            .order_by(Page.document_id, Page.page_index).limit(limit)).all()
+        shortest = s.execute(select(*columns).join(Document, Document.id == Page.document_id)
+                             .where(Page.id.in_(newest), ~marked)
+                             .order_by(chars, Page.document_id, Page.page_index).limit(limit)).all()
+    items = [ReviewItem(r.document_id, r.filename, r.page_index, int(r.chars or 0), True) for r in waiting]
+    seen = {(i.document_id, i.page_index) for i in items}
+    items += [ReviewItem(r.document_id, r.filename, r.page_index, int(r.chars or 0), False) for r in shortest
+              if (r.document_id, r.page_index) not in seen]
+    return items[:limit]
 
 
 @dataclass
