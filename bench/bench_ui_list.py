@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 
 from models.tables import Document, Page, PageRange
 from scheduler.ui.app import create_app
+from scheduler.ui.queries import failures, list_documents, review_queue
 from scheduler.ui.settings import UiSettings
 from tests.results_db import migrated_database
 from worker.settings import WorkerSettings
@@ -65,6 +66,13 @@ def main() -> None:
             t0 = time.perf_counter()
             fill(db, args.documents)
             print(f"{name}: filled {args.documents} documents in {time.perf_counter() - t0:.0f} s")
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("ANALYZE")  # planner statistics, as a database in use has them
+            for label, fn in [("list_documents", lambda: list_documents(db, None, None, None, 50)),
+                              ("review_queue", lambda: review_queue(db)), ("failures", lambda: failures(db))]:
+                t1 = time.perf_counter()
+                fn()
+                print(f"{name:10s}   query {label:27s} {(time.perf_counter() - t1) * 1e3:8.1f} ms (first call)")
             client = TestClient(create_app(UiSettings(), db=db, worker_settings=WorkerSettings(data_dir=Path(tmp))))
             mid = args.documents // 2
             for label, url_ in [("documents, newest 50", "/"), ("documents, failed", "/?status=failed"),

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text, tuple_
 from models.db import Database
 from models.tables import Document, Image, Page, PageCorrection, PageMark, PageRange, PageVersion, RangeStatus
 
-__all__ = ["DocumentRow", "list_documents", "collections", "failures", "review_queue", "ReviewItem",
+__all__ = ["DocumentRow", "list_documents", "failures", "review_queue", "ReviewItem",
            "PageView", "page_view", "image_path"]
 
 
@@ -63,12 +63,6 @@ def list_documents(db: Database, status: str | None, collection: str | None, bef
     return [DocumentRow(d.id, d.filename, d.status, d.collection, d.page_count, done.get(d.id, 0),
                         ", ".join(sorted(sources.get(d.id, ()))), d.error, failed.get(d.id, 0), d.created_at)
             for d in docs]
-
-
-def collections(db: Database, limit: int = 200) -> list[str]:
-    with db.read_session() as s:
-        return [c for c in s.scalars(select(Document.collection).where(Document.collection.is_not(None))
-                                     .distinct().order_by(Document.collection).limit(limit)) if c]
 
 
 @dataclass

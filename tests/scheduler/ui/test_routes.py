@@ -201,3 +201,15 @@ def test_a_document_that_failed_before_any_page_shows_its_error_not_an_image(cli
         doc.page_count, doc.status, doc.error = None, "failed", "the PDF is damaged and cannot be read"
     html = client.get(f"/doc/{library.broken}/page/0").text
     assert 'id="page-image"' not in html and "the PDF is damaged and cannot be read" in html
+
+
+def test_the_list_filters_by_collection(client: TestClient, library: Library, ui_db: Database) -> None:
+    from sqlalchemy import update
+
+    from models.tables import Document
+
+    with ui_db.write_session() as s:
+        s.execute(update(Document).where(Document.id == library.letters).values(collection="box-7"))
+    html = client.get("/?collection=box-7").text
+    assert "letters.pdf" in html and "broken.pdf" not in html
+    assert '<option value="box-7">' in html
