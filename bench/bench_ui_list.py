@@ -73,7 +73,8 @@ def main() -> None:
                 t1 = time.perf_counter()
                 fn()
                 print(f"{name:10s}   query {label:27s} {(time.perf_counter() - t1) * 1e3:8.1f} ms (first call)")
-            client = TestClient(create_app(UiSettings(), db=db, worker_settings=WorkerSettings(data_dir=Path(tmp))))
+            client = TestClient(create_app(UiSettings(), db=db, worker_settings=WorkerSettings(data_dir=Path(tmp))),
+                                base_url="http://127.0.0.1:8780")
             mid = args.documents // 2
             for label, url_ in [("documents, newest 50", "/"), ("documents, failed", "/?status=failed"),
                                 ("documents, a collection", "/?collection=box-7"),

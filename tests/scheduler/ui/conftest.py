@@ -17,6 +17,8 @@ from worker.settings import WorkerSettings
 
 from .helpers import Library, fill_library
 
+LOCAL = "http://127.0.0.1:8780"  # the Host a browser on this machine sends
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def ui_db(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Database]:
@@ -36,7 +38,7 @@ def library(ui_db: Database, tmp_path: Path) -> Library:
 @pytest.fixture
 def client(ui_db: Database, library: Library) -> Iterator[TestClient]:
     app = create_app(UiSettings(user="ana"), db=ui_db)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         yield c
 
 

@@ -14,7 +14,7 @@ from scheduler.export import markdown_bundle
 from worker.objects import ObjectStore
 from worker.settings import WorkerSettings
 
-from .conftest import csrf_of
+from .conftest import LOCAL, csrf_of
 from .helpers import HOSTILE_NAME, Library
 
 
@@ -123,7 +123,8 @@ def test_the_author_comes_from_the_configured_header(ui_db: Database, library: L
     from scheduler.ui.app import create_app
     from scheduler.ui.settings import UiSettings
 
-    with TestClient(create_app(UiSettings(user="ana", user_header="X-Forwarded-User"), db=ui_db)) as c:
+    app = create_app(UiSettings(user="ana", user_header="X-Forwarded-User"), db=ui_db)
+    with TestClient(app, base_url=LOCAL) as c:
         c.post(f"/doc/{library.letters}/page/1/correct", headers={"X-Forwarded-User": "bo"},
                data={"markdown": "fixed", "csrf_token": csrf_of(c)})
     with ui_db.read_session() as s:
@@ -155,7 +156,7 @@ def test_re_ocr_queues_the_page_on_an_offered_queue_only(ui_db: Database, librar
     from scheduler.ui.settings import UiSettings
 
     settings = UiSettings(user="ana", reocr_queues="mistral=pagemill-mistral")
-    with TestClient(create_app(settings, db=ui_db)) as c:
+    with TestClient(create_app(settings, db=ui_db), base_url=LOCAL) as c:
         page = c.get(f"/doc/{library.letters}/page/1").text
         assert "mistral (queue pagemill-mistral)" in page
         url = f"/doc/{library.letters}/page/1/reocr"
@@ -213,3 +214,9 @@ def test_the_list_filters_by_collection(client: TestClient, library: Library, ui
     html = client.get("/?collection=box-7").text
     assert "letters.pdf" in html and "broken.pdf" not in html
     assert '<option value="box-7">' in html
+
+
+def test_on_loopback_without_a_token_a_foreign_host_name_is_refused(client: TestClient) -> None:
+    # a page on another site that rebinds its name to 127.0.0.1 still sends its own name as Host
+    assert client.get("/", headers={"Host": "evil.example:8780"}).status_code == 421
+    assert client.get("/", headers={"Host": "localhost:8780"}).status_code == 200
