@@ -248,3 +248,37 @@ def test_the_list_refreshes_while_work_runs(server: str, browser: object, librar
         assert d.current_url == server + "/"  # type: ignore[attr-defined]  # htmx swapped the rows in place
     finally:
         db.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_the_review_page_over_postgresql_and_redis(production_env: dict[str, str], browser: object,
+                                                   tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    db = migrated_database(production_env["PAGEMILL_DATABASE_URL"])
+    try:
+        lib = fill_library(db, ObjectStore(WorkerSettings().objects_dir), tmp_path)
+    finally:
+        db.dispose()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "ui", "--port", str(port)],
+                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(base + "/static/ui.css", proc)
+        d = browser
+        d.get(f"{base}/doc/{lib.letters}/page/0")  # type: ignore[attr-defined]
+        image = d.find_element(By.ID, "page-image")  # type: ignore[attr-defined]
+        _wait(d, lambda drv: drv.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+        assert "Dear heron" in d.find_element(By.ID, "page-text").text  # type: ignore[attr-defined]
+        d.get(base + "/failures")  # type: ignore[attr-defined]
+        d.find_element(By.XPATH, "//td/form/button[text()='Retry']").click()  # type: ignore[attr-defined]
+        _wait(d, lambda drv: "queued 1 range(s), 1 page(s) again" in drv.find_element(By.TAG_NAME, "main").text)
+        import redis
+
+        queued = redis.Redis.from_url(production_env["PAGEMILL_BROKER_URL"]).llen(production_env["PAGEMILL_QUEUE"])
+        assert queued == 1  # the retried range is on the Redis queue for the workers
+    finally:
+        proc.terminate()
+        proc.wait(15)
