@@ -9,7 +9,17 @@ from datetime import datetime
 from sqlalchemy import func, select, text, tuple_
 
 from models.db import Database
-from models.tables import Document, Image, Page, PageCorrection, PageMark, PageRange, PageVersion, RangeStatus
+from models.tables import (
+    Document,
+    Image,
+    Page,
+    PageBlock,
+    PageCorrection,
+    PageMark,
+    PageRange,
+    PageVersion,
+    RangeStatus,
+)
 
 __all__ = ["DocumentRow", "list_documents", "failures", "review_queue", "ReviewItem",
            "PageView", "page_view", "image_path"]
@@ -92,33 +102,46 @@ class ReviewItem:
     page_index: int
     chars: int
     pending: bool
+    confidence_avg: float | None = None
+    confidence_min: float | None = None
 
 
 REVIEW_CANDIDATES = 5000
 
 
 def review_queue(db: Database, limit: int = 50) -> list[ReviewItem]:
-    """Pages not marked "looks right": those with a new OCR version waiting for a choice first, then the
-    shortest text first (a page the engine read badly is often nearly empty) among the REVIEW_CANDIDATES most
-    recently stored pages: sorting every page by length took ~0.5 s at 100,000 pages. This is not
-    confidence: that ordering needs stored page confidence (the fidelity issue)."""
+    """Pages not marked "looks right", worst first: those with a new OCR version waiting for a choice, then
+    the least confident (pages.confidence_avg, then _min: the `review_queue` view's order), then pages without
+    a score (the text layer, older results), shortest text first among the REVIEW_CANDIDATES most recently
+    stored (sorting every page by length took ~0.5 s at 100,000 pages)."""
     marked = (select(PageMark.id).where(PageMark.document_id == Page.document_id,
                                         PageMark.page_index == Page.page_index).exists())
+    # a page a person corrected was looked at: its score is the replaced OCR text's
+    corrected = (select(PageCorrection.id).where(PageCorrection.document_id == Page.document_id,
+                                                 PageCorrection.page_index == Page.page_index,
+                                                 PageCorrection.reason == "correction").exists())
     chars = func.length(Page.markdown)
-    columns = (Page.document_id, Document.filename, Page.page_index, chars.label("chars"))
+    columns = (Page.document_id, Document.filename, Page.page_index, chars.label("chars"),
+               Page.confidence_avg, Page.confidence_min)
     pending_pages = select(PageVersion.document_id, PageVersion.page_index).where(PageVersion.status == "pending")
     newest = select(Page.id).order_by(Page.id.desc()).limit(REVIEW_CANDIDATES).scalar_subquery()
+    base = select(*columns).join(Document, Document.id == Page.document_id)
     with db.read_session() as s:
-        waiting = s.execute(select(*columns).join(Document, Document.id == Page.document_id)
-                            .where(tuple_(Page.document_id, Page.page_index).in_(pending_pages))
+        waiting = s.execute(base.where(tuple_(Page.document_id, Page.page_index).in_(pending_pages))
                             .order_by(Page.document_id, Page.page_index).limit(limit)).all()
-        shortest = s.execute(select(*columns).join(Document, Document.id == Page.document_id)
-                             .where(Page.id.in_(newest), ~marked)
+        doubtful = s.execute(base.where(Page.confidence_avg.is_not(None), ~marked, ~corrected)
+                             .order_by(Page.confidence_avg, Page.confidence_min, Page.document_id, Page.page_index)
+                             .limit(limit)).all()
+        unscored = s.execute(base.where(Page.id.in_(newest), Page.confidence_avg.is_(None), ~marked, ~corrected)
                              .order_by(chars, Page.document_id, Page.page_index).limit(limit)).all()
-    items = [ReviewItem(r.document_id, r.filename, r.page_index, int(r.chars or 0), True) for r in waiting]
-    seen = {(i.document_id, i.page_index) for i in items}
-    items += [ReviewItem(r.document_id, r.filename, r.page_index, int(r.chars or 0), False) for r in shortest
-              if (r.document_id, r.page_index) not in seen]
+    items: list[ReviewItem] = []
+    seen: set[tuple[int, int]] = set()
+    for rows, pending in ((waiting, True), (doubtful, False), (unscored, False)):
+        for r in rows:
+            if (r.document_id, r.page_index) not in seen:
+                seen.add((r.document_id, r.page_index))
+                items.append(ReviewItem(r.document_id, r.filename, r.page_index, int(r.chars or 0), pending,
+                                        r.confidence_avg, r.confidence_min))
     return items[:limit]
 
 
@@ -133,6 +156,7 @@ class PageView:
     versions: list[PageVersion]
     next_document: int | None
     queued: bool
+    blocks: list[PageBlock]
 
 
 def page_view(db: Database, document_id: int, page_index: int) -> PageView | None:
@@ -155,7 +179,11 @@ def page_view(db: Database, document_id: int, page_index: int) -> PageView | Non
             PageRange.document_id == document_id, PageRange.first_page <= page_index,
             PageRange.last_page >= page_index,
             PageRange.status.in_([RangeStatus.queued, RangeStatus.running]))))
-    return PageView(doc, page, page_index, names, held, marked, versions, next_doc, queued)
+        blocks = list(s.scalars(select(PageBlock).where(PageBlock.document_id == document_id,
+                                                        PageBlock.page_index == page_index,
+                                                        PageBlock.top_left_x.is_not(None))
+                                .order_by(PageBlock.seq)))
+    return PageView(doc, page, page_index, names, held, marked, versions, next_doc, queued, blocks)
 
 
 def image_path(db: Database, document_id: int, name: str) -> tuple[str, str] | None:

@@ -43,17 +43,29 @@ def page(request: Request, ctx: Annotated[UiContext, Depends(ui)], doc_id: DocId
     if pv.page is not None:
         html = render_markdown(pv.page.markdown, lambda name: (
             f"/doc/{doc_id}/image/{name}" if name in pv.image_names else None))
+    overlay = _overlay(pv)
     pending = [v for v in pv.versions if v.status == "pending"]
     pending_html = {v.id: render_markdown(v.markdown, lambda name: None) for v in pending}
     return ctx.render(
         request, "page.html", pv=pv, doc=pv.document, page=pv.page, page_index=page_index, page_count=page_count,
-        html=html, view="raw" if view == "raw" else ("edit" if view == "edit" else "html"),
+        html=html, overlay=overlay, view="raw" if view == "raw" else ("edit" if view == "edit" else "html"),
         pending=pending, pending_html=pending_html, history=_history(pv.versions), notice=notice,
         queues=ctx.settings.queues(ctx.worker_settings.queue),
         prev_url=_page_url(doc_id, page_index - 1) if page_index > 0 else None,
         next_url=_page_url(doc_id, page_index + 1) if page_index + 1 < page_count else None,
         next_doc_url=_page_url(pv.next_document, 0) if pv.next_document else None,
     )
+
+
+def _overlay(pv: object) -> dict[str, object] | None:
+    """The page's blocks in the pixel space of the image the provider read (pages.width/height, the
+    Mistral `dimensions`), drawn over the rendered page scaled to fit; None without sizes or boxes."""
+    page = pv.page  # type: ignore[attr-defined]
+    blocks = [b for b in pv.blocks if None not in (b.top_left_x, b.top_left_y, b.bottom_right_x,  # type: ignore[attr-defined]
+                                                     b.bottom_right_y)]
+    if page is None or not blocks or not page.width or not page.height:
+        return None
+    return {"width": page.width, "height": page.height, "blocks": blocks}
 
 
 def _history(versions: list[corrections.PageVersion]) -> list[dict[str, object]]:

@@ -1,14 +1,14 @@
 """page corrections with their history, and "looks right" marks (pagemill ui)
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
