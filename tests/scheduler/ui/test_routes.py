@@ -232,7 +232,7 @@ def test_the_review_queue_puts_the_least_confident_page_first(client: TestClient
     rows = client.get("/review").text.split("<tbody>")[1].split("</tr>")
     order = [re.search(r'href="/doc/(\d+)/page/(\d+)"', r).groups() for r in rows if "href=" in r]  # type: ignore[union-attr]
     assert order[:3] == [(str(library.letters), "1"), (str(library.hostile), "0"), (str(library.letters), "0")]
-    assert "0.42 / 0.21" in rows[0]
+    assert "0.420 / 0.210" in rows[0]
     assert order[3] == (str(library.broken), "0")  # then the pages without a score
 
 
