@@ -12,7 +12,7 @@ from PIL import Image, ImageSequence
 from .documents import open_pdf
 from .providers.base import SourceDocument
 
-__all__ = ["RenderedPage", "render_pages", "DEFAULT_DPI"]
+__all__ = ["RenderedPage", "render_pages", "page_dpi", "DEFAULT_DPI", "MAX_RENDER_PIXELS"]
 
 DEFAULT_DPI = 300
 _FALLBACK_IMAGE_DPI = 300  # images without a dpi tag are usually scans at 300
@@ -63,6 +63,19 @@ def _scan_image(page: pdfium.PdfPage) -> tuple[Image.Image, int] | None:
     return pil.copy(), int(round(dpi_x))
 
 
+# a very large page (a poster, a drawing) is rendered at a lower dpi so it stays under this many pixels: at 300
+# dpi an A0 sheet would take 139 MP (and Tesseract refuses sides over 32767 px)
+MAX_RENDER_PIXELS = 60_000_000
+_MAX_SIDE_PX = 30_000
+
+
+def page_dpi(width_pt: float, height_pt: float, dpi: int) -> int:
+    """`dpi`, or less for a page too large to render whole at it."""
+    w_in, h_in = max(width_pt, 1.0) / 72, max(height_pt, 1.0) / 72
+    fit = min((MAX_RENDER_PIXELS / (w_in * h_in)) ** 0.5, _MAX_SIDE_PX / max(w_in, h_in))
+    return max(1, min(dpi, int(fit)))
+
+
 def _pdf_pages(source: SourceDocument, pages: Sequence[int], dpi: int) -> Iterator[RenderedPage]:
     with open_pdf(source.path, source.password) as pdf:
         for index in pages:
@@ -75,10 +88,11 @@ def _pdf_pages(source: SourceDocument, pages: Sequence[int], dpi: int) -> Iterat
                 if scan is not None:
                     yield RenderedPage(index, scan[0], scan[1])
                     continue
-                bitmap = page.render(scale=dpi / 72, grayscale=True)
+                at = page_dpi(*page.get_size(), dpi)
+                bitmap = page.render(scale=at / 72, grayscale=True)
                 image = bitmap.to_pil()
                 # detach from the PDFium buffer so the bitmap can be freed now
-                yield RenderedPage(index, image.copy(), dpi)
+                yield RenderedPage(index, image.copy(), at)
                 bitmap.close()
             finally:
                 page.close()

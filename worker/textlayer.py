@@ -3,9 +3,10 @@
 Born-digital pages carry exact text, and reading it costs milliseconds instead of an OCR call. But a text layer
 can be garbage (a font without a usable ToUnicode map yields control characters, `/g123` glyph names or a
 shifted alphabet), and a scan can carry an invisible OCR layer of poor quality. `score_text_layer` decides
-whether a layer is trusted; `read_page` scores a page and, when it passes, returns its markdown (paragraphs
-separated by blank lines, hyphenated line ends joined) and its embedded images with bounding boxes in the
-pixel coordinates of the page rendered at `dpi`, like the OCR providers return them.
+whether a layer is trusted; `read_page` scores a page and, when it passes, returns its structured markdown
+(the layout stage of `worker.layout`: headings, paragraphs, lists, tables, header/footer) and its embedded images
+(`worker.pdf_images`) with bounding boxes in the pixel coordinates of the page rendered at `dpi`, like the OCR
+providers return them.
 
 The score (0..1) is the product of
     printable share x (1 - 10 x garbage share) x word-like share x scan factor
@@ -17,10 +18,8 @@ and passes with empty markdown.
 
 from __future__ import annotations
 
-import ctypes
-import io
+import logging
 import re
-import statistics
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -28,6 +27,11 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from ._wordlike import is_wordlike
+from .layout.from_pdfium import page_input as layout_input
+from .layout.markdown import PageMarkdown, PageOptions
+from .layout.model import Box, Figure
+from .layout.page import plain_page, structured_page
+from .pdf_images import page_images
 from .providers.base import OcrImage
 
 __all__ = [
@@ -36,11 +40,12 @@ __all__ = [
     "score_text_layer",
     "check_page",
     "read_page",
-    "page_markdown",
     "PASS_THRESHOLD",
     "OCR_LAYER_THRESHOLD",
     "SCAN_MIN_DENSITY",
 ]
+
+log = logging.getLogger(__name__)
 
 PASS_THRESHOLD = 0.6
 OCR_LAYER_THRESHOLD = 0.8
@@ -48,7 +53,6 @@ OCR_LAYER_THRESHOLD = 0.8
 # full-page picture missed most of the page
 SCAN_MIN_DENSITY = 10.0
 _SCAN_IMAGE_COVER = 0.5
-_MIN_IMAGE_PX = 16  # rules, bullets and spacer pixels are not pictures
 _TEXT_RENDER_INVISIBLE = 3
 
 _BAD_CHARS = {"\ufffd", "\ufffe", "\uffff"}
@@ -58,7 +62,6 @@ _EDGE_PUNCT = "\"'.,;:!?()[]<>«»“”„‘’‚—–-…*•·§¶"
 _WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 _PARTS = re.compile(r"[^\W\d_]+")
 _NUMBER = re.compile(r"[#$€£¥+\-]?(?=[\w.,:/%\-]*\d)[\w.,:/%\-]+")
-_LINE_END_HYPHEN = re.compile(r"[^\W\d_][-\x02\xad]$")
 # pdfium writes U+FFFE where it joined a word hyphenated across two lines
 _JOINED_HYPHEN = re.compile(r"(?<=[^\W\d_])\ufffe(?=[^\W\d_])")
 _STRIP = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
@@ -183,6 +186,7 @@ class _PageObjects:
     text_objects: int = 0
     invisible_text: int = 0
     images: list[pdfium.PdfImage] = field(default_factory=list)
+    paths: list[pdfium.PdfObject] = field(default_factory=list)
 
 
 def _page_objects(page: pdfium.PdfPage) -> _PageObjects:
@@ -196,6 +200,8 @@ def _page_objects(page: pdfium.PdfPage) -> _PageObjects:
                 found.invisible_text += 1
         elif obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
             found.images.append(obj)
+        elif obj.type == pdfium_c.FPDF_PAGEOBJ_PATH:
+            found.paths.append(obj)
     return found
 
 
@@ -231,137 +237,6 @@ def check_page(page: pdfium.PdfPage) -> TextLayerScore:
 
 
 @dataclass
-class _Line:
-    """A line of pdfium's text; pdfium may join two visual lines (a word hyphenated across them), so the
-    start box (first character) and the end (last character) are kept apart."""
-
-    text: str
-    left: float
-    bottom: float  # of the first character
-    top: float
-    right: float  # of the last character
-    end_bottom: float
-
-
-def _lines(textpage: pdfium.PdfTextPage, text: str) -> list[_Line]:
-    """pdfium's lines with the box spanned by their first and last characters."""
-    aligned = textpage.count_chars() == len(text)  # characters outside the BMP shift the indices
-    lines: list[_Line] = []
-    for m in re.finditer(r"[^\r\n]+", text):
-        stripped = m.group().strip()
-        if not stripped:
-            continue
-        if not aligned:
-            y = -2.0 * len(lines)
-            lines.append(_Line(stripped, 0.0, y, y + 1.0, 1.0, y))
-            continue
-        first = m.start() + (len(m.group()) - len(m.group().lstrip()))
-        last = m.start() + len(m.group().rstrip()) - 1
-        left, bottom, _, top = textpage.get_charbox(first)
-        _, end_bottom, right, _ = textpage.get_charbox(last)
-        lines.append(_Line(stripped, left, bottom, top, right, end_bottom))
-    return lines
-
-
-def _join_lines(lines: list[str]) -> str:
-    out = lines[0]
-    for nxt in lines[1:]:
-        if _LINE_END_HYPHEN.search(out) and nxt[:1].islower():
-            out = out[:-1] + nxt  # a word hyphenated at the line end
-        else:
-            out = out.rstrip("\x02\xad") + " " + nxt
-    return out
-
-
-def _breaks_paragraph(prev: _Line, cur: _Line, pitch: float, height: float, right_edge: float, width: float) -> bool:
-    step = prev.end_bottom - cur.bottom
-    if step < -0.5 * height:
-        return True  # moved up the page: a new column or block
-    if step > 1.35 * pitch:
-        return True  # extra space between the lines
-    if step > 0.5 * height and cur.left - prev.left > 0.8 * height:
-        return True  # an indented first line
-    short = prev.right < right_edge - 0.2 * width
-    return short and step > 0.5 * height and prev.text.rstrip().endswith((".", "!", "?", ":"))
-
-
-def _paragraphs(lines: list[_Line]) -> list[tuple[float, str]]:
-    """(top, text) of each paragraph, in pdfium's reading order."""
-    if not lines:
-        return []
-    height = statistics.median(max(0.1, ln.top - ln.bottom) for ln in lines)
-    steps = [a.end_bottom - b.bottom for a, b in zip(lines, lines[1:])]
-    steps = [s for s in steps if 0.5 * height < s < 3 * height]
-    pitch = statistics.median(steps) if steps else 1.2 * height
-    right_edge = max(ln.right for ln in lines)
-    width = max(1.0, right_edge - min(ln.left for ln in lines))
-    groups: list[list[_Line]] = [[lines[0]]]
-    for prev, cur in zip(lines, lines[1:]):
-        if _breaks_paragraph(prev, cur, pitch, height, right_edge, width):
-            groups.append([cur])
-        else:
-            groups[-1].append(cur)
-    return [(g[0].top, _STRIP.sub("", _join_lines([ln.text for ln in g])).strip()) for g in groups]
-
-
-def page_markdown(textpage: pdfium.PdfTextPage, images: list[tuple[float, str]] | None = None) -> str:
-    """Markdown from a page's text layer; `images` are (top in PDF points, placeholder) put before the first
-    paragraph that starts below them."""
-    paragraphs = [p for p in _paragraphs(_lines(textpage, textpage.get_text_range())) if p[1]]
-    pending = sorted(images or [], key=lambda im: -im[0])
-    blocks: list[str] = []
-    for top, text in paragraphs:
-        while pending and pending[0][0] > top:
-            blocks.append(pending.pop(0)[1])
-        blocks.append(text)
-    blocks.extend(p[1] for p in pending)
-    return "\n\n".join(blocks)
-
-
-def _image_bytes(img: pdfium.PdfImage) -> tuple[bytes, str] | None:
-    """JPEG streams as they are; anything else decoded by pdfium (JBIG2, CCITT, Flate...) and saved as PNG."""
-    try:
-        if img.get_filters(skip_simple=True) == ["DCTDecode"]:
-            return bytes(img.get_data(decode_simple=True)), "jpeg"
-        buf = io.BytesIO()
-        img.get_bitmap(render=False).to_pil().save(buf, "PNG")
-        return buf.getvalue(), "png"
-    except (pdfium.PdfiumError, OSError, ValueError):
-        return None  # an image pdfium cannot decode is left out of the page, as a provider would
-
-
-def _to_pixels(page: pdfium.PdfPage, size_px: tuple[int, int], x: float, y: float) -> tuple[int, int]:
-    dx, dy = ctypes.c_int(), ctypes.c_int()
-    pdfium_c.FPDF_PageToDevice(page.raw, 0, 0, size_px[0], size_px[1], 0, x, y, dx, dy)
-    return dx.value, dy.value
-
-
-def _page_images(
-    page: pdfium.PdfPage, images: list[pdfium.PdfImage], size_px: tuple[int, int]
-) -> list[tuple[float, OcrImage]]:
-    out: list[tuple[float, OcrImage]] = []
-    for img in images:
-        w, h = img.get_px_size()
-        if min(w, h) < _MIN_IMAGE_PX:
-            continue
-        extracted = _image_bytes(img)
-        if extracted is None:
-            continue
-        data, ext = extracted
-        left, bottom, right, top = img.get_bounds()
-        xa, ya = _to_pixels(page, size_px, left, top)
-        xb, yb = _to_pixels(page, size_px, right, bottom)
-        ocr_image = OcrImage(
-            id=f"img-{len(out)}.{ext}",
-            top_left_x=max(0, min(xa, xb)), top_left_y=max(0, min(ya, yb)),
-            bottom_right_x=min(size_px[0], max(xa, xb)), bottom_right_y=min(size_px[1], max(ya, yb)),
-            data=data,
-        )
-        out.append((top, ocr_image))
-    return out
-
-
-@dataclass
 class TextLayerPage:
     """One page read from its text layer (markdown and images only when the score passed)."""
 
@@ -372,10 +247,12 @@ class TextLayerPage:
     width: int = 0  # pixels at `dpi`, as the page would be rendered for OCR
     height: int = 0
     dpi: int = 300
+    found: PageMarkdown | None = None  # blocks, tables, header, footer of the layout stage
 
 
-def read_page(pdf: pdfium.PdfDocument, index: int, dpi: int = 300) -> TextLayerPage:
-    """Check page `index`; when its layer passes, extract its markdown and images."""
+def read_page(pdf: pdfium.PdfDocument, index: int, dpi: int = 300,
+              options: PageOptions | None = None) -> TextLayerPage:
+    """Check page `index`; when its layer passes, extract its structured markdown, blocks and images."""
     page = pdf[index]
     textpage = page.get_textpage()
     try:
@@ -385,9 +262,23 @@ def read_page(pdf: pdfium.PdfDocument, index: int, dpi: int = 300) -> TextLayerP
         size_px = (round(width_pt * dpi / 72), round(height_pt * dpi / 72))
         result = TextLayerPage(index, score, width=size_px[0], height=size_px[1], dpi=dpi)
         if score.passed and not score.blank:
-            placed = _page_images(page, objects.images, size_px)
-            result.images = [im for _, im in placed]
-            result.markdown = page_markdown(textpage, [(top, f"![{im.id}]({im.id})") for top, im in placed])
+            result.images = page_images(page, objects.images, size_px)
+            figures = [Figure(Box(im.top_left_x or 0, im.top_left_y or 0, im.bottom_right_x or 0,
+                                  im.bottom_right_y or 0), image_id=im.id) for im in result.images]
+            try:
+                layout_in = layout_input(page, textpage, dpi, size_px, objects.paths, figures)
+                result.found = structured_page(layout_in, options, index=index)
+            except Exception as exc:  # the layer passed, so its text is kept even when reading its layout fails
+                log.warning("text layer layout failed on page %s: %r", index, exc)
+                result.found = plain_page(_STRIP.sub("", _JOINED_HYPHEN.sub("", textpage.get_text_range())),
+                                          f"layout analysis failed ({type(exc).__name__}); plain text kept")
+            result.markdown = result.found.markdown
+            placed = {img_id for img_id, _ in result.found.figures}
+            # a picture the layout dropped (inside a table, say) is still the page's, placed at the end
+            for im in result.images:
+                if im.id not in placed and f"]({im.id})" not in result.markdown:
+                    result.markdown += ("\n\n" if result.markdown else "") + f"![{im.id}]({im.id})"
+                    result.found.markdown = result.markdown
         return result
     finally:
         textpage.close()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .base import OcrImage, OcrPage, OcrProvider, OcrResult, OcrUsage, SourceDocument
 
 if TYPE_CHECKING:
+    from ..layout.markdown import PageOptions
     from ..settings import WorkerSettings
 
 __all__ = [
@@ -25,7 +26,16 @@ __all__ = [
 def _tesseract(settings: WorkerSettings) -> OcrProvider:
     from .tesseract import TesseractProvider
 
-    return TesseractProvider(lang=settings.lang, tessdata=settings.tessdata, dpi=settings.dpi)
+    return TesseractProvider(lang=settings.lang, tessdata=settings.tessdata, dpi=settings.dpi,
+                             options=page_options(settings))
+
+
+def page_options(settings: WorkerSettings) -> PageOptions:
+    """What the local engine and the text layer write of a page: the same fields the Mistral request sends."""
+    from ..layout.markdown import PageOptions
+
+    return PageOptions(table_format=settings.table_format, extract_header=settings.extract_header,
+                       extract_footer=settings.extract_footer, confidence=settings.confidence_scores)
 
 
 def _mistral(settings: WorkerSettings) -> OcrProvider:
@@ -49,4 +59,4 @@ def get_provider(settings: WorkerSettings) -> OcrProvider:
     mode = default_mode(settings.provider, settings.text_layer)
     if mode == "never":
         return provider
-    return TextLayerFirst(provider, mode=mode, dpi=settings.dpi)
+    return TextLayerFirst(provider, mode=mode, dpi=settings.dpi, options=page_options(settings))

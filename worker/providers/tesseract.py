@@ -1,9 +1,12 @@
-"""The local OCR provider: pages rendered with pypdfium2 (or read from the image), read by Tesseract."""
+"""The local OCR provider: pages rendered with pypdfium2 (or read from the image), read by Tesseract, and
+written as structured markdown with typed blocks, figures cut out as images, header/footer and confidence."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..layout.markdown import PageOptions
+from ..layout.page import crop_figures, fill_page
 from ..render import DEFAULT_DPI, render_pages
 from ._tesseract import TesseractEngine
 from .base import OcrPage, OcrResult, OcrUsage, SourceDocument
@@ -14,8 +17,10 @@ __all__ = ["TesseractProvider"]
 class TesseractProvider:
     name = "tesseract"
 
-    def __init__(self, lang: str = "eng", tessdata: str | None = None, dpi: int = DEFAULT_DPI) -> None:
+    def __init__(self, lang: str = "eng", tessdata: str | None = None, dpi: int = DEFAULT_DPI,
+                 options: PageOptions | None = None) -> None:
         self.lang = lang
+        self.options = options or PageOptions()
         self.dpi = dpi
         self._tessdata = tessdata
         self._engine: TesseractEngine | None = None
@@ -38,20 +43,15 @@ class TesseractProvider:
         engine = self._get_engine()
         results: list[OcrPage] = []
         for rendered in render_pages(source, pages, self.dpi):
-            markdown, confidence = engine.recognize_scored(rendered.image, rendered.dpi)
-            width, height = rendered.image.size
+            read = engine.read(rendered.image, rendered.dpi, self.options, rendered.index)
+            width, height = read.image.size
+            images = crop_figures(read.found, read.image)
+            if read.image is not rendered.image:
+                read.image.close()
             rendered.image.close()
-            results.append(
-                OcrPage(
-                    index=rendered.index,
-                    markdown=markdown,
-                    width=width,
-                    height=height,
-                    dpi=rendered.dpi,
-                    source=self.name,
-                    confidence=confidence,
-                )
-            )
+            page = OcrPage(index=rendered.index, markdown="", images=images, width=width, height=height,
+                           dpi=rendered.dpi, source=self.name)
+            results.append(fill_page(page, read.found))
         return OcrResult(pages=results, model=self.model, usage=OcrUsage(pages_processed=len(results)))
 
     def close(self) -> None:

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from models.errors import InputError
 
 from ..documents import open_pdf
+from ..layout.markdown import PageOptions
+from ..layout.page import fill_page
 from ..textlayer import TextLayerPage, read_page
 from .base import OcrPage, OcrProvider, OcrResult, OcrUsage, SourceDocument
 
@@ -39,7 +41,7 @@ def default_mode(provider: str, configured: str | None) -> str:
 
 
 def _as_ocr_page(page: TextLayerPage) -> OcrPage:
-    return OcrPage(
+    out = OcrPage(
         index=page.index,
         markdown=page.markdown,
         images=page.images,
@@ -48,22 +50,27 @@ def _as_ocr_page(page: TextLayerPage) -> OcrPage:
         dpi=page.dpi,
         source=TEXT_LAYER_SOURCE,
     )
+    if page.found is not None:
+        fill_page(out, page.found)
+    return out
 
 
 class TextLayerFirst:
     """An `OcrProvider` that answers from PDF text layers where they are good and asks `inner` otherwise."""
 
-    def __init__(self, inner: OcrProvider, mode: str = "auto", dpi: int = 300) -> None:
+    def __init__(self, inner: OcrProvider, mode: str = "auto", dpi: int = 300,
+                 options: PageOptions | None = None) -> None:
         if mode not in ("auto", "only"):
             raise ValueError(f"TextLayerFirst needs mode auto or only, not {mode!r}")
         self.inner = inner
         self.mode = mode
         self.dpi = dpi
+        self.options = options
         self.name = inner.name  # usage rows and OCR'd pages keep the real provider's name
 
     def _read_layers(self, source: SourceDocument, pages: Sequence[int]) -> list[TextLayerPage]:
         with open_pdf(source.path, source.password) as pdf:
-            return [read_page(pdf, index, self.dpi) for index in pages]
+            return [read_page(pdf, index, self.dpi, self.options) for index in pages]
 
     def _refuse(self, source: SourceDocument, refused: list[TextLayerPage]) -> InputError:
         if source.kind != "pdf":

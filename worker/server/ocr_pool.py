@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -17,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from ..providers.base import OcrPage, SourceDocument
+from ..providers.base import OcrImage, OcrPage, SourceDocument
 from ..providers.tesseract import TesseractProvider
 from .errors import ApiError
 from .pdf_images import ImageOptions, page_images
@@ -48,9 +49,25 @@ def _init_process(options: EngineOptions) -> None:
 def _ocr_page(source: SourceDocument, index: int, images: ImageOptions) -> OcrPage:
     assert _engine is not None, "the pool initializer did not run"
     page = _engine.ocr(source, [index]).pages[0]
-    if source.kind == "pdf":
-        page.images = page_images(source.path, index, _engine.dpi, images, source.password)
+    embedded = page_images(source.path, index, _engine.dpi, images, source.password) if source.kind == "pdf" else []
+    if embedded or not images.wanted:
+        # the PDF's own pictures beat the engine's crops of them; and with image_limit 0 there are none at all
+        for found in page.images:
+            page.markdown = page.markdown.replace(f"![{found.id}]({found.id})", "")
+        page.markdown = re.sub(r"\n{3,}", "\n\n", page.markdown).strip()
+        page.images = embedded
+    else:
+        page.images = [im for im in page.images if _big_enough(im, images.min_size_px)]
+        if not images.include_base64:
+            for im in page.images:
+                im.data = None
     return page
+
+
+def _big_enough(image: OcrImage, min_px: int) -> bool:
+    if not min_px or image.top_left_x is None or image.bottom_right_x is None:
+        return True
+    return min(image.bottom_right_x - image.top_left_x, (image.bottom_right_y or 0) - (image.top_left_y or 0)) >= min_px
 
 
 def _warm() -> str:

@@ -58,15 +58,31 @@ def _page(page: OcrPage, first_id: int, room: int | None, with_base64: bool,
           with_blocks: bool, granularity: str | None = None) -> tuple[OCRPageObject, int]:
     images: list[OCRImageObject] = []
     markdown = page.markdown
-    for image in page.images[: room if room is not None else None]:
+    kept = page.images[: room if room is not None else None]
+    # the engine's own placeholders (figures it cut out of a scan) are renamed where they stand, through
+    # tokens so that img-0 -> img-1 cannot then be renamed again; pictures over the limit lose theirs
+    renames: list[tuple[str, str]] = []
+    for image in page.images[len(kept):]:
+        markdown = markdown.replace(f"![{image.id}]({image.id})", "")
+    for image in kept:
         ext = _EXT.get(image_bytes_mime(image.data) or "", "jpeg") if image.data else "jpeg"
+        if image.data is None and image.id.rsplit(".", 1)[-1] in _EXT.values():
+            ext = image.id.rsplit(".", 1)[-1]
         name = f"img-{first_id + len(images)}.{ext}"
         images.append(OCRImageObject(
             id=name, top_left_x=image.top_left_x, top_left_y=image.top_left_y,
             bottom_right_x=image.bottom_right_x, bottom_right_y=image.bottom_right_y,
             image_base64=_data_uri(image.data) if with_base64 and image.data else None,
         ))
-        markdown = f"{markdown}\n\n![{name}]({name})" if markdown else f"![{name}]({name})"
+        placeholder = f"![{image.id}]({image.id})"
+        if image.id and placeholder in markdown:
+            token = f"\x00{len(renames)}\x00"
+            markdown = markdown.replace(placeholder, token)
+            renames.append((token, f"![{name}]({name})"))
+        else:
+            markdown = f"{markdown}\n\n![{name}]({name})" if markdown else f"![{name}]({name})"
+    for token, final in renames:
+        markdown = markdown.replace(token, final)
     dimensions = (OCRPageDimensions(dpi=page.dpi or 0, height=page.height, width=page.width)
                   if page.width is not None and page.height is not None else None)
     blocks = [_block(b, granularity) for b in page.blocks or []] if with_blocks else None
