@@ -204,3 +204,21 @@ def test_tables_come_out_of_the_markdown_when_a_table_format_is_asked(docs: dict
     assert "<tr><td>North</td><td>1200</td><td>31</td><td>4.10</td></tr>" in page.tables[0].content
     table_block = next(b for b in page.blocks or [] if b.type == "table")
     assert table_block.table_id == "tbl-0.html"
+
+
+def test_by_default_the_running_header_and_footer_stay_in_the_text(docs: dict[str, Path]) -> None:
+    layer = TextLayerFirst(_NoOcr(), "only", options=PageOptions(confidence="page"))  # type: ignore[arg-type]
+    page = layer.ocr(_pdf(docs["report"]), [0]).pages[0]
+    lines = page.markdown.splitlines()
+    assert lines[0] == "Northwind Logistics - internal" and lines[-1] == "Page 1"
+    assert page.header is None and page.footer is None
+    assert [b.type for b in page.blocks or []][-2:] == ["header", "footer"]  # still typed as what they are
+
+
+def test_page_confidence_without_the_word_list_when_words_are_not_asked(docs: dict[str, Path]) -> None:
+    engine = TesseractProvider(options=PageOptions(confidence="page"))
+    try:
+        page = engine.ocr(_pdf(docs["paper-scan"]), [0]).pages[0]
+    finally:
+        engine.close()
+    assert page.confidence is not None and page.confidence.average and page.confidence.words is None

@@ -41,12 +41,12 @@ def _confidence(page: OcrPage, granularity: str | None) -> OCRPageConfidenceScor
                                    minimum_page_confidence_score=conf.minimum, word_confidence_scores=words)
 
 
-def _block(block: OcrBlock, granularity: str | None) -> dict[str, Any]:
+def _block(block: OcrBlock, granularity: str | None, renamed: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {"type": block.type, "top_left_x": block.top_left_x or 0,
                            "top_left_y": block.top_left_y or 0, "bottom_right_x": block.bottom_right_x or 0,
                            "bottom_right_y": block.bottom_right_y or 0, "content": block.content}
     if block.image_id is not None:
-        out["image_id"] = block.image_id
+        out["image_id"] = renamed.get(block.image_id, block.image_id)
     if block.table_id is not None:
         out["table_id"] = block.table_id
     if granularity == "block" and (block.scores or block.confidence is not None):
@@ -62,6 +62,7 @@ def _page(page: OcrPage, first_id: int, room: int | None, with_base64: bool,
     # the engine's own placeholders (figures it cut out of a scan) are renamed where they stand, through
     # tokens so that img-0 -> img-1 cannot then be renamed again; pictures over the limit lose theirs
     renames: list[tuple[str, str]] = []
+    renamed: dict[str, str] = {}
     for image in page.images[len(kept):]:
         markdown = markdown.replace(f"![{image.id}]({image.id})", "")
     for image in kept:
@@ -74,6 +75,7 @@ def _page(page: OcrPage, first_id: int, room: int | None, with_base64: bool,
             bottom_right_x=image.bottom_right_x, bottom_right_y=image.bottom_right_y,
             image_base64=_data_uri(image.data) if with_base64 and image.data else None,
         ))
+        renamed[image.id] = name
         placeholder = f"![{image.id}]({image.id})"
         if image.id and placeholder in markdown:
             token = f"\x00{len(renames)}\x00"
@@ -85,7 +87,7 @@ def _page(page: OcrPage, first_id: int, room: int | None, with_base64: bool,
         markdown = markdown.replace(token, final)
     dimensions = (OCRPageDimensions(dpi=page.dpi or 0, height=page.height, width=page.width)
                   if page.width is not None and page.height is not None else None)
-    blocks = [_block(b, granularity) for b in page.blocks or []] if with_blocks else None
+    blocks = [_block(b, granularity, renamed) for b in page.blocks or []] if with_blocks else None
     tables = [{"id": t.id, "content": t.content, "format": t.format} for t in page.tables]
     return OCRPageObject(index=page.index, markdown=markdown, images=images, dimensions=dimensions,
                          tables=tables, hyperlinks=list(page.hyperlinks), header=page.header, footer=page.footer,
