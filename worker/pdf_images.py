@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import io
+from collections.abc import Callable
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from .providers.base import OcrImage
 
-__all__ = ["page_images"]
+__all__ = ["page_images", "drawn_figures"]
 
 _MIN_IMAGE_PX = 16  # rules, bullets and spacer pixels are not pictures
 
@@ -53,4 +54,76 @@ def page_images(page: pdfium.PdfPage, images: list[pdfium.PdfImage], size_px: tu
             data=data,
         )
         out.append(ocr_image)
+    return out
+
+
+# vector drawings (charts, diagrams) have no image object: their path objects are grouped into regions, and a
+# region large enough, holding few words, is rendered as a picture of its own
+_MIN_DRAWING_PT = 36.0
+_MAX_PATHS = 5000
+_MAX_DRAWING_WORDS = 40
+
+
+def _cluster(boxes: list[tuple[float, float, float, float]], pad: float) -> list[list[float]]:
+    regions: list[list[float]] = []
+    for left, bottom, right, top in sorted(boxes):
+        for r in regions:
+            if left - pad <= r[2] and r[0] - pad <= right and bottom - pad <= r[3] and r[1] - pad <= top:
+                r[0], r[1], r[2], r[3] = min(r[0], left), min(r[1], bottom), max(r[2], right), max(r[3], top)
+                break
+        else:
+            regions.append([left, bottom, right, top])
+    merged = True
+    while merged:  # regions grown by later boxes may now touch
+        merged = False
+        for i in range(len(regions)):
+            for j in range(i + 1, len(regions)):
+                a, b = regions[i], regions[j]
+                if a[0] - pad <= b[2] and b[0] - pad <= a[2] and a[1] - pad <= b[3] and b[1] - pad <= a[3]:
+                    regions[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del regions[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return regions
+
+
+def drawn_figures(page: pdfium.PdfPage, paths: list[pdfium.PdfObject], size_px: tuple[int, int],
+                  words_in: Callable[[tuple[int, int, int, int]], int], first: int) -> list[OcrImage]:
+    """Vector drawings on the page, rendered; `words_in(box)` counts the text-layer words inside a pixel box."""
+    if not paths or len(paths) > _MAX_PATHS:
+        return []
+    boxes: list[tuple[float, float, float, float]] = []
+    for obj in paths:
+        try:
+            left, bottom, right, top = obj.get_bounds()
+        except pdfium.PdfiumError:
+            continue
+        if min(right - left, top - bottom) <= 3.0 and max(right - left, top - bottom) > 0:
+            boxes.append((left, bottom, right, top))  # a rule: part of a drawing only next to other parts
+        elif right > left and top > bottom:
+            boxes.append((left, bottom, right, top))
+    out: list[OcrImage] = []
+    width_pt, height_pt = page.get_size()
+    scale = size_px[0] / width_pt
+    for left, bottom, right, top in _cluster(boxes, pad=4.0):
+        if min(right - left, top - bottom) < _MIN_DRAWING_PT:
+            continue
+        if (right - left) * (top - bottom) > 0.8 * width_pt * height_pt:
+            continue  # a page frame or background
+        xa, ya = _to_pixels(page, size_px, left, top)
+        xb, yb = _to_pixels(page, size_px, right, bottom)
+        box = (max(0, min(xa, xb)), max(0, min(ya, yb)), min(size_px[0], max(xa, xb)), min(size_px[1], max(ya, yb)))
+        if words_in(box) > _MAX_DRAWING_WORDS:
+            continue  # a framed block of text or a shaded table, not a picture
+        try:
+            crop = (max(0.0, left), max(0.0, bottom), max(0.0, width_pt - right), max(0.0, height_pt - top))
+            pil = page.render(scale=scale, crop=crop).to_pil()
+        except pdfium.PdfiumError:
+            continue
+        buf = io.BytesIO()
+        pil.convert("RGB").save(buf, "PNG")
+        out.append(OcrImage(id=f"img-{first + len(out)}.png", top_left_x=box[0], top_left_y=box[1],
+                            bottom_right_x=box[2], bottom_right_y=box[3], data=buf.getvalue()))
     return out

@@ -29,9 +29,10 @@ import pypdfium2.raw as pdfium_c
 from ._wordlike import is_wordlike
 from .layout.from_pdfium import page_input as layout_input
 from .layout.markdown import PageMarkdown, PageOptions
-from .layout.model import Box, Figure
+from .layout.model import Box, Figure, PageInput
 from .layout.page import plain_page, structured_page
-from .pdf_images import page_images
+from .layout.tables import ruled_tables
+from .pdf_images import drawn_figures, page_images
 from .providers.base import OcrImage
 
 __all__ = [
@@ -236,6 +237,27 @@ def check_page(page: pdfium.PdfPage) -> TextLayerScore:
         textpage.close()
 
 
+def _box(im: OcrImage) -> tuple[int, int, int, int]:
+    return (im.top_left_x or 0, im.top_left_y or 0, im.bottom_right_x or 0, im.bottom_right_y or 0)
+
+
+def _drawings(page: pdfium.PdfPage, objects: _PageObjects, size_px: tuple[int, int], layout_in: PageInput,
+              first: int) -> list[OcrImage]:
+    """Vector charts and diagrams as pictures, unless they are a table's rules or hold a block of text."""
+    words = [w.box for ln in layout_in.lines for w in ln.words]
+
+    def words_in(box: tuple[int, int, int, int]) -> int:
+        return sum(1 for w in words if box[0] <= w.cx <= box[2] and box[1] <= w.cy <= box[3])
+
+    drawn = drawn_figures(page, objects.paths, size_px, words_in, first)
+    if not drawn:
+        return drawn
+    # a ruled table's own lines make a region too: leave those to the table
+    tables = [t.box for t in ruled_tables(layout_in.rules, [w for ln in layout_in.lines for w in ln.words],
+                                          layout_in.dpi)]
+    return [im for im in drawn if not any(Box(*_box(im)).overlaps(t) for t in tables)]
+
+
 @dataclass
 class TextLayerPage:
     """One page read from its text layer (markdown and images only when the score passed)."""
@@ -267,6 +289,9 @@ def read_page(pdf: pdfium.PdfDocument, index: int, dpi: int = 300,
                                   im.bottom_right_y or 0), image_id=im.id) for im in result.images]
             try:
                 layout_in = layout_input(page, textpage, dpi, size_px, objects.paths, figures)
+                drawn = _drawings(page, objects, size_px, layout_in, len(result.images))
+                result.images += drawn
+                layout_in.figures += [Figure(Box(*_box(im)), image_id=im.id) for im in drawn]
                 result.found = structured_page(layout_in, options, index=index)
             except Exception as exc:  # the layer passed, so its text is kept even when reading its layout fails
                 log.warning("text layer layout failed on page %s: %r", index, exc)

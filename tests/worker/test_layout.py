@@ -222,3 +222,26 @@ def test_page_confidence_without_the_word_list_when_words_are_not_asked(docs: di
     finally:
         engine.close()
     assert page.confidence is not None and page.confidence.average and page.confidence.words is None
+
+
+def test_a_vector_chart_in_a_text_layer_is_rendered_as_a_figure(tmp_path: Path) -> None:
+    from reportlab.graphics.shapes import Drawing, Line, Rect
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.platypus import Paragraph, SimpleDocTemplate
+
+    chart = Drawing(300, 180)
+    chart.add(Line(20, 20, 280, 20))
+    chart.add(Line(20, 20, 20, 170))
+    for i, h in enumerate([50, 120, 80, 140]):
+        chart.add(Rect(40 + i * 60, 20, 40, h))
+    styles = getSampleStyleSheet()
+    path = tmp_path / "vector.pdf"
+    SimpleDocTemplate(str(path)).build([Paragraph("Text before the chart.", styles["BodyText"]), chart,
+                                        Paragraph("Text after the chart.", styles["BodyText"])])
+    page = TextLayerFirst(_NoOcr(), "only").ocr(_pdf(path), [0]).pages[0]  # type: ignore[arg-type]
+    assert len(page.images) == 1 and page.images[0].data
+    image = page.images[0]
+    assert page.markdown == f"Text before the chart.\n\n![{image.id}]({image.id})\n\nText after the chart."
+    with Image.open(io.BytesIO(image.data or b"")) as im:
+        # 300 x 180 pt drawn, its paths span 260 x 150 pt: at 300 dpi about 1083 x 625 px
+        assert abs(im.width - 1083) < 40 and abs(im.height - 625) < 40

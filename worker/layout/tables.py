@@ -16,7 +16,7 @@ import numpy as np
 
 from .model import Box, Line, Word, union_all
 
-__all__ = ["FoundTable", "find_tables"]
+__all__ = ["FoundTable", "find_tables", "ruled_tables"]
 
 _MARKER = re.compile(r"^(?:[•·▪◦●○■□‣⁃∙*+\-–—»«©¢e]|\(?\d{1,3}[.)]|\(?[a-z][.)])$")
 _MAX_CELL_WORDS = 6
@@ -225,6 +225,10 @@ def _borderless(lines: list[Line], size: float) -> list[FoundTable]:
             close()
     close()
     return found
+
+
+def ruled_tables(rules: list[Box], words: list[Word], dpi: int) -> list[FoundTable]:
+    return _ruled(rules, words, tol=max(2.0, dpi / 40))
 
 
 def find_tables(lines: list[Line], rules: list[Box], dpi: int) -> list[FoundTable]:
