@@ -39,8 +39,24 @@ class _Segment:
 
 
 def _cell_text(words: list[Word]) -> str:
-    words = sorted(words, key=lambda w: (round(w.box.cy / max(1.0, w.box.height)), w.box.x0))
-    return " ".join(w.text for w in words if w.text.strip("|")).strip()
+    """A cell's words line by line (words that overlap vertically share a line), small raised words (footnote
+    marks) inline as superscripts."""
+    rows: list[list[Word]] = []
+    for w in sorted(words, key=lambda w: w.box.y0):
+        if rows and w.box.y0 < max(x.box.y1 for x in rows[-1]) - 0.1 * w.box.height:
+            rows[-1].append(w)
+        else:
+            rows.append([w])
+    out = ""
+    for row in rows:
+        tall = max(w.box.height for w in row)
+        bottom = max(w.box.y1 for w in row)
+        for w in sorted(row, key=lambda w: w.box.x0):
+            if not w.text.strip("|"):
+                continue
+            sup = w.sup or (w.box.height < 0.75 * tall and w.box.y1 < bottom - 0.3 * tall and len(w.text) <= 3)
+            out += f"<sup>{w.text}</sup>" if sup and out else (" " if out else "") + w.text
+    return out.strip()
 
 
 # --- ruled ---------------------------------------------------------------------------------------------------
