@@ -105,7 +105,9 @@ class _WordBuilder:
 
     def end(self, soft: bool = False) -> None:
         if self.text.strip() and self.box is not None:
-            w = Word(self.text.strip(), self.box, sup=self.sup, soft_hyphen=soft)
+            # pdfium hands characters outside the BMP over as two UTF-16 halves: make them one character
+            text = self.text.strip().encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+            w = Word(text, self.box, sup=self.sup, soft_hyphen=soft)
             self.words.append((w, self.size, self.base, self.bold))
         self.text, self.box, self.sup = "", None, False
 
