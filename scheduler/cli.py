@@ -38,6 +38,7 @@ _COMMAND_MODULES = [
     "scheduler.commands.ops",
     "scheduler.commands.describe",
     "scheduler.commands.review",
+    "scheduler.commands.estimate",
 ]
 
 
