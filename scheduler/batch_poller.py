@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import exists, or_, select
 
 from models.db import Database
+from models.errors import PagemillError
 from models.tables import BatchJob, BatchStatus, PageRange, RangeStatus
 from worker.batch_client import BatchClient
 from worker.batch_collect import collect, poll
@@ -33,7 +34,7 @@ from worker.lease import holder_name
 from worker.objects import ObjectStore
 from worker.settings import WorkerSettings
 
-__all__ = ["BatchTick", "batch_tick", "has_batch_work"]
+__all__ = ["BatchTick", "batch_tick", "has_batch_work", "cancel_orphaned_jobs"]
 
 log = logging.getLogger("pagemill.batch")
 
@@ -125,8 +126,9 @@ def batch_tick(db: Database, settings: WorkerSettings, force: bool = False,
             tick.sent += status not in BatchStatus.LOCAL and status != BatchStatus.abandoned
         for job_id in _due(db, local=False):
             with db.read_session() as s:
-                status = s.get_one(BatchJob, job_id).status
-            if status not in BatchStatus.TERMINAL:
+                row = s.get_one(BatchJob, job_id)
+                status, polled = row.status, row.finished_at is not None
+            if status not in BatchStatus.TERMINAL or not polled:  # an end seen at creation is polled once
                 status = poll(db, api, settings, job_id)
                 tick.polled += 1
             if status in BatchStatus.TERMINAL:
@@ -139,3 +141,35 @@ def batch_tick(db: Database, settings: WorkerSettings, force: bool = False,
         if own:
             api.close()
     return tick
+
+
+def cancel_orphaned_jobs(db: Database, settings: WorkerSettings, client: BatchClient | None = None) -> list[str]:
+    """Cancel at the provider the live jobs none of whose ranges is wanted any more (their documents were
+    cancelled); a job still carrying a wanted range runs on, and the cancelled ranges' answers are not stored.
+    Returns a line per job for the user."""
+    from worker.batch_ranges import holder
+
+    with db.read_session() as s:
+        live = s.execute(select(BatchJob.id, BatchJob.token, BatchJob.provider_job_id).where(
+            BatchJob.collected_at.is_(None), BatchJob.status.in_([BatchStatus.queued, BatchStatus.running]))).all()
+        orphaned = [(jid, pid) for jid, token, pid in live if pid and not s.scalar(select(exists().where(
+            PageRange.status == RangeStatus.running, PageRange.worker == holder(token))))]
+    if not orphaned:
+        return []
+    own = client is None
+    api = client or BatchClient.from_settings(settings)
+    lines = []
+    try:
+        for job_id, remote_id in orphaned:
+            try:
+                remote = api.cancel_job(remote_id)
+            except PagemillError as err:
+                lines.append(f"batch job {job_id} ({remote_id}): could not be cancelled: {err.message}")
+                continue
+            with db.write_session() as s:
+                s.get_one(BatchJob, job_id).status = remote.status
+            lines.append(f"batch job {job_id} ({remote_id}): {remote.status}")
+    finally:
+        if own:
+            api.close()
+    return lines

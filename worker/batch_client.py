@@ -31,7 +31,7 @@ from .retry import backoff_s
 if TYPE_CHECKING:
     from .settings import WorkerSettings
 
-__all__ = ["BatchClient", "RemoteJob", "BATCH_ERRORS", "OCR_ENDPOINT"]
+__all__ = ["BatchClient", "RemoteJob", "remote_state", "BATCH_ERRORS", "OCR_ENDPOINT"]
 
 BATCH_ERRORS = ServerErrors("Batch API", "check MISTRAL_API_KEY")
 OCR_ENDPOINT = "/v1/ocr"
@@ -76,6 +76,13 @@ class RemoteJob:
         return cls(data["id"], data["status"], text("output_file"), text("error_file"), count("total_requests"),
                    count("completed_requests"), count("succeeded_requests"), count("failed_requests"),
                    [e for e in errors if e], dict(metadata or {}), inputs)
+
+
+def remote_state(remote: RemoteJob) -> dict[str, object]:
+    """The `batch_jobs` columns that mirror the provider's job object."""
+    return {"status": remote.status, "completed_requests": remote.completed_requests,
+            "succeeded_requests": remote.succeeded_requests, "failed_requests": remote.failed_requests,
+            "output_file_id": remote.output_file, "error_file_id": remote.error_file}
 
 
 class BatchClient:

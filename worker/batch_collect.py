@@ -24,7 +24,7 @@ from models.db import Database
 from models.errors import ErrorCode, MalformedResponse, PagemillError, ProviderAuthError
 from models.tables import BatchJob, BatchJobRange, BatchStatus, PageRange
 
-from .batch_client import BatchClient
+from .batch_client import BatchClient, remote_state
 from .batch_jsonl import OutputLine, parse_custom_id, read_lines
 from .batch_ranges import Member, give_back, members, owned, take_job
 from .objects import ObjectStore
@@ -74,10 +74,8 @@ def poll(db: Database, client: BatchClient, settings: WorkerSettings, job_id: in
                 next_poll_at=_next_poll(settings, polls + 3)))
         return status
     values: dict[str, object] = {
-        "status": remote.status, "polls": polls + 1, "next_poll_at": _next_poll(settings, polls),
-        "completed_requests": remote.completed_requests, "succeeded_requests": remote.succeeded_requests,
-        "failed_requests": remote.failed_requests, "output_file_id": remote.output_file,
-        "error_file_id": remote.error_file, "error": "; ".join(remote.errors)[:2000] or None, "error_code": None,
+        **remote_state(remote), "polls": polls + 1, "next_poll_at": _next_poll(settings, polls),
+        "error": "; ".join(remote.errors)[:2000] or None, "error_code": None,
     }
     if remote.status in BatchStatus.TERMINAL:
         values["finished_at"] = _now()

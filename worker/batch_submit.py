@@ -25,7 +25,7 @@ from models.db import Database
 from models.errors import BatchNotEnabled, InputError, PagemillError, ProviderAuthError
 from models.tables import BatchJob, BatchJobRange, BatchStatus, Document, Page, PageRange
 
-from .batch_client import BatchClient
+from .batch_client import BatchClient, remote_state
 from .batch_jsonl import InputLine, pack, range_lines
 from .batch_ranges import give_back, holder, members, owned, stop_batches
 from .objects import ObjectStore
@@ -152,6 +152,12 @@ def _content(db: Database, objects: ObjectStore, settings: WorkerSettings, job_i
     return b"".join(line.data for lines in _lines(db, objects, settings, job_id, from_parts=True) for line in lines)
 
 
+def _still_wanted(db: Database, token: str) -> bool:
+    with db.read_session() as s:
+        return s.scalar(select(PageRange.id).where(PageRange.worker == holder(token),
+                                                   PageRange.status == "running").limit(1)) is not None
+
+
 def _record(db: Database, job_id: int, **values: object) -> None:
     with db.write_session() as s:
         s.execute(update(BatchJob).where(BatchJob.id == job_id).values(**values))
@@ -183,6 +189,9 @@ def advance(db: Database, objects: ObjectStore, client: BatchClient, settings: W
             _record(db, job_id, input_file_id=file_id, status=BatchStatus.uploaded)
             status = BatchStatus.uploaded
         if status == BatchStatus.uploaded:
+            if not _still_wanted(db, token):  # every range was cancelled meanwhile: create nothing
+                _record(db, job_id, status=BatchStatus.abandoned, collected_at=_now(), error="its ranges were cancelled")
+                return BatchStatus.abandoned
             _record(db, job_id, status=BatchStatus.creating)
             status, fresh = BatchStatus.creating, True
         if status == BatchStatus.creating:
@@ -193,8 +202,9 @@ def advance(db: Database, objects: ObjectStore, client: BatchClient, settings: W
                 remote = client.create_job(file_id, model, hours, {METADATA_KEY: token})
             else:
                 log.info("batch job %d: the provider's job %s was created before a restart", job_id, remote.id)
-            _record(db, job_id, provider_job_id=remote.id, status=remote.status, submitted_at=_now(),
-                    next_poll_at=_now() + timedelta(seconds=settings.batch_poll_min_s), error=None, error_code=None)
+            # a job found again may have ended meanwhile: record all of it, output files included
+            _record(db, job_id, provider_job_id=remote.id, submitted_at=_now(), error=None, error_code=None,
+                    next_poll_at=_now() + timedelta(seconds=settings.batch_poll_min_s), **remote_state(remote))
             return remote.status
     except (BatchNotEnabled, ProviderAuthError) as err:
         log.error("batch job %d stopped: %s", job_id, err.message)

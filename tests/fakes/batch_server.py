@@ -86,18 +86,28 @@ class BatchServer(MistralServer):
         self.calls: list[tuple[str, str, int]] = []  # method, path, status
         self.billed_pages = 0  # pages answered inside batch jobs
         self._seq = itertools.count()
+        # "POST /v1/files", "POST /v1/batch/jobs", "GET /v1/batch/jobs/{id}" -> seconds: the next such request is
+        # handled at once but answered that much later (a client killed meanwhile never hears the answer)
+        self.hold_answers: dict[str, float] = {}
 
     # -- routing ---------------------------------------------------------------------------------------------
     def respond(self, path: str, raw: bytes, headers: dict[str, str]) -> Answer:
         if urlparse(path).path == "/v1/ocr":
             return super().respond(path, raw, headers)
-        answer = self._route("POST", path, raw, headers)
-        self.calls.append(("POST", urlparse(path).path, answer[0]))
-        return answer
+        return self._held("POST", path, self._route("POST", path, raw, headers))
 
     def respond_get(self, path: str, headers: dict[str, str]) -> Answer:
-        answer = self._route("GET", path, b"", headers)
-        self.calls.append(("GET", urlparse(path).path, answer[0]))
+        return self._held("GET", path, self._route("GET", path, b"", headers))
+
+    def _held(self, method: str, path: str, answer: Answer) -> Answer:
+        route = urlparse(path).path
+        self.calls.append((method, route, answer[0]))
+        parts = route.split("/")
+        generic = "/".join("{id}" if p.startswith(("job-", "file-")) else p for p in parts)
+        with self._lock:
+            hold = self.hold_answers.pop(f"{method} {generic}", 0.0)
+        if hold:
+            time.sleep(hold)
         return answer
 
     def _route(self, method: str, path: str, raw: bytes, headers: dict[str, str]) -> Answer:
