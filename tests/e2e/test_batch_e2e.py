@@ -86,6 +86,14 @@ def test_run_batch_from_the_command_line(tmp_path: Path, server: BatchServer) ->
     assert "batch jobs" in status.output
     assert row.split("│")[4].strip() == "4"  # requests: 6 + 6 pages at 4 per range
     assert "stored" in row
+    # a synchronous run beside it: `pagemill usage` shows the two rates apart
+    other = make_born_digital_pdf(tmp_path / "c.pdf", [page_text(90), page_text(91)])
+    sync = subprocess.run([sys.executable, "-m", "scheduler.cli", "run", str(other)], env=dict(os.environ),
+                          capture_output=True, timeout=180)
+    assert sync.returncode == 0, sync.stderr.decode()[-3000:]
+    usage = CliRunner().invoke(app, ["usage", "--by", "billing"])
+    assert usage.exit_code == 0, usage.output
+    assert "by rate: sync 2 pages $0.0080; batch 12 pages $0.0240" in " ".join(usage.output.split())
 
 
 @pytest.mark.parametrize("point", ["after the upload", "after the create", "while polling"])
