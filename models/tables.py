@@ -348,6 +348,9 @@ class BatchJobRange(Base):
     parts: Mapped[list[Any]] = mapped_column(JSON, default=list)  # original pages at each position, per line
     outcome: Mapped[str] = mapped_column(String(20), default="pending")  # pending | stored | retried | failed
     error: Mapped[str | None] = mapped_column(Text)
+    # the budget reserved for it when the job claimed it (worker/budget.py), settled once the job is collected
+    reserved_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    budget_keys: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class BudgetSpend(Base):

@@ -28,8 +28,9 @@ from models.errors import PagemillError
 from models.tables import BatchJob, BatchStatus, PageRange, RangeStatus
 from worker.batch_client import BatchClient
 from worker.batch_collect import collect, poll
-from worker.batch_ranges import claim_job, eligible_ranges, job_worker_id, release_job, take_job
+from worker.batch_ranges import claim_job, eligible_ranges, job_worker_id, release_job, settle_budgets, take_job
 from worker.batch_submit import advance
+from worker.budget import build_budget
 from worker.lease import holder_name
 from worker.objects import ObjectStore
 from worker.settings import WorkerSettings
@@ -111,9 +112,10 @@ def batch_tick(db: Database, settings: WorkerSettings, force: bool = False,
     own = client is None
     api = client or BatchClient.from_settings(settings)
     me = holder_name(job_worker_id())
+    budget = build_budget(settings, db)
     try:
         while _should_flush(db, settings, force):
-            if claim_job(db, settings, settings.batch_max_requests) is None:
+            if claim_job(db, settings, settings.batch_max_requests, budget=budget) is None:
                 break
             tick.created += 1
         for job_id in _due(db, local=True):
@@ -137,7 +139,9 @@ def batch_tick(db: Database, settings: WorkerSettings, force: bool = False,
                 tick.stored += len(report.stored)
                 tick.retried += len(report.retried)
                 _send_sync(settings, report.sync)
+        settle_budgets(db, budget)
     finally:
+        budget.close()
         if own:
             api.close()
     return tick

@@ -39,6 +39,7 @@ _COMMAND_MODULES = [
     "scheduler.commands.describe",
     "scheduler.commands.review",
     "scheduler.commands.estimate",
+    "scheduler.commands.budget",
 ]
 
 

@@ -51,7 +51,8 @@ def retry_failed(db: Database, settings: WorkerSettings, document_ids: Sequence[
     report = RetryReport()
     now = datetime.now(UTC)
     with db.write_session() as s:
-        q = select(PageRange).where(PageRange.status == RangeStatus.failed)
+        # held ranges too: after the budget was raised, a retry lets them go on (the send checks it again)
+        q = select(PageRange).where(PageRange.status.in_([RangeStatus.failed, RangeStatus.held]))
         if document_ids is not None:
             q = q.where(PageRange.document_id.in_(list(document_ids)))
         for rng in s.scalars(q.order_by(PageRange.id)).all():

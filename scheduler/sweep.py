@@ -48,6 +48,7 @@ class SweepReport:
     purged: int = 0  # consumed embedded-broker messages deleted
     settled: int = 0  # documents finished whose last range's worker died before finishing them
     batch: BatchTick | None = None  # batch mode's round, when there was batch work
+    released: int = 0  # held ranges that fit the budget again
 
 
 def _app(settings: WorkerSettings):  # type: ignore[no-untyped-def]
@@ -174,10 +175,24 @@ def sweep_once(db: Database, settings: WorkerSettings, requeue_after_s: float = 
         stale = [i for i in _stale_queued(db, now, requeue_after_s) if i not in set(expired)]
     report = SweepReport(requeued=_send(db, settings, expired + stale), failed=failed, settled=settled)
     report.purged = purge_consumed_messages(settings)
+    report.released = _release_held(db, settings)
     report.batch = batch_round(db, settings)
     if report.requeued or report.failed:
         log.info("sweep: %d ranges sent again, %d failed after their last attempt", report.requeued, failed)
     return report
+
+
+def _release_held(db: Database, settings: WorkerSettings) -> int:
+    """Held ranges go on once the budget has room (a raised limit, a new month)."""
+    from worker.budget import build_budget
+    from worker.budget_hold import release_held
+
+    budget = build_budget(settings, db)
+    try:
+        return release_held(db, budget, settings.price_per_1000_pages / 1000, settings.batch_price / 1000,
+                            lambda ids: _send(db, settings, ids))
+    finally:
+        budget.close()
 
 
 def batch_round(db: Database, settings: WorkerSettings) -> BatchTick | None:

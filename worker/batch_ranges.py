@@ -17,9 +17,11 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.db import Database
-from models.errors import PagemillError
-from models.tables import BatchJob, BatchJobRange, BatchStatus, DocStatus, Document, PageRange, RangeStatus
+from models.errors import BudgetExceeded, ErrorCode, PagemillError
+from models.tables import BatchJob, BatchJobRange, BatchStatus, DocStatus, Document, PageRange, RangeStatus, Usage
 
+from .budget import Budget, Charge
+from .budget_hold import range_budget
 from .lease import holder_is_dead
 from .pipeline import fail_range, finish_document
 from .redact import redact
@@ -27,7 +29,7 @@ from .retry import backoff_s
 from .settings import WorkerSettings
 
 __all__ = ["HOLDER_PREFIX", "Member", "holder", "claim_job", "members", "owned", "give_back", "stop_batches",
-           "take_job", "release_job", "job_worker_id", "eligible_ranges"]
+           "take_job", "release_job", "job_worker_id", "eligible_ranges", "settle_budgets"]
 
 HOLDER_PREFIX = "batch:"
 _LEASE_MARGIN = timedelta(hours=1)
@@ -87,14 +89,37 @@ def _eligible(now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
-def claim_job(db: Database, settings: WorkerSettings, limit: int, now: datetime | None = None) -> int | None:
+def claim_job(db: Database, settings: WorkerSettings, limit: int, now: datetime | None = None,
+              budget: Budget | None = None) -> int | None:
     """A new batch job (status `pending`: nothing sent) holding up to `limit` queued batch ranges, or None when
-    none is waiting. Ranges out of attempts are failed here instead."""
+    none is waiting. Ranges out of attempts are failed here instead; with a `budget`, each range's cost at the
+    batch rate is reserved first, and a range that does not fit is held."""
     now = now or _now()
-    with db.write_session() as s:
+    with db.read_session() as s:
         ids = list(s.scalars(_eligible(now).order_by(PageRange.id).limit(limit)))
-        if not ids:
-            return None
+    if not ids:
+        return None
+    charges: dict[int, Charge] = {}
+    refused: dict[int, BudgetExceeded] = {}
+    if budget is not None and budget.may_apply(db):
+        for ctx in range_budget(db, ids).values():
+            try:
+                charges[ctx.range_id] = budget.reserve(ctx.pages * settings.batch_price / 1000, ctx.job_id,
+                                                       ctx.job_limit_usd)
+            except BudgetExceeded as err:
+                refused[ctx.range_id] = err
+    try:
+        return _claim(db, settings, ids, now, charges, refused)
+    finally:
+        if budget is not None:
+            for rid, charge in charges.items():
+                if not charge.claimed:
+                    budget.settle(charge, 0.0)  # another claimer took the range: give its reservation back
+
+
+def _claim(db: Database, settings: WorkerSettings, ids: list[int], now: datetime, charges: dict[int, Charge],
+           refused: dict[int, BudgetExceeded]) -> int | None:
+    with db.write_session() as s:
         token = uuid.uuid4().hex
         job = BatchJob(token=token, status=BatchStatus.pending, model=settings.ocr_model,
                        timeout_hours=settings.batch_timeout_hours, requests=0, input_bytes=0, polls=0,
@@ -111,9 +136,16 @@ def claim_job(db: Database, settings: WorkerSettings, limit: int, now: datetime 
                 last = rng.error or "no answer came back"
                 fail_range(s, rng, rng.error_code or "provider", f"gave up after {rng.attempts} attempts: {last}")
                 continue
+            if rid in refused:
+                rng.status, rng.error, rng.error_code = RangeStatus.held, refused[rid].message, ErrorCode.budget
+                continue
             rng.status, rng.attempts, rng.worker = RangeStatus.running, rng.attempts + 1, holder(token)
             rng.started_at, rng.lease_expires_at = now, lease
-            s.add(BatchJobRange(batch_job_id=job.id, range_id=rid, attempt=rng.attempts, parts=[], outcome="pending"))
+            charge = charges.get(rid)
+            s.add(BatchJobRange(batch_job_id=job.id, range_id=rid, attempt=rng.attempts, parts=[], outcome="pending",
+                                reserved_usd=charge.usd if charge else 0.0, budget_keys=charge.keys if charge else []))
+            if charge is not None:
+                charge.claimed = True
             doc = s.get(Document, rng.document_id)
             if doc is not None and doc.status == DocStatus.queued:
                 doc.status = DocStatus.running
@@ -122,6 +154,26 @@ def claim_job(db: Database, settings: WorkerSettings, limit: int, now: datetime 
             s.delete(job)
             return None
         return job.id
+
+
+def settle_budgets(db: Database, budget: Budget) -> int:
+    """Collected (or abandoned) jobs' reservations replaced by what the ledger recorded for their ranges since
+    each job began. The reservation is cleared before the budget is credited: a crash in between errs on the side
+    of not spending. Returns how many ranges were settled."""
+    with db.write_session() as s:
+        rows = s.execute(
+            select(BatchJobRange, BatchJob.created_at).join(BatchJob, BatchJob.id == BatchJobRange.batch_job_id)
+            .where(BatchJob.collected_at.is_not(None), BatchJobRange.reserved_usd > 0)
+        ).all()
+        todo = []
+        for link, since in rows:
+            actual = float(s.scalar(select(func.coalesce(func.sum(Usage.cost_usd), 0.0)).where(
+                Usage.range_id == link.range_id, Usage.created_at >= since)) or 0.0)
+            todo.append((Charge(link.reserved_usd, list(link.budget_keys or [])), actual))
+            link.reserved_usd = 0.0
+    for charge, actual in todo:
+        budget.settle(charge, actual)
+    return len(todo)
 
 
 def eligible_ranges(db: Database, now: datetime | None = None) -> tuple[int, datetime | None]:

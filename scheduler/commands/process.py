@@ -151,6 +151,11 @@ def print_summary(job: Job) -> None:
 
 def _report(job: Job) -> None:
     print_summary(job)
+    held = job.progress().pages_held
+    if held:
+        err_console.print(
+            f"[magenta]{held} page(s) are held by the budget[/magenta] (not sent, not billed): `pagemill status DOC`"
+            " says why; raise the budget (`pagemill budget`), then `pagemill retry` or the scheduler sends them.")
     failed = job.failed
     if failed or job.unreadable:
         err_console.print(f"[red]{len(failed) + len(job.unreadable)} document(s) failed:[/red]")

@@ -57,6 +57,8 @@ def upgrade() -> None:
         sa.Column("parts", sa.JSON(), nullable=False),
         sa.Column("outcome", sa.String(20), nullable=False),
         sa.Column("error", sa.Text()),
+        sa.Column("reserved_usd", sa.Float(), nullable=False),
+        sa.Column("budget_keys", sa.JSON(), nullable=False),
         sa.UniqueConstraint("batch_job_id", "range_id"),
     )
     op.create_index("ix_batch_job_ranges_range_id", "batch_job_ranges", ["range_id"])
