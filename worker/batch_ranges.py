@@ -102,7 +102,8 @@ def claim_job(db: Database, settings: WorkerSettings, limit: int, now: datetime 
     charges: dict[int, Charge] = {}
     refused: dict[int, BudgetExceeded] = {}
     if budget is not None and budget.may_apply(db):
-        for ctx in range_budget(db, ids).values():
+        contexts = range_budget(db, ids)
+        for ctx in (contexts[rid] for rid in ids if rid in contexts):  # in range order: the first ones go first
             try:
                 charges[ctx.range_id] = budget.reserve(ctx.pages * settings.batch_price / 1000, ctx.job_id,
                                                        ctx.job_limit_usd)

@@ -199,3 +199,17 @@ def test_429_and_5xx_on_the_files_and_jobs_endpoints_are_retried(tmp_path: Path,
     _drive()
     assert sorted(_pages(_db(), "report.pdf")) == [0, 1]
     assert len([u for u in server.uploads if u.purpose == "batch"]) == 1
+
+
+def test_a_batch_over_its_budget_sends_what_fits_and_holds_the_rest(tmp_path: Path, server: BatchServer) -> None:
+    pdf = make_born_digital_pdf(tmp_path / "report.pdf", [page_text(i) for i in range(10)])
+    submit([pdf], pages_per_task=2, batch=True, budget_usd=0.012)  # $0.004 a range at the batch rate: 3 fit
+    _drive()
+    db = _db()
+    with db.read_session() as s:
+        statuses = list(s.scalars(select(PageRange.status).order_by(PageRange.id)))
+        assert statuses == ["done"] * 3 + ["held"] * 2
+        assert s.scalar(select(func.sum(Usage.cost_usd))) == pytest.approx(0.012)
+        reason = s.scalar(select(PageRange.error).where(PageRange.status == "held").limit(1))
+        assert "--budget is $0.01" in (reason or "")
+    assert len(server.job_custom_ids()) == 3  # held ranges were never uploaded
