@@ -89,6 +89,7 @@ class BatchServer(MistralServer):
         # "POST /v1/files", "POST /v1/batch/jobs", "GET /v1/batch/jobs/{id}" -> seconds: the next such request is
         # handled at once but answered that much later (a client killed meanwhile never hears the answer)
         self.hold_answers: dict[str, float] = {}
+        self.failing_downloads: list[int] = []  # statuses for the next downloads of result files (e.g. [404])
 
     # -- routing ---------------------------------------------------------------------------------------------
     def respond(self, path: str, raw: bytes, headers: dict[str, str]) -> Answer:
@@ -129,6 +130,8 @@ class BatchServer(MistralServer):
                 return self._list_files(query)
             if method == "GET" and len(parts) == 4 and parts[:2] == ["v1", "files"] and parts[3] == "content":
                 upload = self.files.get(parts[2])
+                if upload is not None and upload.purpose == "batch_result" and self.failing_downloads:
+                    return self.failing_downloads.pop(0), {"detail": "the file could not be read"}, {}
                 return (200, upload.content, {}) if upload else (404, {"detail": "file not found"}, {})
             if parts[:3] == ["v1", "batch", "jobs"]:
                 return self._jobs(method, parts[3:], raw, query)

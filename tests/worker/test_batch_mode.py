@@ -213,3 +213,31 @@ def test_a_batch_over_its_budget_sends_what_fits_and_holds_the_rest(tmp_path: Pa
         reason = s.scalar(select(PageRange.error).where(PageRange.status == "held").limit(1))
         assert "--budget is $0.01" in (reason or "")
     assert len(server.job_custom_ids()) == 3  # held ranges were never uploaded
+
+
+def test_an_output_file_that_cannot_be_downloaded_puts_its_ranges_back(tmp_path: Path, server: BatchServer) -> None:
+    server.failing_downloads = [404]
+    pdf = make_born_digital_pdf(tmp_path / "report.pdf", [page_text(i) for i in range(4)])
+    submit([pdf], pages_per_task=2, batch=True)
+    _drive()
+    db = _db()
+    assert sorted(_pages(db, "report.pdf")) == [0, 1, 2, 3]
+    with db.read_session() as s:
+        assert list(s.scalars(select(PageRange.attempts).order_by(PageRange.id))) == [2, 2]
+        assert s.scalar(select(func.sum(Usage.pages_processed))) == 4
+    assert len(server.jobs) == 2
+
+
+def test_batches_over_the_file_limits_are_split_into_jobs(tmp_path: Path, server: BatchServer,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # each range of 2 pages becomes 2 lines (1 page per request); at most 2 lines per input file
+    monkeypatch.setenv("PAGEMILL_MAX_REQUEST_PAGES", "1")
+    monkeypatch.setenv("PAGEMILL_BATCH_MAX_REQUESTS", "2")
+    pdf = make_born_digital_pdf(tmp_path / "report.pdf", [page_text(i) for i in range(6)])
+    submit([pdf], pages_per_task=2, batch=True)
+    _drive()
+    assert sorted(_pages(_db(), "report.pdf")) == list(range(6))
+    assert [len(u.custom_ids) for u in server.uploads if u.purpose == "batch"] == [2, 2, 2]
+    assert len(server.jobs) == 3
+    ids = server.job_custom_ids()
+    assert len(ids) == len(set(ids)) == 6
