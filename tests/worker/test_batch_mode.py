@@ -241,3 +241,30 @@ def test_batches_over_the_file_limits_are_split_into_jobs(tmp_path: Path, server
     assert len(server.jobs) == 3
     ids = server.job_custom_ids()
     assert len(ids) == len(set(ids)) == 6
+
+
+def test_fallback_sync_sends_a_failed_batch_line_as_a_synchronous_request(tmp_path: Path, server: BatchServer,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAGEMILL_BATCH_FALLBACK", "sync")
+    server.line_fault = lambda cid: "error" if cid.startswith("1-") else None
+    pdf = make_born_digital_pdf(tmp_path / "report.pdf", [page_text(i) for i in range(4)])
+    submit([pdf], pages_per_task=2, batch=True)
+    db = _db()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        batch_tick(db, WorkerSettings())
+        with db.read_session() as s:
+            if s.scalar(select(BatchJob.collected_at)) is not None:
+                break
+        time.sleep(0.05)
+    with db.read_session() as s:
+        first = s.get(PageRange, 1)
+        assert first is not None and (first.status, first.batch) == ("queued", False)
+    from worker.tasks import ocr_range  # what a worker does with the message the fallback sent
+
+    assert ocr_range.apply(args=[1]).get() == "done"
+    assert sorted(_pages(db, "report.pdf")) == [0, 1, 2, 3]
+    with db.read_session() as s:
+        rows = dict(s.execute(select(Usage.billing, func.sum(Usage.pages_processed)).group_by(Usage.billing)).all())
+    assert {k: int(v) for k, v in rows.items()} == {"batch": 2, "sync": 2}
+    assert [c for c in server.received if c.status == 200]  # the synchronous /v1/ocr request
