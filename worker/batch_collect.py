@@ -31,7 +31,7 @@ from .objects import ObjectStore
 from .persist import insert_prepared, prepare_result
 from .pipeline import FinishedRange, store_finished
 from .providers._mistral_response import ParsedResponse, parse_response
-from .providers.base import OcrPage, OcrResult, OcrUsage
+from .providers.mistral import combine
 from .settings import WorkerSettings
 
 __all__ = ["CollectReport", "poll", "collect", "PROVIDER_NAME"]
@@ -132,14 +132,6 @@ def _download(client: BatchClient, file_id: str | None) -> tuple[list[OutputLine
     return lines, bad
 
 
-def _combine(parsed: list[ParsedResponse], model: str) -> OcrResult:
-    pages: list[OcrPage] = sorted((p for r in parsed for p in r.pages), key=lambda p: p.index)
-    sizes = [r.usage.doc_size_bytes for r in parsed if r.usage.doc_size_bytes is not None]
-    usage = OcrUsage(sum(r.usage.pages_processed for r in parsed), sum(sizes) if sizes else None)
-    return OcrResult(pages=pages, model=next((r.model for r in parsed if r.model), None) or model, usage=usage,
-                     billed=True)
-
-
 def collect(db: Database, objects: ObjectStore, client: BatchClient, settings: WorkerSettings, job_id: int,
             me: str) -> CollectReport:
     """Store a terminal job's answers and give back the ranges without one; marks the job collected."""
@@ -216,7 +208,7 @@ def _settle_member(db: Database, objects: ObjectStore, settings: WorkerSettings,
     with db.read_session() as s:
         mine = owned(s.get(PageRange, m.range_id), token, m.attempt)
     if parsed and len(parsed) == len(m.parts) and mine:
-        prepared = prepare_result(objects, m.document_id, m.range_id, PROVIDER_NAME, _combine(parsed, model),
+        prepared = prepare_result(objects, m.document_id, m.range_id, PROVIDER_NAME, combine(parsed, model),
                                   price, billing="batch")
         store_finished(db, [FinishedRange(m.range_id, m.document_id, prepared)])
         with db.write_session() as s:
@@ -228,7 +220,7 @@ def _settle_member(db: Database, objects: ObjectStore, settings: WorkerSettings,
         link = s.get_one(BatchJobRange, m.link_id)
         if parsed and mine:
             # parts answered (and billed) before the rest failed: keep them, the next attempt sends the rest
-            prepared = prepare_result(objects, m.document_id, m.range_id, PROVIDER_NAME, _combine(parsed, model),
+            prepared = prepare_result(objects, m.document_id, m.range_id, PROVIDER_NAME, combine(parsed, model),
                                       price, billing="batch")
             insert_prepared(s, prepared)
         outcome = give_back(s, settings, token, link, ErrorCode.provider, error)

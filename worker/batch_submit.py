@@ -31,11 +31,11 @@ from .batch_ranges import give_back, holder, members, owned, stop_batches
 from .objects import ObjectStore
 from .pdf_cache import OpenPdfCache
 from .pipeline import FinishedRange, fail_range, store_finished
-from .providers._mistral_request import RequestOptions
+from .providers.mistral import request_options
 from .providers.base import SourceDocument
 from .settings import WorkerSettings
 
-__all__ = ["advance", "abandon", "input_filename", "METADATA_KEY", "request_options"]
+__all__ = ["advance", "abandon", "input_filename", "METADATA_KEY"]
 
 log = logging.getLogger("pagemill.batch")
 
@@ -44,16 +44,6 @@ METADATA_KEY = "pagemill_token"
 
 def input_filename(token: str) -> str:
     return f"pagemill-batch-{token}.jsonl"
-
-
-def request_options(settings: WorkerSettings) -> RequestOptions:
-    """The synchronous provider's options (MistralProvider.from_settings), so both paths send the same body."""
-    return RequestOptions(
-        model=settings.ocr_model, include_image_base64=settings.include_image_base64,
-        table_format=settings.table_format, extract_header=settings.extract_header,
-        extract_footer=settings.extract_footer, image_limit=settings.image_limit,
-        image_min_size=settings.image_min_size,
-    )
 
 
 def _now() -> datetime:

@@ -5,14 +5,14 @@ A batch job is recorded before anything is sent (status `pending`), and each ste
 `usage.billing` says which rate a row was billed at (sync, batch, annotated); earlier rows were synchronous.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
