@@ -12,10 +12,12 @@
     │   ├── ProviderUnavailable   code=unavailable  (retryable: 5xx, timeouts, connection errors)
     │   ├── ProviderRejected      code=rejected     (400/404/422: this request will never work)
     │   ├── ProviderAuthError     code=auth         (401/403: stop the job, check the key)
+    │   ├── BatchNotEnabled       code=batch_billing (402 from the Batch API: enable it, or run without --batch)
     │   └── MalformedResponse     code=malformed    (retryable: the body did not match the contract)
     ├── EngineError               code=engine       (the local engine failed on a page)
     ├── StorageError              code=storage
     ├── ConfigError               code=config
+    ├── BudgetExceeded            code=budget       (the range waits in `held`: raise the budget to let it go)
     └── Cancelled                 code=cancelled
 
 The code lives in the bottom layer because it is persisted on documents and page ranges.
@@ -44,6 +46,8 @@ __all__ = [
     "StorageError",
     "ConfigError",
     "Cancelled",
+    "BatchNotEnabled",
+    "BudgetExceeded",
 ]
 
 
@@ -66,6 +70,8 @@ class ErrorCode(StrEnum):
     config = "config"
     cancelled = "cancelled"
     worker_lost = "worker_lost"
+    batch_billing = "batch_billing"
+    budget = "budget"
 
 
 class PagemillError(Exception):
@@ -161,3 +167,14 @@ class ConfigError(PagemillError):
 
 class Cancelled(PagemillError):
     code = ErrorCode.cancelled
+
+
+class BatchNotEnabled(ProviderError):
+    code = ErrorCode.batch_billing
+    exit_code = 5
+
+
+class BudgetExceeded(PagemillError):
+    """Not a failure: the range is held until the budget allows it."""
+
+    code = ErrorCode.budget

@@ -39,6 +39,8 @@ _COMMAND_MODULES = [
     "scheduler.commands.describe",
     "scheduler.commands.review",
     "scheduler.commands.ui",
+    "scheduler.commands.estimate",
+    "scheduler.commands.budget",
 ]
 
 

@@ -255,7 +255,8 @@ class FolderWatcher(threading.Thread):
             return
         collection = rel.parent.as_posix() if rel.parent != Path(".") else None
         log.info("%s is stable (%d bytes); registering", rel, sig[0])
-        opts = IntakeOptions(collection=collection, pages_per_task=self.options.pages_per_task)
+        opts = IntakeOptions(collection=collection, pages_per_task=self.options.pages_per_task,
+                             batch=self.settings.batch)
         try:
             result = register_file(self.db, self.objects, path, self.settings, opts, self.job_id)
         except StorageError as err:
@@ -273,7 +274,11 @@ class FolderWatcher(threading.Thread):
     def _enqueue(self, rel: Path, result: IntakeResult) -> None:
         from worker.tasks import enqueue_range
 
-        if result.range_ids:
+        if result.range_ids and self.settings.batch:
+            # the sweep forms a batch job when enough ranges wait or the oldest waited PAGEMILL_BATCH_MAX_WAIT_S
+            log.info("queued %s for a batch job: document %s, %d range(s)", rel, result.document_id,
+                     len(result.range_ids))
+        elif result.range_ids:
             try:
                 with self.enqueue_lock:
                     for rid in result.range_ids:

@@ -53,6 +53,7 @@ class IntakeOptions:
     force: bool = False
     password: str | None = None
     collection: str | None = None
+    batch: bool = False  # the ranges go out as Batch API jobs (scheduler/batch_poller.py), not to the workers
 
 
 @dataclass
@@ -94,7 +95,8 @@ def _plan(session: Session, doc: Document, info: DocumentInfo, opts: IntakeOptio
     have = set(session.scalars(select(Page.page_index).where(Page.document_id == doc.id)))
     for pages in session.scalars(
         select(PageRange.pages).where(
-            PageRange.document_id == doc.id, PageRange.status.in_([RangeStatus.queued, RangeStatus.running])
+            PageRange.document_id == doc.id,
+            PageRange.status.in_([RangeStatus.queued, RangeStatus.running, RangeStatus.held]),
         )
     ):
         have.update(pages)
@@ -106,7 +108,7 @@ def _plan(session: Session, doc: Document, info: DocumentInfo, opts: IntakeOptio
         ranges.append(
             PageRange(
                 document_id=doc.id, seq=seq, pages=chunk, first_page=chunk[0], last_page=chunk[-1],
-                status=RangeStatus.queued, enqueued_at=datetime.now(UTC),
+                status=RangeStatus.queued, enqueued_at=datetime.now(UTC), batch=opts.batch,
             )
         )
     session.add_all(ranges)

@@ -18,6 +18,9 @@ from .intake import IntakeResult
 __all__ = ["Job", "JobProgress", "DocumentSummary"]
 
 
+HELD_GRACE_S = 5.0
+
+
 @dataclass
 class JobProgress:
     pages_total: int = 0
@@ -25,10 +28,17 @@ class JobProgress:
     pages_failed: int = 0
     documents: int = 0
     documents_finished: int = 0
+    pages_held: int = 0  # in ranges waiting for budget (worker/budget_hold.py)
+    ranges_active: int = 0  # queued or running
 
     @property
     def finished(self) -> bool:
         return self.documents_finished >= self.documents
+
+    @property
+    def only_held(self) -> bool:
+        """Nothing is left to do but ranges the budget holds: waiting longer would wait for a person."""
+        return not self.finished and self.pages_held > 0 and self.ranges_active == 0
 
 
 @dataclass
@@ -82,6 +92,10 @@ class Job:
                     prog.pages_done += len(pages)
                 elif status == RangeStatus.failed:
                     prog.pages_failed += len(pages)
+                elif status == RangeStatus.held:
+                    prog.pages_held += len(pages)
+                elif status in (RangeStatus.queued, RangeStatus.running):
+                    prog.ranges_active += 1
             prog.documents_finished = len(
                 s.scalars(
                     select(Document.id).where(Document.id.in_(ids), Document.status.in_(DocStatus.TERMINAL))
@@ -109,11 +123,16 @@ class Job:
         """Block until every document of the job is done, partial, failed or cancelled, and (with vision on)
         every image of it is described or given up on."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        held_since: float | None = None
         while True:
             prog = self.progress()
             if on_progress:
                 on_progress(prog)
             if prog.finished and self.pending_descriptions() == 0:
+                return self
+            # only budget-held ranges left, for longer than a sweep takes to let fitting ones go: stop waiting
+            held_since = (held_since or time.monotonic()) if prog.only_held else None
+            if held_since is not None and time.monotonic() - held_since > HELD_GRACE_S:
                 return self
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {self.id} not finished after {timeout_s} s")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 
 from models.db import Database
-from models.errors import ConfigError, ErrorCode
+from models.errors import ConfigError, ErrorCode, PagemillError
 from models.tables import DocStatus, Document, JobDocument, PageRange, RangeStatus
 from worker.pipeline import finish_document
 from worker.settings import WorkerSettings
@@ -24,6 +24,7 @@ __all__ = ["RetryReport", "CancelReport", "documents_of_job", "retry_failed", "c
 @dataclass
 class RetryReport:
     range_ids: list[int] = field(default_factory=list)
+    batch_range_ids: list[int] = field(default_factory=list)  # of range_ids: sent in a batch job, not to workers
     document_ids: list[int] = field(default_factory=list)
     pages: int = 0
     # documents that failed before any range existed (e.g. corrupt): nothing to re-run, the file must change
@@ -50,7 +51,8 @@ def retry_failed(db: Database, settings: WorkerSettings, document_ids: Sequence[
     report = RetryReport()
     now = datetime.now(UTC)
     with db.write_session() as s:
-        q = select(PageRange).where(PageRange.status == RangeStatus.failed)
+        # held ranges too: after the budget was raised, a retry lets them go on (the send checks it again)
+        q = select(PageRange).where(PageRange.status.in_([RangeStatus.failed, RangeStatus.held]))
         if document_ids is not None:
             q = q.where(PageRange.document_id.in_(list(document_ids)))
         for rng in s.scalars(q.order_by(PageRange.id)).all():
@@ -60,6 +62,8 @@ def retry_failed(db: Database, settings: WorkerSettings, document_ids: Sequence[
             rng.not_before = rng.lease_expires_at = rng.finished_at = None
             rng.enqueued_at = now
             report.range_ids.append(rng.id)
+            if rng.batch:
+                report.batch_range_ids.append(rng.id)
             report.pages += len(rng.pages)
             if rng.document_id not in report.document_ids:
                 report.document_ids.append(rng.document_id)
@@ -75,7 +79,14 @@ def retry_failed(db: Database, settings: WorkerSettings, document_ids: Sequence[
         for doc_id, code in s.execute(failed_docs):
             if doc_id not in report.document_ids:
                 report.intake_failures.append((doc_id, code or ErrorCode.other))
-    _send(settings, report.range_ids)
+    _send(settings, [r for r in report.range_ids if r not in set(report.batch_range_ids)])
+    if report.batch_range_ids:  # batch ranges go out in a batch job again, formed now
+        from .batch_poller import batch_tick
+
+        try:
+            batch_tick(db, settings, force=True)
+        except PagemillError:  # the provider is away: the sweep forms the job later
+            pass
     return report
 
 
@@ -102,7 +113,7 @@ def cancel_documents(db: Database, document_ids: Sequence[int]) -> CancelReport:
             doc = s.get(Document, doc_id, with_for_update={"key_share": True})
             if doc is None:
                 raise ConfigError(f"no document {doc_id}")
-            pending = [RangeStatus.queued, RangeStatus.running]
+            pending = [RangeStatus.queued, RangeStatus.running, RangeStatus.held]
             res = s.execute(
                 update(PageRange)
                 .where(PageRange.document_id == doc_id, PageRange.status.in_(pending))

@@ -13,7 +13,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from models.db import Database
-from models.errors import ConfigError, StorageError
+from models.errors import ConfigError, PagemillError, StorageError
 from models.settings import DatabaseSettings
 from models.tables import Job as JobRow
 from worker.objects import ObjectStore
@@ -61,6 +61,19 @@ def _enqueue(range_ids: Sequence[int], settings: WorkerSettings) -> None:
         enqueue_range(rid)
 
 
+def _flush_batches(db: Database, settings: WorkerSettings) -> None:
+    """Intake is over: nothing more will join this call's ranges, so their jobs are formed and sent now (a
+    provider that is away leaves them to the sweep)."""
+    from .batch_poller import batch_tick
+
+    try:
+        batch_tick(db, settings, force=True)
+    except PagemillError as err:
+        import logging
+
+        logging.getLogger("pagemill.batch").warning("batch jobs not sent yet (%s); the sweep tries again", err.message)
+
+
 def submit(
     paths: Iterable[str | Path],
     *,
@@ -75,12 +88,19 @@ def submit(
     start_workers: bool | None = None,
     on_progress: Callable[[JobProgress], None] | None = None,
     timeout_s: float | None = None,
+    batch: bool | None = None,
+    budget_usd: float | None = None,
 ) -> Job:
     """Register, plan and enqueue files; with `wait`, block until every document is finished.
 
     With the embedded broker (no PAGEMILL_BROKER_URL) and `wait`, worker processes are started and stopped
-    here; with a real broker, `pagemill worker` processes do the work."""
+    here; with a real broker, `pagemill worker` processes do the work. `batch` (default PAGEMILL_BATCH) sends
+    the ranges as Batch API jobs instead, formed and sent here when intake is over and followed by the sweep.
+    `budget_usd` caps what this job may spend (worker/budget.py)."""
     settings = settings or WorkerSettings()
+    batch = settings.batch if batch is None else batch
+    if batch and settings.provider != "mistral":
+        raise ConfigError("--batch needs the Mistral provider (PAGEMILL_PROVIDER=mistral): the Batch API is Mistral's")
     sched = SchedulerSettings()
     files = expand_paths(paths)
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
@@ -88,10 +108,13 @@ def submit(
     objects = ObjectStore(settings.objects_dir)
     opts = IntakeOptions(
         pages=pages, pages_per_task=pages_per_task or sched.pages_per_task, force=force, password=password,
-        collection=collection,
+        collection=collection, batch=batch,
     )
     with db.write_session() as s:
-        row = JobRow(kind=kind, options={"pages": pages, "force": force, **settings.document_options()})
+        options = {"pages": pages, "force": force, "batch": batch, **settings.document_options()}
+        if budget_usd is not None:
+            options["budget_usd"] = budget_usd
+        row = JobRow(kind=kind, options=options)
         s.add(row)
         s.flush()
         job = Job(id=row.id, db=db)
@@ -107,7 +130,10 @@ def submit(
                 job.unreadable.append((str(path), err.message))
                 continue
             job.entries.append(entry)
-            _enqueue(entry.range_ids, settings)  # workers start on the first file while the rest are read
+            if not batch:
+                _enqueue(entry.range_ids, settings)  # workers start on the first file while the rest are read
+        if batch and any(e.range_ids for e in job.entries):
+            _flush_batches(db, settings)
         if wait:
             job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=here.check if here else None)
             if here is not None:

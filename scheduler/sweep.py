@@ -10,7 +10,9 @@ Each sweep
   so a long backlog is not duplicated;
 - finishes documents whose ranges are all over but whose status was never settled (a worker died right
   after storing the last range);
-- deletes consumed messages of the embedded SQLAlchemy broker, which kombu keeps forever (`visible = 0`).
+- deletes consumed messages of the embedded SQLAlchemy broker, which kombu keeps forever (`visible = 0`);
+- does batch mode's rounds (scheduler/batch_poller.py): forms jobs from queued batch ranges, sends, polls and
+  collects them. Batch ranges are never sent to the workers by the sweep: their jobs are the batch poller's.
 
 Sending twice is harmless: tasks skip ranges that are done or leased by a live worker.
 """
@@ -30,6 +32,8 @@ from models.tables import DocStatus, Document, PageRange, RangeStatus
 from worker.pipeline import fail_range, finish_document
 from worker.settings import WorkerSettings
 
+from .batch_poller import BatchTick, batch_tick, has_batch_work
+
 __all__ = ["SweepReport", "sweep_once", "Sweeper", "queue_depth", "purge_consumed_messages"]
 
 log = logging.getLogger("pagemill.sweep")
@@ -43,6 +47,8 @@ class SweepReport:
     failed: int = 0  # expired ranges that had used all their attempts
     purged: int = 0  # consumed embedded-broker messages deleted
     settled: int = 0  # documents finished whose last range's worker died before finishing them
+    batch: BatchTick | None = None  # batch mode's round, when there was batch work
+    released: int = 0  # held ranges that fit the budget again
 
 
 def _app(settings: WorkerSettings):  # type: ignore[no-untyped-def]
@@ -102,7 +108,8 @@ def _release_expired(db: Database, now: datetime, max_attempts: int) -> tuple[li
             r.error = r.error or _LOST
             r.error_code = r.error_code or "worker_lost"
             r.lease_expires_at = None
-            requeue.append(r.id)
+            if not r.batch:  # a batch range waits for the next batch job
+                requeue.append(r.id)
     return requeue, failed
 
 
@@ -114,6 +121,7 @@ def _stale_queued(db: Database, now: datetime, requeue_after_s: float) -> list[i
                 select(PageRange.id)
                 .where(
                     PageRange.status == RangeStatus.queued,
+                    PageRange.batch.is_(False),
                     or_(PageRange.enqueued_at.is_(None), PageRange.enqueued_at < stale),
                     or_(PageRange.not_before.is_(None), PageRange.not_before < now),
                 )
@@ -144,7 +152,7 @@ def _send(db: Database, settings: WorkerSettings, ids: list[int]) -> int:
 def _settle_unfinished(db: Database) -> int:
     """Documents still queued/running although none of their ranges is: a worker died between storing its
     range and finishing the document (worker/pipeline.py settle_document). Finish them; returns how many."""
-    pending = [RangeStatus.queued, RangeStatus.running]
+    pending = [RangeStatus.queued, RangeStatus.running, RangeStatus.held]
     any_range = exists().where(PageRange.document_id == Document.id)
     open_range = exists().where(PageRange.document_id == Document.id, PageRange.status.in_(pending))
     with db.read_session() as s:
@@ -167,9 +175,35 @@ def sweep_once(db: Database, settings: WorkerSettings, requeue_after_s: float = 
         stale = [i for i in _stale_queued(db, now, requeue_after_s) if i not in set(expired)]
     report = SweepReport(requeued=_send(db, settings, expired + stale), failed=failed, settled=settled)
     report.purged = purge_consumed_messages(settings)
+    report.released = _release_held(db, settings)
+    report.batch = batch_round(db, settings)
     if report.requeued or report.failed:
         log.info("sweep: %d ranges sent again, %d failed after their last attempt", report.requeued, failed)
     return report
+
+
+def _release_held(db: Database, settings: WorkerSettings) -> int:
+    """Held ranges go on once the budget has room (a raised limit, a new month)."""
+    from worker.budget import build_budget
+    from worker.budget_hold import release_held
+
+    budget = build_budget(settings, db)
+    try:
+        return release_held(db, budget, settings.price_per_1000_pages / 1000, settings.batch_price / 1000,
+                            lambda ids: _send(db, settings, ids))
+    finally:
+        budget.close()
+
+
+def batch_round(db: Database, settings: WorkerSettings) -> BatchTick | None:
+    """Batch mode's part of the sweep; a failure there is logged and never stops the rest of the sweep."""
+    try:
+        if not has_batch_work(db):
+            return None
+        return batch_tick(db, settings)
+    except Exception as exc:  # noqa: BLE001 - e.g. the provider or the database is away: next sweep
+        log.warning("batch round failed: %s: %s", type(exc).__name__, exc)
+        return None
 
 
 class Sweeper(threading.Thread):

@@ -15,9 +15,9 @@ from models.db import Database
 from models.errors import ConfigError
 from models.tables import Document, Usage
 
-__all__ = ["UsageRow", "GROUPINGS", "usage_summary"]
+__all__ = ["UsageRow", "GROUPINGS", "usage_summary", "pages_by_billing"]
 
-GROUPINGS = ("day", "model", "document")
+GROUPINGS = ("day", "model", "document", "billing")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ def _group_columns(by: str) -> list[Any]:
         return [func.coalesce(Usage.model, "?")]
     if by == "document":
         return [Usage.document_id, func.coalesce(Document.filename, "(deleted)")]
+    if by == "billing":  # the rate paid: sync, batch, annotated, batch_annotated
+        return [Usage.billing]
     raise ConfigError(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}")
 
 
@@ -62,3 +64,13 @@ def usage_summary(
             group = " ".join(str(k) for k in keys if k is not None) or "-"
             out.append(UsageRow(group, int(n), int(p), int(b), float(c)))
     return out
+
+
+def pages_by_billing(db: Database, kind: str | None = "ocr") -> dict[str, tuple[int, float]]:
+    """Pages and cost per rate paid (sync, batch, annotated...), for the summary under every usage table."""
+    stmt = select(Usage.billing, func.coalesce(func.sum(Usage.pages_processed), 0),
+                  func.coalesce(func.sum(Usage.cost_usd), 0.0)).group_by(Usage.billing)
+    if kind:
+        stmt = stmt.where(Usage.kind == kind)
+    with db.read_session() as session:
+        return {str(b): (int(p), float(c)) for b, p, c in session.execute(stmt)}

@@ -218,6 +218,10 @@ class BearerApiClient:
             raise ProviderAuthError(f"no API key for {self.base_url}; {self.errors.auth_hint}")
         return headers
 
+    def error_for(self, response: httpx.Response) -> PagemillError:
+        """The pagemill error for a failed answer, the key redacted from the server's words."""
+        return self.errors.for_status(response, self._secret())
+
     def send(self, path: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
         """POST `content` to `path` holding a limiter slot; any answer but 200 raises (a 429 also tells the
         limiter)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["PREFIX", "RateLimitKeys", "ratelimit_keys"]
+__all__ = ["PREFIX", "RateLimitKeys", "ratelimit_keys", "budget_key"]
 
 PREFIX = "pagemill:"
 
@@ -22,3 +22,8 @@ class RateLimitKeys(NamedTuple):
 def ratelimit_keys(name: str) -> RateLimitKeys:
     base = f"{PREFIX}ratelimit:{{{name}}}"
     return RateLimitKeys(f"{base}:tat", f"{base}:leases", f"{base}:cooldown", f"{base}:slow")
+
+
+def budget_key(name: str) -> str:
+    """The spend (USD, a float string) of one budget: `name` is "month:2026-12" or "job:17"."""
+    return f"{PREFIX}budget:{name}"

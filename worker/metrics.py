@@ -107,6 +107,11 @@ class Metrics:
             ["provider", "status"], buckets=_REQUEST_BUCKETS)
         self.rate_limited = Counter(
             "pagemill_rate_limited", "HTTP 429 answers from the OCR provider.", ["provider"])
+        self.batch_jobs = Counter(
+            "pagemill_batch_jobs", "Batch API jobs seen reaching a status (QUEUED ... SUCCESS, CANCELLED).", ["status"])
+        self.batch_lines = Counter(
+            "pagemill_batch_lines", "Batch output lines: stored, failed (given back) or bad (malformed, unknown).",
+            ["outcome"])
         self.ratelimit_wait_seconds = Histogram(
             "pagemill_ratelimit_wait_seconds", "Time a request waited for the shared rate limiter.",
             ["limiter"], buckets=_WAIT_BUCKETS)

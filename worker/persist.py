@@ -130,8 +130,10 @@ def prepare_result(
     provider: str,
     result: OcrResult,
     cost_per_page_usd: float = 0.0,
+    billing: str = "sync",
 ) -> PreparedResult:
-    """Store the result's images in the object folder and build its rows; touches no database."""
+    """Store the result's images in the object folder and build its rows; touches no database. `billing` is the
+    rate the pages were paid at (sync or batch; an annotated result is billed at the annotated rate)."""
     page_rows: list[dict[str, Any]] = []
     image_rows: list[dict[str, Any]] = []
     table_rows_: list[dict[str, Any]] = []
@@ -168,8 +170,15 @@ def prepare_result(
             "pages_processed": result.usage.pages_processed,
             "doc_size_bytes": result.usage.doc_size_bytes,
             "cost_usd": (result.usage.pages_processed * cost_per_page_usd) if result.billed else 0.0,
+            "billing": _billing(billing, result),
         }
     return PreparedResult(page_rows, image_rows, usage, table_rows_, block_rows_)
+
+
+def _billing(billing: str, result: OcrResult) -> str:
+    if result.document_annotation is None:
+        return billing
+    return "annotated" if billing == "sync" else f"{billing}_annotated"
 
 
 def _image_row(document_id: int, im: PreparedImage) -> dict[str, Any]:

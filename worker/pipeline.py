@@ -103,7 +103,7 @@ _STORED_IN_SPAN = (
 _ANY_PENDING = select(
     exists().where(
         _R.c.document_id == bindparam("doc_id"),
-        or_(_R.c.status == RangeStatus.queued, _R.c.status == RangeStatus.running),
+        or_(_R.c.status == RangeStatus.queued, _R.c.status == RangeStatus.running, _R.c.status == RangeStatus.held),
     )
 )
 _CLAIM_READ = (
@@ -202,7 +202,7 @@ def finish_document(target: Session | Connection, document_id: int) -> str:
     if current == DocStatus.cancelled:
         return current
     counts = dict(conn.execute(_RANGE_COUNTS, {"doc_id": document_id}).all())  # type: ignore[arg-type]
-    pending = counts.get(RangeStatus.queued, 0) + counts.get(RangeStatus.running, 0)
+    pending = counts.get(RangeStatus.queued, 0) + counts.get(RangeStatus.running, 0) + counts.get(RangeStatus.held, 0)
     done = counts.get(RangeStatus.done, 0)
     failed = counts.get(RangeStatus.failed, 0)
     if pending:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from models.db import Database
 from models.settings import DatabaseSettings
 
+from .budget import Budget, build_budget
 from .documents import DocumentLimits
 from .lease import LeaseKeeper
 from .metrics import METRICS
@@ -42,6 +43,7 @@ class Resources:
     vision: VisionSettings  # read once: building pydantic settings from the environment costs ~0.5 ms a range
     leases: LeaseKeeper
     writes: GroupWrites  # claims (and stores) of ranges at the same moment share one transaction
+    budget: Budget  # spending limits shared by every process (worker/budget.py)
 
     @classmethod
     def build(cls, settings: WorkerSettings, db_connections: int = 5) -> Resources:
@@ -52,7 +54,7 @@ class Resources:
         METRICS.declare(provider.name)
         return cls(
             os.getpid(), settings, db, objects, provider, VisionSettings(),
-            LeaseKeeper(db, settings.lease_s), GroupWrites(db, objects),
+            LeaseKeeper(db, settings.lease_s), GroupWrites(db, objects), build_budget(settings, db),
         )
 
     def close(self) -> None:
@@ -60,4 +62,5 @@ class Resources:
             log.info("group commit: %s", self.writes.summary())
         self.leases.close()
         self.provider.close()
+        self.budget.close()
         self.db.dispose()

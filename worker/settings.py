@@ -38,6 +38,9 @@ class WorkerSettings(BaseSettings):
     rate_limit: float = 5.0  # requests per second, across every worker process and host
     max_inflight: int = 8  # concurrent requests, across every worker process and host
     price_per_1000_pages: float = 4.0
+    # the Batch API's price; unset: half the synchronous price (reference/mistral-api.md §1.1: 50 % off)
+    batch_price_per_1000_pages: float | None = None
+    annotated_price_per_1000_pages: float = 5.0  # pages with a document annotation (OCR 4: $5 vs $4)
     # what of an OCR page is asked for (README "Settings" says why these defaults): tables as HTML objects
     # (merged cells survive; exports put them back in place), layout blocks and page confidence; headers and
     # footers stay in the text unless asked
@@ -49,6 +52,20 @@ class WorkerSettings(BaseSettings):
     image_limit: int | None = None
     image_min_size: int | None = None
     include_image_base64: bool = True
+
+    # Batch API mode (worker/batch_*.py, scheduler/batch_poller.py): ranges go out as JSONL batch jobs
+    batch: bool = False
+    batch_fallback: str = "batch"  # a failed batch line is tried again in the next batch, or "sync"
+    batch_max_wait_s: float = 60.0  # a queued batch range waits at most this long for more to join its job
+    batch_min_requests: int = 1000  # ...or until this many requests are waiting
+    batch_max_requests: int = 10_000  # per input file (documented limit: 100,000)
+    batch_max_file_mb: int = 500  # per input file (documented limit: 512 MB)
+    batch_timeout_hours: int = 24  # the job's timeout_hours (1-168)
+    batch_poll_min_s: float = 2.0  # polling a live job backs off from this...
+    batch_poll_max_s: float = 300.0  # ...to this
+
+    # budget (worker/budget.py): spending never crosses it; 0/unset = no limit
+    monthly_budget_usd: float | None = None
 
     # reliability
     max_attempts: int = 4
@@ -66,6 +83,28 @@ class WorkerSettings(BaseSettings):
     max_image_pixels: int = 200_000_000
     max_request_mb: int = 50  # provider limit per request
     max_request_pages: int = 1000
+
+    @property
+    def batch_price(self) -> float:
+        """USD per 1000 pages through the Batch API."""
+        if self.batch_price_per_1000_pages is not None:
+            return self.batch_price_per_1000_pages
+        return self.price_per_1000_pages / 2
+
+    @field_validator("batch_fallback")
+    @classmethod
+    def _known_fallback(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("batch", "sync"):
+            raise ValueError(f"unknown batch fallback {value!r}; choose batch or sync")
+        return value
+
+    @field_validator("batch_timeout_hours")
+    @classmethod
+    def _timeout_hours(cls, value: int) -> int:
+        if not 1 <= value <= 168:
+            raise ValueError("the batch timeout must be 1 to 168 hours (the Batch API's limits)")
+        return value
 
     @field_validator("provider")
     @classmethod

@@ -7,7 +7,8 @@ from typing import Any
 
 from .celery_app import app
 from .metrics import observe_range
-from .pipeline import run_range
+from .budget_hold import run_within_budget
+from .pipeline import RangeOutcome, run_range
 from .vision_tasks import enqueue_after_range
 
 __all__ = ["ocr_range", "enqueue_range"]
@@ -18,20 +19,26 @@ def ocr_range(self: Any, range_id: int) -> str:
     res = app.resources()
     s = res.settings
     started = time.monotonic()
-    outcome = run_range(
-        res.db,
-        res.objects,
-        res.provider,
-        range_id,
-        worker_id=str(self.request.hostname or "worker"),
-        max_attempts=s.max_attempts,
-        lease_s=s.lease_s,
-        retry_base_s=s.retry_base_s,
-        retry_max_s=s.retry_max_s,
-        cost_per_page_usd=s.price_per_1000_pages / 1000,
-        leases=res.leases,
-        writes=res.writes,
-    )
+
+    def run() -> RangeOutcome:
+        return run_range(
+            res.db,
+            res.objects,
+            res.provider,
+            range_id,
+            worker_id=str(self.request.hostname or "worker"),
+            max_attempts=s.max_attempts,
+            lease_s=s.lease_s,
+            retry_base_s=s.retry_base_s,
+            retry_max_s=s.retry_max_s,
+            cost_per_page_usd=s.price_per_1000_pages / 1000,
+            leases=res.leases,
+            writes=res.writes,
+        )
+
+    # a range that would cross a budget is held, not sent (worker/budget_hold.py)
+    outcome = run_within_budget(res.db, res.budget, range_id, s.price_per_1000_pages / 1000, run,
+                                lambda reason: RangeOutcome("held", message=reason))
     observe_range(res.db, res.provider.name, range_id, outcome.status, outcome.pages_written,
                   time.monotonic() - started)
     if outcome.status == "retry" and outcome.retry_in_s is not None:

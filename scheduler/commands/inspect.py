@@ -14,7 +14,8 @@ from ..reports import document_detail, document_markdown, list_documents
 
 __all__ = ["register"]
 
-_COLOURS = {"done": "green", "partial": "yellow", "failed": "red", "running": "cyan", "cancelled": "dim"}
+_COLOURS = {"done": "green", "partial": "yellow", "failed": "red", "running": "cyan", "cancelled": "dim",
+            "held": "magenta"}
 
 
 def _colour(status: str) -> str:
@@ -50,6 +51,7 @@ def status(
             console.print(table)
             if not rows:
                 console.print("no documents yet: `pagemill run PATH` processes some")
+            _print_batch_jobs(db)
             return
         doc_id = resolve_document(db, doc)
         d, ranges, row = document_detail(db, doc_id)
@@ -70,6 +72,22 @@ def status(
                 err = f"{r.error_code}: {r.error}" if r.error else ""
                 table.add_row(str(r.id), pages, _colour(r.status), str(r.attempts), safe(err, 120))
             console.print(table)
+
+
+def _print_batch_jobs(db: Database) -> None:
+    from ..batch_report import age_text, batch_jobs
+
+    jobs = batch_jobs(db)
+    if not jobs:
+        return
+    table = Table(title="batch jobs", title_justify="left")
+    for col in ("job", "provider job", "status", "requests", "done", "failed", "age", "note"):
+        table.add_column(col)
+    for j in jobs:
+        note = j.error or ("stored" if j.collected and j.status == "SUCCESS" else "")
+        table.add_row(str(j.id), safe(j.provider_job_id or "-", 40), j.status, str(j.requests), str(j.succeeded),
+                      str(j.failed), age_text(j.age_s), safe(note, 100))
+    console.print(table)
 
 
 def show(

@@ -125,6 +125,10 @@ def cancel(
             console.print(f"document {doc_id}: already finished, nothing to cancel")
         if report.document_ids:
             console.print(f"{report.ranges_cancelled} page range(s) will not run")
+            from ..batch_poller import cancel_orphaned_jobs
+
+            for line in cancel_orphaned_jobs(db, settings):
+                console.print(line)
 
 
 def start_watch_hook(db: Database, settings: WorkerSettings, stop: threading.Event) -> list[Any]:

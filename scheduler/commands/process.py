@@ -41,6 +41,37 @@ TextLayerOpt = Annotated[
 ]
 
 
+BatchOpt = Annotated[
+    bool,
+    typer.Option("--batch", help="Send the ranges as Mistral Batch API jobs, at the batch price (half the"
+                 " synchronous one by default) [env PAGEMILL_BATCH]."),
+]
+BatchFallbackOpt = Annotated[
+    str | None,
+    typer.Option("--batch-fallback", show_default=False,
+                 help="A range whose batch line failed: try it again in the next batch (batch, the default) or"
+                 " with a synchronous request (sync) [env PAGEMILL_BATCH_FALLBACK]."),
+]
+BudgetOpt = Annotated[
+    float | None,
+    typer.Option("--budget", min=0, show_default=False,
+                 help="USD this job may spend at most; a range that would cross it waits in `held` (see"
+                 " `pagemill status`) until the budget is raised. PAGEMILL_MONTHLY_BUDGET_USD caps the"
+                 " installation."),
+]
+
+
+def _set_batch(batch: bool, fallback: str | None) -> bool:
+    """The environment carries batch mode to the workers and sweeps this command starts."""
+    if batch:
+        os.environ["PAGEMILL_BATCH"] = "1"
+    if fallback is not None:
+        if fallback.strip().lower() not in ("batch", "sync"):
+            raise typer.BadParameter(f"{fallback!r} is not one of batch, sync", param_hint="--batch-fallback")
+        os.environ["PAGEMILL_BATCH_FALLBACK"] = fallback.strip().lower()
+    return batch or os.environ.get("PAGEMILL_BATCH", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 VisionMinOpt = Annotated[
     int | None,
     typer.Option(
@@ -120,6 +151,11 @@ def print_summary(job: Job) -> None:
 
 def _report(job: Job) -> None:
     print_summary(job)
+    held = job.progress().pages_held
+    if held:
+        err_console.print(
+            f"[magenta]{held} page(s) are held by the budget[/magenta] (not sent, not billed): `pagemill status DOC`"
+            " says why; raise the budget (`pagemill budget`), then `pagemill retry` or the scheduler sends them.")
     failed = job.failed
     if failed or job.unreadable:
         err_console.print(f"[red]{len(failed) + len(job.unreadable)} document(s) failed:[/red]")
@@ -147,6 +183,9 @@ def run(
     extract_footer: FooterOpt = None,
     blocks: BlocksOpt = None,
     confidence: ConfidenceOpt = None,
+    batch: BatchOpt = False,
+    batch_fallback: BatchFallbackOpt = None,
+    budget: BudgetOpt = None,
 ) -> None:
     """One-shot: submit PATHs, process them to the end with worker processes of its own, print a summary.
 
@@ -159,11 +198,12 @@ def run(
     _set_text_layer(text_layer)
     _set_vision_min_size(vision_min_size)
     set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
+    use_batch = _set_batch(batch, batch_fallback)
     with cli_errors():
         with _progress() as progress:
             job = run_job(
                 paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password,
-                on_progress=_ProgressView(progress),
+                on_progress=_ProgressView(progress), batch=use_batch, budget_usd=budget,
             )
         _report(job)
 
@@ -182,6 +222,9 @@ def submit(
     extract_footer: FooterOpt = None,
     blocks: BlocksOpt = None,
     confidence: ConfidenceOpt = None,
+    batch: BatchOpt = False,
+    batch_fallback: BatchFallbackOpt = None,
+    budget: BudgetOpt = None,
 ) -> None:
     """Enqueue PATHs to the configured broker for `pagemill worker` processes.
 
@@ -191,6 +234,7 @@ def submit(
     _set_text_layer(text_layer)
     _set_vision_min_size(vision_min_size)
     set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
+    use_batch = _set_batch(batch, batch_fallback)
     with cli_errors():
         if wait:
             from worker.settings import WorkerSettings
@@ -204,11 +248,12 @@ def submit(
             with _progress() as progress:
                 job = submit_job(
                     paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password, wait=True,
-                    on_progress=_ProgressView(progress),
+                    on_progress=_ProgressView(progress), batch=use_batch, budget_usd=budget,
                 )
             _report(job)
         else:
-            job = submit_job(paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password)
+            job = submit_job(paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password,
+                             batch=use_batch, budget_usd=budget)
             queued = sum(1 for e in job.entries if e.range_ids)
             console.print(
                 f"job {job.id}: {len(job.entries)} file(s), {queued} queued "

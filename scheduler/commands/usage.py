@@ -10,7 +10,7 @@ from rich.table import Table
 from models.db import Database
 
 from ..console import cli_errors, console, safe
-from ..usage import GROUPINGS, usage_summary
+from ..usage import GROUPINGS, pages_by_billing, usage_summary
 
 __all__ = ["register"]
 
@@ -47,6 +47,12 @@ def usage(
                       f"{sum(r.doc_bytes for r in rows) / 1e6:.1f}", f"{sum(r.cost_usd for r in rows):.4f}",
                       style="bold")
         console.print(table)
+        rates = pages_by_billing(db, kind or "ocr")
+        if rates:
+            order = ("sync", "batch", "annotated", "batch_annotated")
+            console.print("by rate: " + "; ".join(
+                f"{name} {rates[name][0]} pages ${rates[name][1]:.4f}"
+                for name in sorted(rates, key=lambda n: order.index(n) if n in order else len(order))))
 
 
 def register(app: typer.Typer) -> None:

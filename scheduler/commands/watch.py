@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from dataclasses import replace
@@ -52,6 +53,11 @@ def watch(
     extract_footer: FooterOpt = None,
     blocks: BlocksOpt = None,
     confidence: ConfidenceOpt = None,
+    batch: Annotated[
+        bool,
+        typer.Option("--batch", help="Send the ranges as Mistral Batch API jobs (formed when"
+                     " PAGEMILL_BATCH_MIN_REQUESTS wait or after PAGEMILL_BATCH_MAX_WAIT_S) [env PAGEMILL_BATCH]."),
+    ] = False,
 ) -> None:
     """Watch folders: every complete file put there becomes a document, exactly once.
 
@@ -63,7 +69,9 @@ def watch(
     from ..watch import WatchSettings, watch_folders
 
     set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
-    for name in ("pagemill.watch", "pagemill.sweep"):
+    if batch:
+        os.environ["PAGEMILL_BATCH"] = "1"  # read by the watcher's settings and the sweeps it starts
+    for name in ("pagemill.watch", "pagemill.sweep", "pagemill.batch"):
         logging.getLogger(name).setLevel(logging.INFO)  # arrival, settling and queueing are the output here
     with cli_errors():
         ws = WatchSettings()

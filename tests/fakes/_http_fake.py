@@ -57,7 +57,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, payload, headers = self.server.owner.respond(self.path, raw, dict(self.headers))
+        self._answer(*self.server.owner.respond(self.path, raw, dict(self.headers)))
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._answer(*self.server.owner.respond_get(self.path, dict(self.headers)))
+
+    def _answer(self, status: int, payload: Any, headers: dict[str, str]) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
             self.send_response(status)
@@ -100,6 +105,9 @@ class LoopbackServer(Generic[R]):
 
     def respond(self, path: str, raw: bytes, headers: dict[str, str]) -> Answer:
         raise NotImplementedError
+
+    def respond_get(self, path: str, headers: dict[str, str]) -> Answer:
+        return 405, {"detail": "Method Not Allowed"}, {}
 
     @property
     def url(self) -> str:

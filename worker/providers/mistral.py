@@ -33,11 +33,40 @@ if TYPE_CHECKING:
     from ..ratelimit import RateLimiter
     from ..settings import WorkerSettings
 
-__all__ = ["MistralProvider", "DEFAULT_COOLDOWN_S", "OCR_PATH"]
+__all__ = ["MistralProvider", "combine", "request_options", "DEFAULT_COOLDOWN_S", "OCR_PATH"]
 
 log = logging.getLogger("pagemill.worker.mistral")
 
 OCR_PATH = "/v1/ocr"
+
+
+def request_options(settings: WorkerSettings) -> RequestOptions:
+    """What every OCR request asks for, from the settings: the synchronous path and batch lines share it."""
+    return RequestOptions(
+        model=settings.ocr_model,
+        include_image_base64=settings.include_image_base64,
+        table_format=settings.table_format,
+        extract_header=settings.extract_header,
+        extract_footer=settings.extract_footer,
+        include_blocks=settings.include_blocks,
+        confidence_scores=settings.confidence_scores,
+        image_limit=settings.image_limit,
+        image_min_size=settings.image_min_size,
+    )
+
+
+def combine(parsed: list[ParsedResponse], default_model: str) -> OcrResult:
+    """The answers to a range's requests as one billed result (the batch path combines its lines the same way)."""
+    out_pages: list[OcrPage] = sorted((p for r in parsed for p in r.pages), key=lambda p: p.index)
+    sizes = [r.usage.doc_size_bytes for r in parsed if r.usage.doc_size_bytes is not None]
+    usage = OcrUsage(
+        pages_processed=sum(r.usage.pages_processed for r in parsed),
+        doc_size_bytes=sum(sizes) if sizes else None,
+    )
+    model = next((r.model for r in parsed if r.model), None) or default_model
+    # one annotation per request; a range sent as several requests keeps the first (they describe parts)
+    annotation = next((r.document_annotation for r in parsed if r.document_annotation), None)
+    return OcrResult(pages=out_pages, model=model, usage=usage, billed=True, document_annotation=annotation)
 
 
 class MistralProvider:
@@ -73,19 +102,8 @@ class MistralProvider:
     def from_settings(cls, settings: WorkerSettings, client: httpx.Client | None = None) -> MistralProvider:
         from ..ratelimit import build_limiter
 
-        options = RequestOptions(
-            model=settings.ocr_model,
-            include_image_base64=settings.include_image_base64,
-            table_format=settings.table_format,
-            extract_header=settings.extract_header,
-            extract_footer=settings.extract_footer,
-            include_blocks=settings.include_blocks,
-            confidence_scores=settings.confidence_scores,
-            image_limit=settings.image_limit,
-            image_min_size=settings.image_min_size,
-        )
         return cls(
-            options,
+            request_options(settings),
             api_key=settings.api_key,
             base_url=settings.ocr_base_url,
             timeout_s=settings.request_timeout_s,
@@ -119,16 +137,7 @@ class MistralProvider:
         return self._combine(parsed)
 
     def _combine(self, parsed: list[ParsedResponse]) -> OcrResult:
-        out_pages: list[OcrPage] = sorted((p for r in parsed for p in r.pages), key=lambda p: p.index)
-        sizes = [r.usage.doc_size_bytes for r in parsed if r.usage.doc_size_bytes is not None]
-        usage = OcrUsage(
-            pages_processed=sum(r.usage.pages_processed for r in parsed),
-            doc_size_bytes=sum(sizes) if sizes else None,
-        )
-        model = next((r.model for r in parsed if r.model), None) or self.options.model
-        # one annotation per request; a range sent as several requests keeps the first (they describe parts)
-        annotation = next((r.document_annotation for r in parsed if r.document_annotation), None)
-        return OcrResult(pages=out_pages, model=model, usage=usage, billed=True, document_annotation=annotation)
+        return combine(parsed, self.options.model)
 
     def _send(self, part: RequestPart, headers: dict[str, str]) -> ParsedResponse:
         content = json.dumps(request_body(part, self.options)).encode()
