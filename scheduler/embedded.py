@@ -83,6 +83,7 @@ class EmbeddedProcessing:
 
     # frequent, so a lost range costs seconds
     SWEEP_INTERVAL_S = 2.0
+    POLL_S = 0.3  # the wait loop's poll of the database
 
     def __init__(
         self, db: Database, settings: WorkerSettings, concurrency: int | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 
 from models.db import Database
@@ -19,6 +19,7 @@ from models.tables import Job as JobRow
 from worker.objects import ObjectStore
 from worker.settings import WorkerSettings
 
+from .direct import DirectProcessing, direct_applies
 from .embedded import EmbeddedProcessing
 from .intake import IntakeOptions, register_file
 from .jobs import Job, JobProgress
@@ -79,7 +80,8 @@ def submit(
     """Register, plan and enqueue files; with `wait`, block until every document is finished.
 
     With the embedded broker (no PAGEMILL_BROKER_URL) and `wait`, worker processes are started and stopped
-    here; with a real broker, `pagemill worker` processes do the work."""
+    here (for a small job, direct processes: scheduler/direct.py); with a real broker, `pagemill worker`
+    processes do the work."""
     settings = settings or WorkerSettings()
     sched = SchedulerSettings()
     files = expand_paths(paths)
@@ -97,9 +99,16 @@ def submit(
         job = Job(id=row.id, db=db)
     if start_workers is None:
         start_workers = wait and settings.embedded_broker
-    # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
-    here = EmbeddedProcessing(db, settings) if start_workers else None
-    with here if here is not None else nullcontext():
+    # a small job may go to direct processes, forked once intake is done (no broker); until it is more than
+    # that, its ranges are held back here rather than sent
+    direct = bool(start_workers and wait and direct_applies(settings, 1))
+    held: list[int] = []
+    planned = 0
+    with ExitStack() as stack:
+        here: EmbeddedProcessing | DirectProcessing | None = None
+        if start_workers and not direct:
+            # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
+            here = stack.enter_context(EmbeddedProcessing(db, settings))
         for path in files:
             try:
                 entry = register_file(db, objects, path, settings, opts, job_id=job.id)
@@ -107,9 +116,21 @@ def submit(
                 job.unreadable.append((str(path), err.message))
                 continue
             job.entries.append(entry)
-            _enqueue(entry.range_ids, settings)  # workers start on the first file while the rest are read
+            planned += entry.pages_planned
+            if direct and not direct_applies(settings, planned):
+                direct = False  # too big after all: Celery workers, for this file's ranges and the held ones
+                here = stack.enter_context(EmbeddedProcessing(db, settings))
+                _enqueue(held, settings)
+                held = []
+            if direct:
+                held.extend(entry.range_ids)
+            else:
+                _enqueue(entry.range_ids, settings)  # workers start on the first file while the rest are read
+        if direct:
+            here = stack.enter_context(DirectProcessing(db, settings, job.document_ids))
         if wait:
-            job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=here.check if here else None)
+            job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=here.check if here else None,
+                     poll_s=here.POLL_S if here else 0.3)
             if here is not None:
                 here.finished = True
     return job
