@@ -17,7 +17,7 @@ attempt count, the provider, the store), so the guarantees are the same:
   queues the ranges again, as after a kill -9 of Celery workers; Ctrl-C hands them back at once;
 - a retry (rate limit, database away) waits in the database (`not_before`) and is taken again when due.
 
-When it applies (`direct_applies`): `run`, `submit --wait` and `retry` on the embedded broker (no
+When it applies (`direct_applies`): `run` and `submit --wait` on the embedded broker (no
 PAGEMILL_BROKER_URL) with the local engine, the vision step off, on Linux, and at most
 PAGEMILL_DIRECT_MAX_PAGES pages to OCR (default 100; 0 turns it off). Otherwise Celery workers are started
 (scheduler/embedded.py).
@@ -58,6 +58,9 @@ _LOCAL_PROVIDERS = ("tesseract", "local")
 _SOFT_MARGIN_S = 30  # the soft time limit comes this long before the hard one, as in worker/celery_app.py
 _IDLE_POLL_S = 0.05  # how often an idle process looks for work (a read of a few rows)
 _SETUP_FAILED = 3  # exit code of a process that could not build its resources (engine, database)
+# processes that died between ranges (a range's own deaths are bounded by its attempts): more means something
+# other than a range kills them, and starting more would loop
+_MAX_IDLE_DEATHS = 3
 _PR_SET_PDEATHSIG = 1
 _R = PageRange.__table__
 
@@ -103,6 +106,7 @@ class DirectProcessing:
         self._procs: list[Any] = []
         self._clock: Any = None  # per process: time.monotonic() when its current range started, 0.0 when idle
         self._signalled: set[tuple[int, float]] = set()
+        self._idle_deaths = 0
         self._next_sweep = 0.0
         self.finished = False
 
@@ -142,6 +146,10 @@ class DirectProcessing:
             if not proc.is_alive():
                 if proc.exitcode == _SETUP_FAILED:
                     raise PagemillError(f"the OCR process could not start; see {self.plan.log_path}")
+                if not self._clock[slot]:
+                    self._idle_deaths += 1
+                    if self._idle_deaths > _MAX_IDLE_DEATHS:
+                        raise PagemillError(f"the OCR processes keep stopping; see {self.plan.log_path}")
                 log.warning("OCR process %s stopped (exit code %s); starting another", proc.pid, proc.exitcode)
                 self._start(slot)
                 continue
@@ -202,7 +210,8 @@ def _serve(plan: _Plan, clock: Any, slot: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command, which then stops us
 
     def soft_limit(_sig: int, _frame: FrameType | None) -> None:
-        raise SoftTimeLimitExceeded()
+        if clock[slot]:  # a signal meant for a range that has just finished is ignored
+            raise SoftTimeLimitExceeded()
 
     signal.signal(signal.SIGUSR1, soft_limit)
     try:
@@ -218,7 +227,12 @@ def _serve(plan: _Plan, clock: Any, slot: int, parent: int) -> None:
     s = res.settings
     due: dict[int, float] = {}  # range id -> when a retry of it may run (the database was away)
     while True:
-        range_id = _next_range(res.db, plan, slot, due)
+        try:
+            range_id = _next_range(res.db, plan, slot, due)
+        except Exception as exc:  # noqa: BLE001 - the database is away or locked for long: look again later
+            log.warning("could not look for work: %s", type(exc).__name__)
+            time.sleep(1.0)
+            continue
         if range_id is None:
             time.sleep(_IDLE_POLL_S)
             continue

@@ -126,3 +126,24 @@ def test_an_old_schema_is_still_migrated_through_alembic(tmp_path: Path) -> None
         stored = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert [stored] == ScriptDirectory.from_config(cfg).get_heads()
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "variable", "value"),
+    [
+        (["status"], "PAGEMILL_SQLITE_BUSY_TIMEOUT_MS", "soon"),
+        (["run", "nothing-here.png"], "PAGEMILL_DIRECT_MAX_PAGES", "-1"),
+        (["run", "nothing-here.png"], "PAGEMILL_MAX_ATTEMPTS", "many"),
+    ],
+)
+def test_a_setting_that_is_refused_still_exits_2_naming_it_before_anything_starts(
+    tmp_path: Path, args: list[str], variable: str, value: str
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "scheduler.cli", "--data", str(tmp_path / "data"), *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT), variable: value}, capture_output=True, text=True, timeout=120,
+    )
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert variable in said and "Traceback" not in said
+    assert not (tmp_path / "data" / "worker.log").exists()  # no worker was started
