@@ -37,6 +37,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from select import select as wait_readable
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -93,7 +94,8 @@ class DirectProcessing:
     wait loop (replaces dead processes, enforces the time limit, sweeps), `finished` once every range is."""
 
     SWEEP_INTERVAL_S = 2.0
-    POLL_S = 0.05  # the wait loop's poll: a finished range is seen within this
+    # the wait loop's longest pause between checks; a process that finishes a range wakes it at once (`pause`)
+    POLL_S = 0.5
 
     def __init__(self, db: Database, settings: WorkerSettings, document_ids: list[int],
                  processes: int | None = None) -> None:
@@ -107,6 +109,7 @@ class DirectProcessing:
         self._clock: Any = None  # per process: time.monotonic() when its current range started, 0.0 when idle
         self._signalled: set[tuple[int, float]] = set()
         self._idle_deaths = 0
+        self._wake: tuple[int, int] | None = None  # a pipe: each process writes a byte when it finished a range
         self._next_sweep = 0.0
         self.finished = False
 
@@ -117,6 +120,9 @@ class DirectProcessing:
         _preload()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._clock = self._ctx.Array("d", n, lock=False)
+        self._wake = os.pipe()
+        for fd in self._wake:
+            os.set_blocking(fd, False)
         self._procs = [None] * n
         for slot in range(n):
             self._start(slot)
@@ -132,10 +138,24 @@ class DirectProcessing:
 
     def _start(self, slot: int) -> None:
         self._clock[slot] = 0.0
-        proc = self._ctx.Process(target=_serve, args=(self.plan, self._clock, slot, os.getpid()),
+        assert self._wake is not None
+        proc = self._ctx.Process(target=_serve, args=(self.plan, self._clock, slot, os.getpid(), self._wake[1]),
                                  name=f"pagemill-direct-{slot}", daemon=True)
         proc.start()
         self._procs[slot] = proc
+
+    def pause(self, seconds: float) -> None:
+        """Wait up to `seconds`, less when a process finishes a range (the progress is read again then)."""
+        if self._wake is None:
+            time.sleep(seconds)
+            return
+        ready, _, _ = wait_readable([self._wake[0]], [], [], seconds)
+        if ready:
+            try:
+                while os.read(self._wake[0], 4096):
+                    pass
+            except BlockingIOError:
+                pass
 
     def check(self) -> None:
         """Replace processes that died, stop ranges past their time limit, and sweep every few seconds."""
@@ -176,6 +196,10 @@ class DirectProcessing:
             proc.join(5)
         if self._procs and not self.finished:
             self._hand_back()
+        if self._wake is not None:
+            for fd in self._wake:
+                os.close(fd)
+            self._wake = None
 
     def _hand_back(self) -> None:
         """Ranges our processes were running back to queued now (or failed when out of attempts), instead of
@@ -198,7 +222,7 @@ def _preload() -> None:
     from worker.providers._tesseract import find_tessdata  # noqa: F401
 
 
-def _serve(plan: _Plan, clock: Any, slot: int, parent: int) -> None:
+def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int) -> None:
     """A direct process: ranges of the plan's documents, one at a time, until the command kills it."""
     from billiard.exceptions import SoftTimeLimitExceeded
 
@@ -247,6 +271,7 @@ def _serve(plan: _Plan, clock: Any, slot: int, parent: int) -> None:
             continue  # outside the provider call (claiming, storing): the lease runs out, the range comes back
         finally:
             clock[slot] = 0.0
+            _wake(wake)
         due.pop(range_id, None)
         if outcome.status == "retry" and outcome.retry_in_s is not None:
             due[range_id] = time.monotonic() + outcome.retry_in_s
@@ -275,6 +300,13 @@ def _next_range(db: Database, plan: _Plan, slot: int, due: dict[int, float]) -> 
     queued = [r.id for r in rows if r.status == RangeStatus.queued and _due(r.not_before, now)
               and due.get(r.id, 0.0) <= mono]
     return int(queued[slot % len(queued)]) if queued else None
+
+
+def _wake(fd: int) -> None:
+    try:
+        os.write(fd, b".")
+    except BlockingIOError:  # the pipe is full: the command has plenty of wake-ups waiting already
+        pass
 
 
 def _due(not_before: datetime | None, now: datetime) -> bool:

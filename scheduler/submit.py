@@ -129,8 +129,11 @@ def submit(
         if direct:
             here = stack.enter_context(DirectProcessing(db, settings, job.document_ids))
         if wait:
-            job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=here.check if here else None,
-                     poll_s=here.POLL_S if here else 0.3)
+            if here is None:
+                job.wait(timeout_s=timeout_s, on_progress=on_progress)
+            else:
+                job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=here.check, poll_s=here.POLL_S,
+                         pause=here.pause)
             if here is not None:
                 here.finished = True
     return job
