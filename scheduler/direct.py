@@ -72,7 +72,8 @@ def direct_applies(settings: WorkerSettings, pages: int) -> bool:
 
     limit = SchedulerSettings().direct_max_pages
     return (
-        0 < pages <= limit
+        0 < limit
+        and pages <= limit
         and settings.embedded_broker
         and settings.provider in _LOCAL_PROVIDERS
         and not VisionSettings().enabled

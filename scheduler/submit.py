@@ -52,6 +52,21 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+def _left_queued(db: Database, document_ids: Sequence[int], planned: set[int]) -> list[int]:
+    """Queued ranges of these documents that this job did not plan: left by an earlier command that was
+    stopped. Direct processes never sent them to the broker; sending them again is harmless (the claim skips a
+    range that is taken), and saves waiting for the sweep's requeue_after_s."""
+    from sqlalchemy import select
+
+    from models.tables import PageRange, RangeStatus
+
+    with db.read_session() as s:
+        ids = s.scalars(select(PageRange.id).where(
+            PageRange.document_id.in_(list(document_ids)), PageRange.status == RangeStatus.queued,
+        ).order_by(PageRange.id))
+        return [i for i in ids if i not in planned]
+
+
 def _enqueue(range_ids: Sequence[int], settings: WorkerSettings) -> None:
     from worker.celery_app import app, configure
     from worker.tasks import enqueue_range
@@ -128,6 +143,8 @@ def submit(
                 _enqueue(entry.range_ids, settings)  # workers start on the first file while the rest are read
         if direct:
             here = stack.enter_context(DirectProcessing(db, settings, job.document_ids))
+        elif here is not None:
+            _enqueue(_left_queued(db, job.document_ids, {r for e in job.entries for r in e.range_ids}), settings)
         if wait:
             if here is None:
                 job.wait(timeout_s=timeout_s, on_progress=on_progress)

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -165,7 +166,12 @@ def test_a_range_past_its_soft_time_limit_is_failed_with_a_readable_error(tmp_pa
 
 
 @pytest.mark.slow
-def test_kill9_of_the_command_kills_its_processes_and_the_next_run_finishes_the_job(tmp_path: Path) -> None:
+@pytest.mark.parametrize("next_run", ["direct", "celery"])
+def test_kill9_of_the_command_kills_its_processes_and_the_next_run_finishes_the_job(
+    tmp_path: Path, next_run: str
+) -> None:
+    """The next run finishes the job either way; with Celery workers, the ranges the killed run never sent to a
+    broker are sent at once rather than after the sweep's PAGEMILL_REQUEUE_AFTER_S (set far beyond the wait)."""
     pdf = _eight_pages(tmp_path)
     proc = _run([str(pdf), "--pages-per-task", "2"], PAGEMILL_LEASE_S="3")
     db = _db()
@@ -173,16 +179,21 @@ def test_kill9_of_the_command_kills_its_processes_and_the_next_run_finishes_the_
         child = _running_holder(db)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+        killed_at = datetime.now(UTC).replace(tzinfo=None)
         assert wait_until(lambda: not Path(f"/proc/{child}").exists() or "Z" in _state(child), 10, 0.05), \
             "a direct process outlived its command"
     finally:
         proc.kill()
-    again = _run([str(pdf), "--pages-per-task", "2"], PAGEMILL_LEASE_S="3")
-    out, _ = again.communicate(timeout=180)
+    mode = {"PAGEMILL_DIRECT_MAX_PAGES": "0"} if next_run == "celery" else {}
+    again = _run([str(pdf), "--pages-per-task", "2"], PAGEMILL_LEASE_S="3", PAGEMILL_REQUEUE_AFTER_S="600", **mode)
+    out, _ = again.communicate(timeout=300)
     assert again.returncode == 0, out.decode(errors="replace")
     assert _pages(db) == (8, 8)
     with db.read_session() as s:
         assert s.scalars(select(Document.status)).one() == "done"
+        rows = s.execute(select(PageRange.worker, PageRange.started_at)).all()
+    holders = {w for w, started in rows if started.replace(tzinfo=None) > killed_at}  # the next run's
+    assert holders and all(str(h).startswith("pagemill-direct-") == (next_run == "direct") for h in holders)
 
 
 def _state(pid: int) -> str:
