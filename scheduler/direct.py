@@ -115,9 +115,16 @@ class DirectProcessing:
         self.finished = False
 
     def __enter__(self) -> DirectProcessing:
+        self._start_all()
+        self._next_sweep = time.monotonic() + self.SWEEP_INTERVAL_S
+        return self
+
+    def _start_all(self) -> None:
+        """As many processes as there are ranges to run, up to `processes`; none while there is nothing (the
+        documents are done, or another live command runs their ranges: the sweep may give them back later)."""
         n = min(self.processes, self._open_ranges())
         if n == 0:
-            return self
+            return
         _preload()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._clock = self._ctx.Array("d", n, lock=False)
@@ -127,8 +134,6 @@ class DirectProcessing:
         self._procs = [None] * n
         for slot in range(n):
             self._start(slot)
-        self._next_sweep = time.monotonic() + self.SWEEP_INTERVAL_S
-        return self
 
     def _open_ranges(self) -> int:
         with self.db.read_session() as s:
@@ -182,9 +187,11 @@ class DirectProcessing:
             elif now - started > soft and (slot, started) not in self._signalled:
                 self._signalled.add((slot, started))
                 os.kill(proc.pid, signal.SIGUSR1)
-        if self._procs and now >= self._next_sweep:
+        if now >= self._next_sweep:
             self._next_sweep = now + self.SWEEP_INTERVAL_S
             sweep_database(self.db, self.settings, self.document_ids)
+            if not self._procs:
+                self._start_all()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
