@@ -72,6 +72,7 @@ def test_help_loads_neither_the_database_layer_nor_any_heavy_library() -> None:
         (["show", "1"], page_text(7).split()[0]),
         (["search", page_text(7).split()[0]], "harbour-note.png"),
         (["usage"], "total"),
+        (["review"], "harbour-note.png"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
 )
