@@ -2,8 +2,10 @@
 
     python bench/bench_local.py [--pages 20] [--memory-pages 100]
 
-Prints pages/s of both, their ratio (target >= 1.6 on 2 cores), and the peak RSS of a worker process while it
-OCRs a 100-page document (target <= 400 MB). Figures from one run on the same generated pages.
+Prints pages/s of both, their ratio (target >= 1.6 on 2 cores; the whole run's >= 1.4), and the peak RSS of a
+worker process while it OCRs a 100-page document (target <= 400 MB). Figures from one run on the same
+generated pages. A job this small runs in direct processes forked from the command (scheduler/direct.py); the
+same run through Celery workers (PAGEMILL_DIRECT_MAX_PAGES=0) is printed beside it.
 """
 
 from __future__ import annotations
@@ -60,9 +62,9 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def pipeline(paths: list[Path], data: Path, workers: int, per_task: int) -> tuple[float, float]:
+def pipeline(paths: list[Path], data: Path, workers: int, per_task: int, **extra_env: str) -> tuple[float, float]:
     """Wall-clock seconds of `pagemill run` and the peak RSS (MB) of any one worker process."""
-    env = dict(os.environ, PAGEMILL_DATA_DIR=str(data))
+    env = dict(os.environ, PAGEMILL_DATA_DIR=str(data), **extra_env)
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "scheduler.cli", "run", "--workers", str(workers), "--pages-per-task",
@@ -121,6 +123,10 @@ def main() -> None:
         print(f"  steady state (first range start -> last range end, {span:.1f} s): {args.pages / span:6.2f} pages/s,"
               f" ratio {args.pages / span / bare:.2f}; start-up and shutdown took {elapsed - span:.1f} s")
         print("  (the bare loop's pages are rendered before timing; the pipeline renders each page at 300 dpi)")
+        elapsed_c, _ = pipeline([pdf], tmpd / "d1c", 2, args.pages_per_task, PAGEMILL_DIRECT_MAX_PAGES="0")
+        span_c = ocr_span_s(tmpd / "d1c")
+        print(f"same through Celery workers:            {args.pages / elapsed_c:6.2f} pages/s  ({elapsed_c:.1f} s wall,"
+              f" ratio {args.pages / elapsed_c / bare:.2f}; start-up and shutdown took {elapsed_c - span_c:.1f} s)")
         if args.memory_pages:
             big = make_scanned_pdf(
                 tmpd / "big.pdf", [page_text(1000 + i, words=30) for i in range(args.memory_pages)], dpi=150

@@ -70,11 +70,13 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
-    from pydantic import ValidationError
-
     try:
         app()
-    except ValidationError as err:
+    except Exception as err:
+        from pydantic import ValidationError  # here, not at the top: `--help` never needs pydantic
+
+        if not isinstance(err, ValidationError):
+            raise
         # a PAGEMILL_... variable whose value its settings refuse: say which and why, without a traceback
         from .console import err_console
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -83,6 +84,7 @@ class EmbeddedProcessing:
 
     # frequent, so a lost range costs seconds
     SWEEP_INTERVAL_S = 2.0
+    POLL_S = 0.3  # the wait loop's poll of the database
 
     def __init__(
         self, db: Database, settings: WorkerSettings, concurrency: int | None = None,
@@ -96,6 +98,9 @@ class EmbeddedProcessing:
         interval = sweep_interval_s or min(sched.sweep_interval_s, self.SWEEP_INTERVAL_S)
         self.sweeper = Sweeper(db, settings, interval, sched.requeue_after_s)
         self.finished = False
+
+    def pause(self, seconds: float) -> None:
+        time.sleep(seconds)
 
     def check(self) -> None:
         """Raise when the worker process died (for wait loops)."""

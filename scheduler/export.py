@@ -26,9 +26,9 @@ from sqlalchemy import func, select
 from models.db import Database
 from models.errors import ConfigError, PagemillError, StorageError
 from models.tables import DocStatus, Document, Image, Page, Usage
-from worker.documents import image_bytes_mime
+from worker.mime import image_bytes_mime
 from worker.objects import IMAGE_EXTENSIONS, ObjectStore
-from worker.vision.describe import PAGE_IMAGE_ID
+from worker.vision.ids import PAGE_IMAGE_ID
 
 from .export_parts import load_parts, ocr_page_parts
 from .page_markdown import readable_page

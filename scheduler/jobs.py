@@ -105,12 +105,13 @@ class Job:
 
     def pending_descriptions(self) -> int:
         """Images still waiting for the vision step (0 when vision is off)."""
-        from worker.vision.describe import pending_descriptions
         from worker.vision.settings import VisionSettings
 
         vision = VisionSettings()
         if not vision.enabled:
             return 0
+        from worker.vision.describe import pending_descriptions  # only now: it loads the HTTP client
+
         return pending_descriptions(self.db, self.document_ids, vision.min_size)
 
     def wait(
@@ -119,6 +120,7 @@ class Job:
         poll_s: float = 0.3,
         on_progress: Callable[[JobProgress], None] | None = None,
         tick: Callable[[], None] | None = None,
+        pause: Callable[[float], None] = time.sleep,
     ) -> Job:
         """Block until every document of the job is done, partial, failed or cancelled, and (with vision on)
         every image of it is described or given up on."""
@@ -138,7 +140,7 @@ class Job:
                 raise TimeoutError(f"job {self.id} not finished after {timeout_s} s")
             if tick:
                 tick()
-            time.sleep(poll_s)
+            pause(poll_s)
 
     def summary(self) -> list[DocumentSummary]:
         with self.db.read_session() as s:

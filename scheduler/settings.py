@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["SchedulerSettings"]
@@ -14,3 +15,6 @@ class SchedulerSettings(BaseSettings):
     embedded_workers: int = 0  # 0: one worker process per core
     sweep_interval_s: float = 15.0
     requeue_after_s: float = 120.0  # a queued range whose message has not started by then is sent again
+    # embedded runs of at most this many pages OCR in processes forked from the command, without Celery workers
+    # and their start-up (scheduler/direct.py says when else); 0: always Celery workers
+    direct_max_pages: int = Field(default=100, ge=0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 
 from models.db import Database
@@ -19,6 +19,7 @@ from models.tables import Job as JobRow
 from worker.objects import ObjectStore
 from worker.settings import WorkerSettings
 
+from .direct import DirectProcessing, direct_applies
 from .embedded import EmbeddedProcessing
 from .intake import IntakeOptions, register_file
 from .jobs import Job, JobProgress
@@ -49,6 +50,21 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
         else:
             raise ConfigError(f"no such file or folder: {str(p)!r}")
     return out
+
+
+def _left_queued(db: Database, document_ids: Sequence[int], planned: set[int]) -> list[int]:
+    """Queued ranges of these documents that this job did not plan: left by an earlier command that was
+    stopped. Direct processes never sent them to the broker; sending them again is harmless (the claim skips a
+    range that is taken), and saves waiting for the sweep's requeue_after_s."""
+    from sqlalchemy import select
+
+    from models.tables import PageRange, RangeStatus
+
+    with db.read_session() as s:
+        ids = s.scalars(select(PageRange.id).where(
+            PageRange.document_id.in_(list(document_ids)), PageRange.status == RangeStatus.queued,
+        ).order_by(PageRange.id))
+        return [i for i in ids if i not in planned]
 
 
 def _enqueue(range_ids: Sequence[int], settings: WorkerSettings) -> None:
@@ -94,9 +110,10 @@ def submit(
     """Register, plan and enqueue files; with `wait`, block until every document is finished.
 
     With the embedded broker (no PAGEMILL_BROKER_URL) and `wait`, worker processes are started and stopped
-    here; with a real broker, `pagemill worker` processes do the work. `batch` (default PAGEMILL_BATCH) sends
-    the ranges as Batch API jobs instead, formed and sent here when intake is over and followed by the sweep.
-    `budget_usd` caps what this job may spend (worker/budget.py)."""
+    here (for a small job, direct processes: scheduler/direct.py); with a real broker, `pagemill worker`
+    processes do the work. `batch` (default PAGEMILL_BATCH) sends the ranges as Batch API jobs instead, formed
+    and sent here when intake is over and followed by the sweep. `budget_usd` caps what this job may spend
+    (worker/budget.py)."""
     settings = settings or WorkerSettings()
     batch = settings.batch if batch is None else batch
     if batch and settings.provider != "mistral":
@@ -120,9 +137,16 @@ def submit(
         job = Job(id=row.id, db=db)
     if start_workers is None:
         start_workers = wait and settings.embedded_broker
-    # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
-    here = EmbeddedProcessing(db, settings) if start_workers else None
-    with here if here is not None else nullcontext():
+    # a small job may go to direct processes, forked once intake is done (no broker); until it is more than
+    # that, its ranges are held back here rather than sent
+    direct = bool(not batch and start_workers and wait and direct_applies(settings, 1))
+    held: list[int] = []
+    planned = 0
+    with ExitStack() as stack:
+        here: EmbeddedProcessing | DirectProcessing | None = None
+        if start_workers and not direct:
+            # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
+            here = stack.enter_context(EmbeddedProcessing(db, settings))
         for path in files:
             try:
                 entry = register_file(db, objects, path, settings, opts, job_id=job.id)
@@ -130,12 +154,30 @@ def submit(
                 job.unreadable.append((str(path), err.message))
                 continue
             job.entries.append(entry)
-            if not batch:
+            planned += entry.pages_planned
+            if batch:
+                continue  # sent as Batch API jobs once intake is over
+            if direct and not direct_applies(settings, planned):
+                direct = False  # too big after all: Celery workers, for this file's ranges and the held ones
+                here = stack.enter_context(EmbeddedProcessing(db, settings))
+                _enqueue(held, settings)
+                held = []
+            if direct:
+                held.extend(entry.range_ids)
+            else:
                 _enqueue(entry.range_ids, settings)  # workers start on the first file while the rest are read
         if batch and any(e.range_ids for e in job.entries):
             _flush_batches(db, settings)
+        if direct:
+            here = stack.enter_context(DirectProcessing(db, settings, job.document_ids))
+        elif here is not None and not batch:
+            _enqueue(_left_queued(db, job.document_ids, {r for e in job.entries for r in e.range_ids}), settings)
         if wait:
-            job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=here.check if here else None)
+            if here is None:
+                job.wait(timeout_s=timeout_s, on_progress=on_progress)
+            else:
+                job.wait(timeout_s=timeout_s, on_progress=on_progress, tick=here.check, poll_s=here.POLL_S,
+                         pause=here.pause)
             if here is not None:
                 here.finished = True
     return job

@@ -23,6 +23,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, exists, or_, select, text, update
 from sqlalchemy.exc import OperationalError
@@ -32,9 +33,10 @@ from models.tables import DocStatus, Document, PageRange, RangeStatus
 from worker.pipeline import fail_range, finish_document
 from worker.settings import WorkerSettings
 
-from .batch_poller import BatchTick, batch_tick, has_batch_work
+if TYPE_CHECKING:
+    from .batch_poller import BatchTick
 
-__all__ = ["SweepReport", "sweep_once", "Sweeper", "queue_depth", "purge_consumed_messages"]
+__all__ = ["SweepReport", "sweep_once", "sweep_database", "Sweeper", "queue_depth", "purge_consumed_messages"]
 
 log = logging.getLogger("pagemill.sweep")
 
@@ -90,14 +92,17 @@ def purge_consumed_messages(settings: WorkerSettings) -> int:
         engine.dispose()
 
 
-def _release_expired(db: Database, now: datetime, max_attempts: int) -> tuple[list[int], int]:
+def _release_expired(
+    db: Database, now: datetime, max_attempts: int, document_ids: list[int] | None = None
+) -> tuple[list[int], int]:
     """Expired running ranges back to queued (ids returned), or failed when out of attempts."""
     requeue: list[int] = []
     failed = 0
+    query = select(PageRange).where(PageRange.status == RangeStatus.running, PageRange.lease_expires_at < now)
+    if document_ids is not None:
+        query = query.where(PageRange.document_id.in_(document_ids))
     with db.write_session() as s:
-        rows = s.scalars(
-            select(PageRange).where(PageRange.status == RangeStatus.running, PageRange.lease_expires_at < now)
-        ).all()
+        rows = s.scalars(query).all()
         for r in rows:
             if r.attempts >= max_attempts:
                 last = r.error or _LOST
@@ -149,21 +154,33 @@ def _send(db: Database, settings: WorkerSettings, ids: list[int]) -> int:
     return len(sent)
 
 
-def _settle_unfinished(db: Database) -> int:
+def _settle_unfinished(db: Database, document_ids: list[int] | None = None) -> int:
     """Documents still queued/running although none of their ranges is: a worker died between storing its
     range and finishing the document (worker/pipeline.py settle_document). Finish them; returns how many."""
     pending = [RangeStatus.queued, RangeStatus.running, RangeStatus.held]
     any_range = exists().where(PageRange.document_id == Document.id)
     open_range = exists().where(PageRange.document_id == Document.id, PageRange.status.in_(pending))
+    query = select(Document.id).where(
+        Document.status.in_([DocStatus.queued, DocStatus.running]), any_range, ~open_range
+    )
+    if document_ids is not None:
+        query = query.where(Document.id.in_(document_ids))
     with db.read_session() as s:
-        ids = list(s.scalars(
-            select(Document.id).where(Document.status.in_([DocStatus.queued, DocStatus.running]), any_range,
-                                      ~open_range)
-        ))
+        ids = list(s.scalars(query))
     for doc_id in ids:
         with db.write_session() as s:
             finish_document(s, doc_id)
     return len(ids)
+
+
+def sweep_database(
+    db: Database, settings: WorkerSettings, document_ids: list[int], now: datetime | None = None
+) -> SweepReport:
+    """The sweep of the direct processes (scheduler/direct.py), who take their work from the database and not
+    the broker: the documents' expired ranges back to queued (or failed when out of attempts), and documents
+    whose last range was stored but never settled finished. Nothing is sent."""
+    expired, failed = _release_expired(db, now or datetime.now(UTC), settings.max_attempts, document_ids)
+    return SweepReport(requeued=len(expired), failed=failed, settled=_settle_unfinished(db, document_ids))
 
 
 def sweep_once(db: Database, settings: WorkerSettings, requeue_after_s: float = 120.0) -> SweepReport:
@@ -197,6 +214,9 @@ def _release_held(db: Database, settings: WorkerSettings) -> int:
 
 def batch_round(db: Database, settings: WorkerSettings) -> BatchTick | None:
     """Batch mode's part of the sweep; a failure there is logged and never stops the rest of the sweep."""
+    # imported here: batch mode brings the HTTP client, which a local run never needs
+    from .batch_poller import batch_tick, has_batch_work
+
     try:
         if not has_batch_work(db):
             return None

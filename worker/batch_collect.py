@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
 
 from models.db import Database
 from models.errors import ErrorCode, MalformedResponse, PagemillError, ProviderAuthError

@@ -29,6 +29,7 @@ from celery.signals import (  # noqa: E402
 )
 
 from .cpu_affinity import CpuPin, parse_cpu_setting, pin_this_process  # noqa: E402
+from .metrics import forget_process, serve_metrics  # noqa: E402
 from .redact import install_log_redaction  # noqa: E402
 from .resources import Resources  # noqa: E402
 from .settings import WorkerSettings  # noqa: E402
@@ -174,6 +175,17 @@ def _runs_tasks_in_this_process(pool: Any) -> bool:
     """The threads and solo pools run tasks in the worker's own process; prefork runs them in forked children."""
     name = _pool_name(pool)
     return "thread" in name or "solo" in name
+
+
+@worker_init.connect
+def _serve_metrics_from_main_process(**_: Any) -> None:
+    # connected first: served before the pool forks; the children's counts reach it through the multiprocess folder
+    serve_metrics()
+
+
+@worker_process_shutdown.connect
+def _forget_dead_child(pid: int | None = None, **_: Any) -> None:
+    forget_process(pid or os.getpid())
 
 
 @worker_init.connect

@@ -23,6 +23,8 @@ from models.errors import (
     UnsupportedFormat,
 )
 
+from .mime import image_bytes_mime, sniff_mime
+
 __all__ = [
     "DocumentInfo",
     "DocumentLimits",
@@ -47,18 +49,6 @@ IMAGE_MIME_TYPES = {
     "GIF": "image/gif",
 }
 
-_MAGIC: list[tuple[bytes, int, str]] = [
-    (b"%PDF-", -1, "application/pdf"),  # -1: anywhere in the first KiB (some writers put junk first)
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"II*\x00", 0, "image/tiff"),
-    (b"MM\x00*", 0, "image/tiff"),
-    (b"BM", 0, "image/bmp"),
-    (b"GIF87a", 0, "image/gif"),
-    (b"GIF89a", 0, "image/gif"),
-]
-
-
 @dataclass(frozen=True)
 class DocumentLimits:
     max_file_bytes: int = 2 * 1024**3
@@ -71,19 +61,6 @@ class DocumentInfo:
     mime_type: str
     kind: str  # "pdf" | "image"
     page_count: int
-
-
-def sniff_mime(head: bytes) -> str | None:
-    """The MIME type from the first bytes of a file, or None when it is not a document we read."""
-    for magic, offset, mime in _MAGIC:
-        if offset == -1:
-            if magic in head[:1024]:
-                return mime
-        elif head[offset : offset + len(magic)] == magic:
-            return mime
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def _describe_unknown(head: bytes) -> str:
@@ -221,12 +198,6 @@ def inspect_document(path: Path, password: str | None = None, limits: DocumentLi
     if mime == "application/pdf":
         return _inspect_pdf(path, password, limits)
     return _inspect_image(path, mime, limits)
-
-
-def image_bytes_mime(data: bytes) -> str | None:
-    """MIME type of image bytes from their magic, for images a provider returns."""
-    mime = sniff_mime(data[:64])
-    return mime if mime and mime.startswith("image/") else None
 
 
 def read_image_size(data: bytes) -> tuple[int, int] | None:

@@ -36,7 +36,8 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["METRICS", "Metrics", "MetricsSettings", "serve_metrics", "build_registry", "observe_range"]
+__all__ = ["METRICS", "Metrics", "MetricsSettings", "serve_metrics", "build_registry", "observe_range",
+           "forget_process"]
 
 log = logging.getLogger("pagemill.metrics")
 
@@ -183,19 +184,11 @@ def serve_metrics(settings: MetricsSettings | None = None, extra: Iterable[Colle
     return server
 
 
-def _connect_worker_signals() -> None:
-    from celery.signals import worker_init, worker_process_shutdown
+def forget_process(pid: int) -> None:
+    """A pool child is gone: its gauges leave the multiprocess sum (counters stay counted). Called from the
+    Celery worker's signals (worker/celery_app.py, which also calls serve_metrics on worker_init: connected
+    there, so that importing this module loads no Celery)."""
+    if os.environ.get(_MULTIPROC_ENV):
+        from prometheus_client import multiprocess
 
-    @worker_init.connect(weak=False)
-    def _serve_from_main_process(**_: Any) -> None:
-        serve_metrics()
-
-    @worker_process_shutdown.connect(weak=False)
-    def _forget_dead_child(pid: int | None = None, **_: Any) -> None:
-        if os.environ.get(_MULTIPROC_ENV):
-            from prometheus_client import multiprocess
-
-            multiprocess.mark_process_dead(pid or os.getpid())
-
-
-_connect_worker_signals()
+        multiprocess.mark_process_dead(pid)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-
-from models.db import Database
 
 from ..console import cli_errors, console, resolve_document, safe
-from ..reports import document_detail, document_markdown, list_documents
+
+if TYPE_CHECKING:
+    from models.db import Database
 
 __all__ = ["register"]
 
@@ -24,6 +23,8 @@ def _colour(status: str) -> str:
 
 
 def _db() -> Database:
+    from models.db import Database
+
     db = Database.from_settings()
     db.migrate()
     return db
@@ -34,6 +35,10 @@ def status(
     state: Annotated[str | None, typer.Option("--state", help="Only documents in this state.")] = None,
 ) -> None:
     """List documents with page counts and states, or one document's page ranges, attempts and errors."""
+    from rich.table import Table
+
+    from ..reports import document_detail, list_documents
+
     with cli_errors():
         db = _db()
         if doc is None:
@@ -75,6 +80,8 @@ def status(
 
 
 def _print_batch_jobs(db: Database) -> None:
+    from rich.table import Table
+
     from ..batch_report import age_text, batch_jobs
 
     jobs = batch_jobs(db)
@@ -97,6 +104,8 @@ def show(
         "--with-headers", help="Put each page's extracted header and footer back around its text.")] = False,
 ) -> None:
     """Print a document's markdown (pages joined by a horizontal rule, tables in place)."""
+    from ..reports import document_markdown
+
     with cli_errors():
         db = _db()
         doc_id = resolve_document(db, doc)

@@ -8,25 +8,26 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import select
 
-from models.db import Database
 from models.errors import ConfigError
-from models.settings import DatabaseSettings
-from models.tables import DocStatus, Document
-from worker.settings import WorkerSettings
 
 from ..console import cli_errors, console, err_console, resolve_document, safe
-from ..settings import SchedulerSettings
+
+if TYPE_CHECKING:
+    from models.db import Database
+    from worker.settings import WorkerSettings
 
 __all__ = ["register", "wait_for_documents", "start_watch_hook"]
 
 log = logging.getLogger("pagemill.scheduler")
 
 def _db(settings: WorkerSettings) -> Database:
+    from models.db import Database
+    from models.settings import DatabaseSettings
+
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
     db.migrate()
     return db
@@ -37,6 +38,10 @@ def wait_for_documents(
     timeout_s: float | None = None,
 ) -> dict[int, str]:
     """Block until every document in `ids` is done, partial, failed or cancelled; returns id -> status."""
+    from sqlalchemy import select
+
+    from models.tables import DocStatus, Document
+
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         with db.read_session() as s:
@@ -53,6 +58,7 @@ def wait_for_documents(
 def _process_here(db: Database, settings: WorkerSettings, ids: list[int]) -> dict[int, str]:
     """Embedded broker: start our own workers and a sweep, wait for the documents, stop them."""
     from ..embedded import EmbeddedProcessing
+    from ..settings import SchedulerSettings
 
     with EmbeddedProcessing(db, settings, SchedulerSettings().embedded_workers or 1) as here:
         states = wait_for_documents(db, ids, tick=here.check)
@@ -72,6 +78,9 @@ def retry(
     ] = None,
 ) -> None:
     """Re-run only the failed page ranges. Pages already stored are neither OCR'd nor billed again."""
+    from models.tables import DocStatus
+    from worker.settings import WorkerSettings
+
     from ..rerun import documents_of_job, retry_failed
 
     with cli_errors():
@@ -113,6 +122,8 @@ def cancel(
     docs: Annotated[list[str], typer.Argument(help="Document ids or SHA-256 prefixes.", show_default=False)],
 ) -> None:
     """Stop the queued work of documents; they become `cancelled` (`pagemill retry` does not restart them)."""
+    from worker.settings import WorkerSettings
+
     from ..rerun import cancel_documents
 
     with cli_errors():
@@ -153,6 +164,9 @@ def scheduler(
     ] = None,
 ) -> None:
     """Periodic sweeps until stopped: re-queue ranges of dead workers and lost messages (and watched folders)."""
+    from worker.settings import WorkerSettings
+
+    from ..settings import SchedulerSettings
     from ..sweep import Sweeper
 
     with cli_errors():

@@ -6,15 +6,17 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ..console import cli_errors, console, err_console, safe
-from ..jobs import Job, JobProgress
 from ._ocr_options import BlocksOpt, ConfidenceOpt, FooterOpt, HeaderOpt, TableFormatOpt, set_page_parts
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ..jobs import Job, JobProgress
 
 __all__ = ["register"]
 
@@ -115,6 +117,8 @@ class _ProgressView:
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -129,6 +133,8 @@ def _progress() -> Progress:
 
 
 def print_summary(job: Job) -> None:
+    from rich.table import Table
+
     table = Table(title=f"job {job.id}", title_justify="left")
     for col in ("doc", "document", "pages", "status", "seconds", "note"):
         table.add_column(col, justify="right" if col in ("doc", "pages", "seconds") else "left")

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from models.db import Database
 from models.errors import ConfigError
-from models.search import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit
-from models.search import search as run_search
-from worker.objects import ObjectStore
-from worker.settings import WorkerSettings
 
 from ..console import cli_errors, console, err_console, resolve_document, safe
-from ..export import FORMATS, export_all, export_document
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from models.db import Database
+    from models.search import SearchHit
 
 __all__ = ["register", "highlighted"]
 
 
 def _db() -> Database:
+    from models.db import Database
+
     db = Database.from_settings()
     db.migrate()
     return db
@@ -29,6 +30,8 @@ def _db() -> Database:
 
 def highlighted(snippet: str) -> str:
     """Rich markup for a snippet: the text escaped (it comes from documents), the matches in bold."""
+    from models.search import HIGHLIGHT_END, HIGHLIGHT_START
+
     out = []
     for n, part in enumerate(snippet.replace("\n", " ").split(HIGHLIGHT_START)):
         match, _, rest = part.partition(HIGHLIGHT_END) if n else ("", "", part)
@@ -39,6 +42,8 @@ def highlighted(snippet: str) -> str:
 
 
 def _hits_table(hits: list[SearchHit]) -> Table:
+    from rich.table import Table
+
     table = Table()
     for col in ("doc", "document", "page", "snippet"):
         table.add_column(col, overflow="fold")
@@ -54,6 +59,8 @@ def search(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many pages.")] = 20,
 ) -> None:
     """Full-text search over stored pages (their text, image descriptions and tables), best matches first."""
+    from models.search import search as run_search
+
     with cli_errors():
         db = _db()
         doc_id = resolve_document(db, doc) if doc is not None else None
@@ -76,6 +83,11 @@ def export(
 ) -> None:
     """Write a document as markdown with its images (tables in place), as Mistral-shaped JSON with every stored
     part of each page, or as a zip of both."""
+    from worker.objects import ObjectStore
+    from worker.settings import WorkerSettings
+
+    from ..export import FORMATS, export_all, export_document
+
     with cli_errors():
         if fmt not in FORMATS:
             raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

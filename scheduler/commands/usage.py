@@ -5,18 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
-
-from models.db import Database
 
 from ..console import cli_errors, console, safe
-from ..usage import GROUPINGS, pages_by_billing, usage_summary
 
 __all__ = ["register"]
 
 
 def usage(
-    by: Annotated[str, typer.Option("--by", help=f"Group by {' | '.join(GROUPINGS)}.")] = "day",
+    by: Annotated[str, typer.Option("--by", help="Group by day | model | document | billing (sync, batch, annotated).")] = "day",
     kind: Annotated[str | None, typer.Option("--kind", help="Only ocr or vision rows.")] = None,
     price: Annotated[
         float | None,
@@ -29,6 +25,12 @@ def usage(
     ] = None,
 ) -> None:
     """Pages billed and estimated cost (USD) per day, per model or per document, from the usage ledger."""
+    from rich.table import Table
+
+    from models.db import Database
+
+    from ..usage import pages_by_billing, usage_summary
+
     with cli_errors():
         db = Database.from_settings()
         db.migrate()

@@ -1,4 +1,5 @@
-"""End to end on the embedded defaults: no services, no key, real OCR through real Celery worker processes."""
+"""End to end on the embedded defaults: no services, no key, real OCR through the command's direct processes
+(small jobs, scheduler/direct.py) and through real Celery worker processes (PAGEMILL_DIRECT_MAX_PAGES=0)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, li
     return folder, known
 
 
-def test_run_ocrs_pdfs_and_images_with_known_text(corpus: tuple[Path, dict[str, list[str]]]) -> None:
+@pytest.mark.parametrize("mode", ["direct", "celery"])
+def test_run_ocrs_pdfs_and_images_with_known_text(
+    corpus: tuple[Path, dict[str, list[str]]], mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if mode == "celery":
+        monkeypatch.setenv("PAGEMILL_DIRECT_MAX_PAGES", "0")
     folder, known = corpus
     job = run([folder], pages_per_task=2)
     assert job.ok
@@ -59,6 +65,8 @@ def test_run_ocrs_pdfs_and_images_with_known_text(corpus: tuple[Path, dict[str, 
         # scan.pdf (3 pages, 2 per task) -> 2 ranges, fax.tiff -> 1, each image -> 1
         assert s.scalar(select(func.count()).select_from(PageRange)) == 5
         assert set(s.scalars(select(PageRange.status))) == {"done"}
+        holders = set(s.scalars(select(PageRange.worker)))
+        assert all(str(h).startswith("pagemill-direct-") == (mode == "direct") for h in holders), holders
         doc = s.scalar(select(Document).where(Document.filename == "scan.pdf"))
         assert doc is not None and doc.mime_type == "application/pdf" and len(doc.sha256) == 64
 

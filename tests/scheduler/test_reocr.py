@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from models.corrections import choose_version, pending_versions

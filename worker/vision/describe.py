@@ -31,6 +31,7 @@ from ..persist import insert_ignore
 from ..retry import backoff_s
 from .chat import Description
 from .client import VisionClient
+from .ids import PAGE_IMAGE_ID
 from .prepare import PreparedImage, prepare_image
 from .settings import VisionSettings
 
@@ -46,8 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("pagemill.worker.vision")
-
-PAGE_IMAGE_ID = "pagemill:page"  # provider_id of an image row that is a whole page of an image document
 
 
 def prepare_for(data: bytes, settings: VisionSettings, frame: int = 0) -> PreparedImage:
