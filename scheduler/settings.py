@@ -14,3 +14,7 @@ class SchedulerSettings(BaseSettings):
     embedded_workers: int = 0  # 0: one worker process per core
     sweep_interval_s: float = 15.0
     requeue_after_s: float = 120.0  # a queued range whose message has not started by then is sent again
+    # intake (scheduler/intake_batch.py): files per transaction, and threads hashing and copying meanwhile
+    # (0: 4 for the object folder, 16 for a bucket, whose requests wait on the network)
+    intake_batch_files: int = 256
+    intake_threads: int = 0

@@ -13,14 +13,15 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from models.db import Database
-from models.errors import ConfigError, PagemillError, StorageError
+from models.errors import ConfigError, PagemillError
 from models.settings import DatabaseSettings
 from models.tables import Job as JobRow
-from worker.objects import ObjectStore
+from worker.objects import open_objects
 from worker.settings import WorkerSettings
 
 from .embedded import EmbeddedProcessing
-from .intake import IntakeOptions, register_file
+from .intake import IntakeOptions
+from .intake_batch import IntakeProgress, intake_files
 from .jobs import Job, JobProgress
 from .settings import SchedulerSettings
 
@@ -53,12 +54,11 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 
 def _enqueue(range_ids: Sequence[int], settings: WorkerSettings) -> None:
     from worker.celery_app import app, configure
-    from worker.tasks import enqueue_range
+    from worker.tasks import enqueue_ranges
 
     if app.settings != settings:
         configure(app, settings)
-    for rid in range_ids:
-        enqueue_range(rid)
+    enqueue_ranges(range_ids)
 
 
 def _flush_batches(db: Database, settings: WorkerSettings) -> None:
@@ -90,6 +90,7 @@ def submit(
     timeout_s: float | None = None,
     batch: bool | None = None,
     budget_usd: float | None = None,
+    on_intake: Callable[[IntakeProgress], None] | None = None,
 ) -> Job:
     """Register, plan and enqueue files; with `wait`, block until every document is finished.
 
@@ -105,7 +106,7 @@ def submit(
     files = expand_paths(paths)
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
     db.migrate()
-    objects = ObjectStore(settings.objects_dir)
+    objects = open_objects(settings)
     opts = IntakeOptions(
         pages=pages, pages_per_task=pages_per_task or sched.pages_per_task, force=force, password=password,
         collection=collection, batch=batch,
@@ -123,15 +124,19 @@ def submit(
     # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
     here = EmbeddedProcessing(db, settings) if start_workers else None
     with here if here is not None else nullcontext():
-        for path in files:
-            try:
-                entry = register_file(db, objects, path, settings, opts, job_id=job.id)
-            except StorageError as err:
-                job.unreadable.append((str(path), err.message))
-                continue
-            job.entries.append(entry)
+        # workers start on the first batch while the rest are read; Batch API ranges wait for _flush_batches
+        def send(ids: list[int]) -> None:
             if not batch:
-                _enqueue(entry.range_ids, settings)  # workers start on the first file while the rest are read
+                _enqueue(ids, settings)
+
+        intake = intake_files(
+            db, objects, files, settings, opts, job.id, send, on_intake,
+            threads=sched.intake_threads or (16 if settings.objects_url else 4),
+            batch_files=sched.intake_batch_files,
+        )
+        job.entries.extend(intake.results)
+        job.unreadable.extend(intake.unreadable)
+        objects.close()
         if batch and any(e.range_ids for e in job.entries):
             _flush_batches(db, settings)
         if wait:

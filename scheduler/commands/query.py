@@ -12,7 +12,7 @@ from models.db import Database
 from models.errors import ConfigError
 from models.search import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit
 from models.search import search as run_search
-from worker.objects import ObjectStore
+from worker.objects import open_objects
 from worker.settings import WorkerSettings
 
 from ..console import cli_errors, console, err_console, resolve_document, safe
@@ -82,7 +82,7 @@ def export(
         if all_docs == (doc is not None):
             raise ConfigError("give either a document or --all")
         db = _db()
-        objects = ObjectStore(WorkerSettings().objects_dir)
+        objects = open_objects(WorkerSettings())
         if doc is not None:
             path = export_document(db, objects, resolve_document(db, doc), fmt, out, include_images, with_headers)
             console.print(f"wrote {safe(str(path), 300)}")
