@@ -65,8 +65,7 @@ def _print_totals(t: Totals) -> None:
     where = f"job {t.job_id} ({t.job_kind})" if t.job_id is not None else "all documents"
     console.print(f"[bold]{where}[/bold]")
     console.print(f"  documents  {t.documents_total}" + (f": {docs}" if docs else ""))
-    console.print(f"  pages      {sum(t.pages.values())} planned" + (f": {pages}" if pages else "")
-                  + f"; {t.pages_stored} stored")
+    console.print(f"  pages      {sum(t.pages.values())} planned" + (f": {pages}" if pages else ""))
     eta = t.eta_s
     if t.pages_pending:
         when = _duration(eta) if eta is not None else "unknown (no page stored in the last 5 minutes)"
