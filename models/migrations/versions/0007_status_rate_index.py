@@ -1,13 +1,13 @@
 """index pages.created_at, so `pagemill status`'s pages/s over the last minutes reads only those pages
 
 Revision ID: 0007
-Revises: 0008
+Revises: 0006
 """
 
 from alembic import op
 
 revision = "0007"
-down_revision = "0008"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
