@@ -89,7 +89,7 @@ def main() -> None:
             urls.append(("sqlite", f"sqlite:///{Path(tmp) / 'b.sqlite'}"))
         if args.db in ("postgres", "both"):  # a schema of its own, dropped at the end
             urls.append(("postgres", stack.enter_context(postgres_schema(POSTGRES_URL))))
-        objects = ObjectStore(Path(tmp) / "objects")
+        objects = ObjectStore(Path(tmp) / "objects")  # the object folder
         for name, url in urls:
             db = migrated_database(url)
             try:

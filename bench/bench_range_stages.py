@@ -32,6 +32,7 @@ from models.db import Database
 from models.tables import Document, PageRange
 from worker.lease import LeaseKeeper
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.pipeline import claim_range, run_range
 from worker.providers._mistral_request import RequestOptions
 from worker.providers.base import SourceDocument
@@ -112,7 +113,7 @@ def main() -> None:
     ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="pagemill-bench-"))
-    objects = ObjectStore(tmp / "objects")
+    objects = FolderStore(tmp / "objects")
     objects.root.mkdir(parents=True, exist_ok=True)
     pdf = Pipeline.sample_pdf(2 * args.ranges * args.per_task, objects.root)
     figures: dict[str, float] = {}

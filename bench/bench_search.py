@@ -35,6 +35,7 @@ from models.tables import Document, Image, Page  # noqa: E402
 from scheduler.export import export_document  # noqa: E402
 from tests.results_db import migrated_database  # noqa: E402
 from worker.objects import ObjectStore  # noqa: E402
+from worker.objects_folder import FolderStore  # noqa: E402
 
 POSTGRES_URL = os.environ.get("PAGEMILL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 VOCAB = 30_000
@@ -147,7 +148,7 @@ def main() -> None:
     vocab = vocabulary(random.Random(1))
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         work = Path(tmp)
-        objects = ObjectStore(work / "objects")
+        objects = FolderStore(work / "objects")
         db = migrated_database(f"sqlite:///{work / 'bench.sqlite'}")
         measure("sqlite", db, objects, vocab, args, work)
         db.dispose()

@@ -16,6 +16,11 @@
     │   └── MalformedResponse     code=malformed    (retryable: the body did not match the contract)
     ├── EngineError               code=engine       (the local engine failed on a page)
     ├── StorageError              code=storage
+    │   ├── ObjectMissing         code=object_missing   (an object the database names is not in the store)
+    │   ├── ObjectCorrupt         code=object_corrupt   (its bytes do not match its SHA-256: truncated, replaced)
+    │   ├── StoreUnavailable      code=store_unavailable (retryable: the bucket cannot be reached, 5xx)
+    │   ├── StoreAuthError        code=store_auth       (credentials missing or refused)
+    │   └── BucketMissing         code=bucket_missing   (the bucket named in PAGEMILL_OBJECTS_URL does not exist)
     ├── ConfigError               code=config
     ├── BudgetExceeded            code=budget       (the range waits in `held`: raise the budget to let it go)
     └── Cancelled                 code=cancelled
@@ -44,6 +49,11 @@ __all__ = [
     "MalformedResponse",
     "EngineError",
     "StorageError",
+    "ObjectMissing",
+    "ObjectCorrupt",
+    "StoreUnavailable",
+    "StoreAuthError",
+    "BucketMissing",
     "ConfigError",
     "Cancelled",
     "BatchNotEnabled",
@@ -67,6 +77,11 @@ class ErrorCode(StrEnum):
     malformed = "malformed"
     engine = "engine"
     storage = "storage"
+    object_missing = "object_missing"
+    object_corrupt = "object_corrupt"
+    store_unavailable = "store_unavailable"
+    store_auth = "store_auth"
+    bucket_missing = "bucket_missing"
     config = "config"
     cancelled = "cancelled"
     worker_lost = "worker_lost"
@@ -158,6 +173,32 @@ class EngineError(PagemillError):
 
 class StorageError(PagemillError):
     code = ErrorCode.storage
+
+
+class ObjectMissing(StorageError):
+    code = ErrorCode.object_missing
+
+
+class ObjectCorrupt(StorageError):
+    """Retryable: a partial upload or download is the usual cause, and the next attempt reads it again."""
+
+    code = ErrorCode.object_corrupt
+    retryable = True
+
+
+class StoreUnavailable(StorageError):
+    code = ErrorCode.store_unavailable
+    retryable = True
+
+
+class StoreAuthError(StorageError):
+    code = ErrorCode.store_auth
+    exit_code = 5
+
+
+class BucketMissing(StorageError):
+    code = ErrorCode.bucket_missing
+    exit_code = 3
 
 
 class ConfigError(PagemillError):

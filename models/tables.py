@@ -416,3 +416,6 @@ class BudgetSpend(Base):
 
 
 Index("ix_page_ranges_doc_status", PageRange.document_id, PageRange.status)
+# `pagemill status`'s pages/s counts the pages stored in the last minutes: a range of this index, not a scan of
+# every page (100,000 documents: ~80 ms on PostgreSQL without it)
+Index("ix_pages_created_at", Page.created_at)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from models.db import Database
-from models.errors import ConfigError, PagemillError, StorageError
+from models.errors import ConfigError, ObjectMissing, PagemillError
 from models.tables import DocStatus, Document, Image, Page, Usage
 from worker.mime import image_bytes_mime
 from worker.objects import IMAGE_EXTENSIONS, ObjectStore
@@ -56,7 +56,7 @@ class _Bundle:
     """What an md export consists of: the joined markdown and (file name in images/, source file) pairs."""
 
     markdown: str
-    images: list[tuple[str, Path]] = field(default_factory=list)
+    images: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def safe_name(name: str, limit: int = 80) -> str:
@@ -77,30 +77,20 @@ def _load(db: Database, doc_id: int) -> tuple[Document, list[Page], list[Image]]
     return doc, pages, images
 
 
-def _image_file(objects: ObjectStore, image: Image) -> tuple[Path, bytes]:
-    source = objects.path(image.path)
+def _image_file(objects: ObjectStore, image: Image) -> bytes:
     try:
-        head = _head(source)
-    except OSError as exc:
-        raise StorageError(
-            f"image {image.name!r} of document {image.document_id} is missing from the object folder "
-            f"({image.path}): {exc.strerror or exc}"
-        ) from None
-    return source, head
+        return objects.read_bytes(image.path)
+    except ObjectMissing as err:
+        raise ObjectMissing(f"image {image.name!r} of document {image.document_id}: {err.message}") from None
 
 
-def _head(path: Path) -> bytes:
-    with path.open("rb") as f:
-        return f.read(64)
-
-
-def _export_names(objects: ObjectStore, images: list[Image]) -> dict[str, tuple[str, Path]]:
-    """image name in the markdown -> (file name under images/, source path); extension from the bytes."""
-    out: dict[str, tuple[str, Path]] = {}
+def _export_names(objects: ObjectStore, images: list[Image]) -> dict[str, tuple[str, bytes]]:
+    """image name in the markdown -> (file name under images/, its bytes); extension from the bytes."""
+    out: dict[str, tuple[str, bytes]] = {}
     taken: set[str] = set()
     for image in images:
-        source, head = _image_file(objects, image)
-        mime = image_bytes_mime(head) or image.mime_type
+        source = _image_file(objects, image)
+        mime = image_bytes_mime(source[:64]) or image.mime_type
         ext = IMAGE_EXTENSIONS.get(mime, "bin")
         stem = safe_name(image.name.rsplit(".", 1)[0] if "." in image.name else image.name)
         name, n = f"{stem}.{ext}", 1
@@ -120,7 +110,7 @@ def _alt(description: str | None, fallback: str) -> str:
 
 
 def _rewrite_links(
-    markdown: str, names: dict[str, tuple[str, Path]], alts: dict[str, str] | None = None
+    markdown: str, names: dict[str, tuple[str, bytes]], alts: dict[str, str] | None = None
 ) -> str:
     def replace(m: re.Match[str]) -> str:
         target = names.get(m[2])
@@ -148,7 +138,7 @@ def markdown_bundle(db: Database, objects: ObjectStore, doc_id: int, with_header
     )
     if not markdown.endswith("\n"):
         markdown += "\n"
-    return _Bundle(markdown, sorted(names.values()))
+    return _Bundle(markdown, sorted(names.values(), key=lambda item: item[0]))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -168,7 +158,7 @@ def _write_md(bundle: _Bundle, out_dir: Path) -> Path:
     if bundle.images:
         image_dir.mkdir(parents=True, exist_ok=True)
     for name, source in bundle.images:
-        _write_atomic(image_dir / name, source.read_bytes())
+        _write_atomic(image_dir / name, source)
     target = out_dir / "document.md"
     _write_atomic(target, bundle.markdown.encode("utf-8"))
     return target
@@ -184,7 +174,7 @@ def _write_zip(bundle: _Bundle, out_path: Path, response: dict[str, Any]) -> Pat
             zf.writestr("document.json", _json(response))
             for name, source in bundle.images:
                 # images are already compressed: storing them saves time and nothing else
-                zf.write(source, f"images/{name}", compress_type=zipfile.ZIP_STORED)
+                zf.writestr(f"images/{name}", source, compress_type=zipfile.ZIP_STORED)
         os.replace(tmp, out_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -193,9 +183,9 @@ def _write_zip(bundle: _Bundle, out_path: Path, response: dict[str, Any]) -> Pat
 
 
 def _data_uri(objects: ObjectStore, image: Image) -> str:
-    source, head = _image_file(objects, image)
-    mime = image_bytes_mime(head) or image.mime_type
-    return f"data:{mime};base64," + base64.b64encode(source.read_bytes()).decode("ascii")
+    source = _image_file(objects, image)
+    mime = image_bytes_mime(source[:64]) or image.mime_type
+    return f"data:{mime};base64," + base64.b64encode(source).decode("ascii")
 
 
 def ocr_response(db: Database, objects: ObjectStore, doc_id: int, include_images: bool = False) -> dict[str, Any]:

@@ -24,16 +24,16 @@ import watchfiles
 from sqlalchemy import select
 
 from models.db import Database
-from models.errors import StorageError
 from models.tables import Document
 from models.tables import Job as JobRow
-from worker.objects import ObjectStore
+from worker.objects import open_objects
 from worker.settings import WorkerSettings
 
 from ._stability import Signature, StabilityTracker, signature
 from .after_intake import FAILED_DIR, PROCESSED_DIR, AfterIntake, Finisher
 from .ignore import IgnoreRules
-from .intake import IntakeOptions, IntakeResult, register_file
+from .intake import IntakeOptions, IntakeResult
+from .intake_batch import intake_files
 
 __all__ = ["WatchOptions", "FolderWatcher", "needs_polling"]
 
@@ -57,6 +57,7 @@ class WatchOptions:
     after: AfterIntake = AfterIntake.keep
     poll_delay_ms: int = 500
     pages_per_task: int = 8
+    intake_threads: int = 4  # threads hashing and copying files that settled together (scheduler/intake_batch.py)
 
 
 @dataclass
@@ -114,7 +115,7 @@ class FolderWatcher(threading.Thread):
         self.on_queued = on_queued
         self.root = Path(os.path.abspath(root))
         self.real_root = self.root.resolve()
-        self.objects = ObjectStore(self.settings.objects_dir)
+        self.objects = open_objects(self.settings)
         reserved = (PROCESSED_DIR, FAILED_DIR) if self.options.after is not AfterIntake.keep else ()
         self.rules = IgnoreRules(self.options.ignore, reserved_dirs=reserved)
         self.tracker = StabilityTracker(self.options.settle_s)
@@ -229,14 +230,33 @@ class FolderWatcher(threading.Thread):
         due = self.tracker.check()
         for path in due.vanished:
             log.info("%s went away while settling; nothing taken", path.relative_to(self.root))
+        # files that settled together (a folder of 100,000 at start-up) are registered in batches, per collection
+        groups: dict[str | None, list[tuple[Path, Signature]]] = {}
         for path, sig in due.ready:
+            rel = path.relative_to(self.root)
+            taken = self._taken.get(path)
+            try:
+                if self._unchanged_content(path, taken):
+                    assert taken is not None
+                    log.info("%s was touched but its content is unchanged; nothing queued", rel)
+                    self._taken[path] = _Taken(sig, taken.document_id)
+                    continue
+            except Exception:  # e.g. the database is away: wait and try this file again, never drop it
+                log.exception("%s: intake failed; trying again after it settles", rel)
+                self.tracker.observe(path)
+                continue
+            collection = rel.parent.as_posix() if rel.parent != Path(".") else None
+            groups.setdefault(collection, []).append((path, sig))
+        for collection, ready in groups.items():
             if self.stop_event.is_set():
                 return
             try:
-                self._take(path, sig)
-            except Exception:  # e.g. the database is away: wait and try this file again, never drop it
-                log.exception("%s: intake failed; trying again after it settles", path.relative_to(self.root))
-                self.tracker.observe(path)
+                self._take(collection, ready)
+            except Exception:  # e.g. the database is away: wait and try these files again, never drop them
+                log.exception("%d file(s) in %s: intake failed; trying again after they settle", len(ready),
+                              collection or self.root)
+                for path, _ in ready:
+                    self.tracker.observe(path)
 
     def _unchanged_content(self, path: Path, taken: _Taken | None) -> bool:
         if taken is None or taken.document_id is None:
@@ -245,47 +265,47 @@ class FolderWatcher(threading.Thread):
             known = s.scalar(select(Document.sha256).where(Document.id == taken.document_id))
         return known is not None and known == _sha256(path)
 
-    def _take(self, path: Path, sig: Signature) -> None:
-        rel = path.relative_to(self.root)
-        taken = self._taken.get(path)
-        if self._unchanged_content(path, taken):
-            assert taken is not None
-            log.info("%s was touched but its content is unchanged; nothing queued", rel)
-            self._taken[path] = _Taken(sig, taken.document_id)
-            return
-        collection = rel.parent.as_posix() if rel.parent != Path(".") else None
-        log.info("%s is stable (%d bytes); registering", rel, sig[0])
+    def _take(self, collection: str | None, ready: list[tuple[Path, Signature]]) -> None:
+        for path, sig in ready:
+            log.info("%s is stable (%d bytes); registering", path.relative_to(self.root), sig[0])
         opts = IntakeOptions(collection=collection, pages_per_task=self.options.pages_per_task,
                              batch=self.settings.batch)
+        sigs = dict(ready)
+        outcome = intake_files(
+            self.db, self.objects, [path for path, _ in ready], self.settings, opts, self.job_id, self._send,
+            threads=self.options.intake_threads,
+        )
+        for raw, reason in outcome.unreadable:
+            path = Path(raw)
+            log.warning("%s could not be read: %s", path.relative_to(self.root), reason)
+            self._taken[path] = _Taken(sigs[path], None)
+            self.finisher.unreadable(path, reason)
+        for result in outcome.results:
+            assert result.path is not None
+            path = result.path
+            self._log_result(path.relative_to(self.root), result)
+            self._taken[path] = _Taken(sigs[path], result.document_id)
+            if result.document_id is not None:
+                self.finisher.track(path, result.document_id, sigs[path])
+            if self.on_queued is not None:
+                self.on_queued(path, result)
+
+    def _send(self, range_ids: list[int]) -> None:
+        from worker.tasks import enqueue_ranges
+
+        if self.settings.batch:
+            return  # the sweep forms a batch job when enough ranges wait or the oldest waited PAGEMILL_BATCH_MAX_WAIT_S
         try:
-            result = register_file(self.db, self.objects, path, self.settings, opts, self.job_id)
-        except StorageError as err:
-            log.warning("%s could not be read: %s", rel, err.message)
-            self._taken[path] = _Taken(sig, None)
-            self.finisher.unreadable(path, err.message)
-            return
-        self._enqueue(rel, result)
-        self._taken[path] = _Taken(sig, result.document_id)
-        if result.document_id is not None:
-            self.finisher.track(path, result.document_id, sig)
-        if self.on_queued is not None:
-            self.on_queued(path, result)
+            with self.enqueue_lock:
+                enqueue_ranges(range_ids)
+        except Exception as exc:  # the ranges are in the database: the sweep sends them once it can
+            log.warning("could not reach the broker (%s); the sweep will send %d range(s)", exc, len(range_ids))
 
-    def _enqueue(self, rel: Path, result: IntakeResult) -> None:
-        from worker.tasks import enqueue_range
-
+    def _log_result(self, rel: Path, result: IntakeResult) -> None:
         if result.range_ids and self.settings.batch:
-            # the sweep forms a batch job when enough ranges wait or the oldest waited PAGEMILL_BATCH_MAX_WAIT_S
             log.info("queued %s for a batch job: document %s, %d range(s)", rel, result.document_id,
                      len(result.range_ids))
         elif result.range_ids:
-            try:
-                with self.enqueue_lock:
-                    for rid in result.range_ids:
-                        enqueue_range(rid)
-            except Exception as exc:  # the ranges are in the database: the sweep sends them once it can
-                log.warning("%s: could not reach the broker (%s); the sweep will send its ranges", rel, exc)
-                return
             log.info("queued %s: document %s, %d range(s), %d page(s)", rel, result.document_id,
                      len(result.range_ids), result.pages_planned)
         else:

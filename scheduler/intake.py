@@ -1,5 +1,9 @@
 """Intake: store a file (hashing while copying), inspect it, dedup it, and plan its page ranges.
 
+Two steps, so that many files share one transaction (scheduler/intake_batch.py): `prepare_file` stores and
+inspects a file without the database; `register_prepared` registers a batch of prepared files in the caller's
+transaction, new content by a few bulk statements, content already known one document at a time.
+
 Identical content with identical options is never OCR'd twice: pages already stored, or queued in a live
 range, are left out of the plan, and the result says why a file was skipped. `force` starts the document over.
 """
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pypdfium2.raw as pdfium_c
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from models.db import Database
@@ -33,7 +37,7 @@ from models.tables import (
     RangeStatus,
 )
 from worker.documents import DocumentInfo, inspect_document, open_pdf
-from worker.objects import ObjectStore
+from worker.objects import ObjectStore, StoredObject
 from worker.persist import insert_ignore
 from worker.pipeline import finish_document
 from worker.resources import limits_from
@@ -41,7 +45,9 @@ from worker.settings import WorkerSettings
 
 from .planning import parse_pages, split_ranges
 
-__all__ = ["IntakeOptions", "IntakeResult", "register_file", "options_key"]
+__all__ = [
+    "IntakeOptions", "IntakeResult", "PreparedFile", "register_file", "register_prepared", "prepare_file", "options_key",
+]
 
 log = logging.getLogger("pagemill.intake")
 
@@ -64,6 +70,21 @@ class IntakeResult:
     note: str | None = None
     range_ids: list[int] = field(default_factory=list)
     pages_planned: int = 0
+    # queued ranges of a known document, sent again: a run interrupted between its commit and its messages
+    # left them without one, and a second run completes it (a duplicate message is skipped by the worker)
+    resend_ids: list[int] = field(default_factory=list)
+    path: Path | None = None  # the file as given
+
+
+@dataclass
+class PreparedFile:
+    """A file stored and inspected, not yet registered."""
+
+    path: Path
+    stored: StoredObject
+    info: DocumentInfo | None
+    problem: InputError | None
+    work_path: str | None
 
 
 def options_key(options: dict[str, object]) -> str:
@@ -119,6 +140,24 @@ def _plan(session: Session, doc: Document, info: DocumentInfo, opts: IntakeOptio
     return [r.id for r in ranges]
 
 
+def prepare_file(
+    objects: ObjectStore, path: Path, settings: WorkerSettings, opts: IntakeOptions, durable: bool = True
+) -> PreparedFile:
+    """Store and inspect one file, no database. Raises only StorageError (the file could not be read or stored).
+    With `durable` False the caller syncs the store before registering (scheduler/intake_batch.py)."""
+    stored = objects.put_file(path, durable=durable)
+    info: DocumentInfo | None = None
+    problem: InputError | None = None
+    work_path: str | None = None
+    try:
+        info = inspect_document(objects.local_path(stored.relpath), opts.password, limits_from(settings))
+        if opts.password and info.kind == "pdf":
+            work_path = _decrypted_copy(objects, stored.relpath, opts.password)
+    except InputError as err:
+        problem = err
+    return PreparedFile(path, stored, info, problem, work_path)
+
+
 def register_file(
     db: Database,
     objects: ObjectStore,
@@ -128,83 +167,207 @@ def register_file(
     job_id: int | None = None,
 ) -> IntakeResult:
     """Register one file. Raises only StorageError (the file could not be read at all)."""
-    filename = path.name
-    stored = objects.put_file(path)
+    prepared = prepare_file(objects, path, settings, opts)
+    with db.write_session() as session:
+        return register_prepared(session, [prepared], settings, opts, job_id)[0]
+
+
+def register_prepared(
+    session: Session, files: list[PreparedFile], settings: WorkerSettings, opts: IntakeOptions,
+    job_id: int | None = None,
+) -> list[IntakeResult]:
+    """Register prepared files in the caller's transaction, one result per file in order. Content new to the
+    database takes a few bulk statements for the whole batch (no query per file, none that grows with the
+    number of documents); content already known, or repeated within the batch, the per-document path."""
     doc_options = settings.document_options()
     key = options_key(doc_options)
-    info: DocumentInfo | None = None
-    problem: InputError | None = None
-    work_path: str | None = None
-    try:
-        info = inspect_document(objects.path(stored.relpath), opts.password, limits_from(settings))
-        if opts.password and info.kind == "pdf":
-            work_path = _decrypted_copy(objects, stored.relpath, opts.password)
-    except InputError as err:
-        problem = err
+    shas = sorted({f.stored.sha256 for f in files})
+    known = set(session.scalars(select(Document.sha256).where(Document.sha256.in_(shas))))
+    fresh: dict[str, int] = {}  # sha -> index in files of its first occurrence, for content new to the database
+    for i, f in enumerate(files):
+        if f.stored.sha256 not in known and f.stored.sha256 not in fresh:
+            fresh[f.stored.sha256] = i
+    results: dict[int, IntakeResult] = {}
+    if fresh:
+        new = [files[i] for i in fresh.values()]
+        for i, result in zip(fresh.values(), _register_new(session, new, doc_options, key, settings, opts, job_id)):
+            results[i] = result
+    if known and not opts.force:
+        results.update(_register_duplicates(session, files, known, key, opts, job_id))
+    for i, f in enumerate(files):
+        if i not in results:
+            results[i] = _register_known(session, f, doc_options, key, settings, opts, job_id)
+    out = [results[i] for i in range(len(files))]
+    for f, r in zip(files, out):
+        r.path = f.path
+        log.info("intake %s: %s %s", r.filename, r.outcome, r.note or "")
+    return out
 
-    with db.write_session() as session:
-        doc = session.scalar(select(Document).where(Document.sha256 == stored.sha256))
-        is_new = doc is None
-        if doc is None:
-            doc = Document(
-                sha256=stored.sha256, filename=filename, size_bytes=stored.size, object_path=stored.relpath,
-                collection=opts.collection, options=doc_options, options_key=key, status=DocStatus.queued,
-            )
-            session.add(doc)
-            session.flush()
+
+def _register_new(
+    session: Session, files: list[PreparedFile], doc_options: dict[str, object], key: str,
+    settings: WorkerSettings, opts: IntakeOptions, job_id: int | None,
+) -> list[IntakeResult]:
+    """Documents whose content the database has never seen: inserted in bulk, with their ranges."""
+    rows = []
+    for f in files:
+        row: dict[str, object] = {
+            "sha256": f.stored.sha256, "filename": f.path.name, "size_bytes": f.stored.size,
+            "object_path": f.stored.relpath, "work_path": f.work_path, "collection": opts.collection,
+            "options": doc_options, "options_key": key, "status": DocStatus.queued,
+            "mime_type": None, "page_count": None, "error": None, "error_code": None,
+        }
+        if f.problem is not None:
+            row.update(status=DocStatus.failed, error=f.problem.message, error_code=f.problem.code)
+        elif f.info is not None:
+            row.update(mime_type=f.info.mime_type, page_count=f.info.page_count)
+        rows.append(row)
+    # Core inserts (the ORM's bulk path costs more per row); defaults such as created_at apply all the same
+    table = Document.__table__
+    ids = dict(session.execute(insert(table).returning(table.c.sha256, table.c.id), rows).all())
+    now = datetime.now(UTC)
+    results: list[IntakeResult] = []
+    range_rows: list[dict[str, object]] = []
+    owners: list[int] = []  # index in results of each range row
+    for f in files:
+        doc_id = ids[f.stored.sha256]
+        result = IntakeResult(filename=f.path.name, outcome="queued", document_id=doc_id)
+        if f.problem is not None:
+            result.outcome, result.note = "failed", f"{f.problem.code}: {f.problem.message}"
+        elif f.info is not None:
+            requested = parse_pages(opts.pages, f.info.page_count)
+            for seq, chunk in enumerate(split_ranges(requested, opts.pages_per_task, settings.max_request_pages), 1):
+                range_rows.append({
+                    "document_id": doc_id, "seq": seq, "pages": chunk, "first_page": chunk[0],
+                    "last_page": chunk[-1], "status": RangeStatus.queued, "enqueued_at": now,
+                    "batch": opts.batch,
+                })
+                owners.append(len(results))
+                result.pages_planned += len(chunk)
+        results.append(result)
+    if range_rows:
+        ranges = PageRange.__table__
+        range_ids = session.execute(insert(ranges).returning(ranges.c.id, sort_by_parameter_order=True),
+                                    range_rows).scalars().all()
+        for owner, range_id in zip(owners, range_ids):
+            results[owner].range_ids.append(range_id)
+    for f, result in zip(files, results):
+        if f.problem is None and not result.range_ids:
+            assert result.document_id is not None
+            finish_document(session, result.document_id)
+            result.note = "no pages selected"
+    _record_names(session, files, results, job_id, opts)
+    return results
+
+
+def _record_names(
+    session: Session, files: list[PreparedFile], results: list[IntakeResult], job_id: int | None,
+    opts: IntakeOptions,
+) -> None:
+    insert_ignore(
+        session, DocumentName,
+        [{"document_id": r.document_id, "filename": f.path.name, "source_path": str(f.path.absolute()),
+          "collection": opts.collection} for f, r in zip(files, results)],
+        ["document_id", "source_path"],
+    )
+    if job_id is not None:
         insert_ignore(
-            session, DocumentName,
-            [{"document_id": doc.id, "filename": filename, "source_path": str(path.absolute()),
-              "collection": opts.collection}],
-            ["document_id", "source_path"],
+            session, JobDocument,
+            [{"job_id": job_id, "document_id": r.document_id, "filename": r.filename, "outcome": r.outcome,
+              "note": r.note} for r in results],
+            ["job_id", "document_id"],
         )
-        result = IntakeResult(filename=filename, outcome="queued", document_id=doc.id)
-        if problem is not None:
-            if is_new or doc.status == DocStatus.failed:
-                doc.status = DocStatus.failed
-                doc.error = problem.message
-                doc.error_code = problem.code
-                doc.mime_type = doc.mime_type or None
-                result.outcome, result.note = "failed", f"{problem.code}: {problem.message}"
-            else:
-                result.outcome = "duplicate"
-                result.note = f"identical content is already document {doc.id} ({doc.status})"
+
+
+def _register_duplicates(
+    session: Session, files: list[PreparedFile], known: set[str], key: str, opts: IntakeOptions,
+    job_id: int | None,
+) -> dict[int, IntakeResult]:
+    """Known content, same options, every requested page stored or planned: nothing to do, decided for the
+    whole batch by three queries (a second run over the same folder). Anything else takes _register_known."""
+    docs = {sha: (doc_id, status, options_key) for sha, doc_id, status, options_key in session.execute(
+        select(Document.sha256, Document.id, Document.status, Document.options_key)
+        .where(Document.sha256.in_(sorted(known))))}
+    ids = sorted({doc_id for doc_id, _, _ in docs.values()})
+    covered: dict[int, set[int]] = {doc_id: set() for doc_id in ids}
+    queued: dict[int, list[int]] = {doc_id: [] for doc_id in ids}
+    replan: set[int] = set()
+    for doc_id, page_index in session.execute(select(Page.document_id, Page.page_index)
+                                              .where(Page.document_id.in_(ids))):
+        covered[doc_id].add(page_index)
+    for range_id, doc_id, status, pages in session.execute(
+            select(PageRange.id, PageRange.document_id, PageRange.status, PageRange.pages)
+            .where(PageRange.document_id.in_(ids))):
+        if status in (RangeStatus.queued, RangeStatus.running):
+            covered[doc_id].update(pages)
+            if status == RangeStatus.queued:
+                queued[doc_id].append(range_id)
+        elif status in (RangeStatus.failed, RangeStatus.cancelled):
+            replan.add(doc_id)  # failed ranges are superseded by a new plan: the per-document path
+    chosen: dict[int, IntakeResult] = {}
+    for i, f in enumerate(files):
+        entry = docs.get(f.stored.sha256)
+        if entry is None or f.problem is not None or f.info is None:
+            continue
+        doc_id, status, options_key = entry
+        if options_key != key or doc_id in replan or status in (DocStatus.failed, DocStatus.cancelled):
+            continue
+        if not set(parse_pages(opts.pages, f.info.page_count)) <= covered[doc_id]:
+            continue
+        chosen[i] = IntakeResult(
+            filename=f.path.name, outcome="duplicate", document_id=doc_id,
+            note=f"identical content with the same options is already document {doc_id} ({status});"
+                 " nothing to OCR (use --force to redo it)",
+            resend_ids=sorted(queued[doc_id]),
+        )
+    _record_names(session, [files[i] for i in chosen], list(chosen.values()), job_id, opts)
+    return chosen
+
+
+def _register_known(
+    session: Session, f: PreparedFile, doc_options: dict[str, object], key: str, settings: WorkerSettings,
+    opts: IntakeOptions, job_id: int | None,
+) -> IntakeResult:
+    """A file whose content is already a document: dedup, new options, forced redo, or pages still missing."""
+    filename, stored, info, problem = f.path.name, f.stored, f.info, f.problem
+    doc = session.scalar(select(Document).where(Document.sha256 == stored.sha256))
+    assert doc is not None  # known: registered before or earlier in this batch
+    result = IntakeResult(filename=filename, outcome="queued", document_id=doc.id)
+    if problem is not None:
+        if doc.status == DocStatus.failed:
+            doc.error = problem.message
+            doc.error_code = problem.code
+            result.outcome, result.note = "failed", f"{problem.code}: {problem.message}"
         else:
-            assert info is not None
-            if not is_new and (opts.force or doc.options_key != key):
-                _wipe(session, doc.id)
-                result.note = "forced: processing again" if opts.force else "new options: processing again"
-            doc.mime_type, doc.page_count = info.mime_type, info.page_count
-            doc.options, doc.options_key = doc_options, key
-            if work_path:
-                doc.work_path = work_path
-            if doc.error_code and doc.status == DocStatus.failed and not session.scalar(
-                select(func.count()).select_from(PageRange).where(PageRange.document_id == doc.id)
-            ):
-                doc.error = doc.error_code = None  # an intake failure that no longer applies
-            result.range_ids = _plan(session, doc, info, opts, settings.max_request_pages)
-            result.pages_planned = sum(
-                len(p) for p in session.scalars(select(PageRange.pages).where(PageRange.id.in_(result.range_ids)))
+            result.outcome = "duplicate"
+            result.note = f"identical content is already document {doc.id} ({doc.status})"
+    else:
+        assert info is not None
+        if opts.force or doc.options_key != key:
+            _wipe(session, doc.id)
+            result.note = "forced: processing again" if opts.force else "new options: processing again"
+        doc.mime_type, doc.page_count = info.mime_type, info.page_count
+        doc.options, doc.options_key = doc_options, key
+        if f.work_path:
+            doc.work_path = f.work_path
+        if doc.error_code and doc.status == DocStatus.failed and not session.scalar(
+            select(func.count()).select_from(PageRange).where(PageRange.document_id == doc.id)
+        ):
+            doc.error = doc.error_code = None  # an intake failure that no longer applies
+        result.range_ids = _plan(session, doc, info, opts, settings.max_request_pages)
+        result.pages_planned = sum(
+            len(p) for p in session.scalars(select(PageRange.pages).where(PageRange.id.in_(result.range_ids)))
+        )
+        if not result.range_ids:
+            result.outcome = "duplicate"
+            result.note = (
+                f"identical content with the same options is already document {doc.id} ({doc.status});"
+                " nothing to OCR (use --force to redo it)"
             )
-            if not result.range_ids:
-                if is_new:
-                    finish_document(session, doc.id)
-                    result.note = "no pages selected"
-                else:
-                    result.outcome = "duplicate"
-                    result.note = (
-                        f"identical content with the same options is already document {doc.id} ({doc.status});"
-                        " nothing to OCR (use --force to redo it)"
-                    )
-            elif not is_new and result.note is None:
-                n = result.pages_planned
-                result.note = f"known document {doc.id}: OCR of the {n} page{'s' if n != 1 else ''} not stored yet"
-        if job_id is not None:
-            insert_ignore(
-                session, JobDocument,
-                [{"job_id": job_id, "document_id": doc.id, "filename": filename, "outcome": result.outcome,
-                  "note": result.note}],
-                ["job_id", "document_id"],
-            )
-    log.info("intake %s: %s %s", filename, result.outcome, result.note or "")
+            result.resend_ids = list(session.scalars(select(PageRange.id).where(
+                PageRange.document_id == doc.id, PageRange.status == RangeStatus.queued)))
+        elif result.note is None:
+            n = result.pages_planned
+            result.note = f"known document {doc.id}: OCR of the {n} page{'s' if n != 1 else ''} not stored yet"
+    _record_names(session, [f], [result], job_id, opts)
     return result

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from models.db import Database
 from models.errors import ConfigError
-from models.tables import Document, Page, PageRange, PageTable
+from models.tables import DocStatus, Document, JobDocument, Page, PageRange, PageTable
 
 from .page_markdown import StoredTable, readable_page
 
@@ -30,11 +30,18 @@ class DocumentRow:
     collection: str | None
 
 
-def list_documents(db: Database, status: str | None = None, limit: int = 200) -> list[DocumentRow]:
+def list_documents(
+    db: Database, status: str | None = None, limit: int = 200, job_id: int | None = None, failing: bool = False
+) -> list[DocumentRow]:
+    """The latest `limit` documents (oldest of them first), optionally in one state, of one job, or failing."""
     with db.read_session() as s:
         q = select(Document).order_by(Document.id.desc()).limit(limit)
         if status:
             q = q.where(Document.status == status)
+        if failing:
+            q = q.where(Document.status.in_([DocStatus.failed, DocStatus.partial]))
+        if job_id is not None:
+            q = q.where(Document.id.in_(select(JobDocument.document_id).where(JobDocument.job_id == job_id)))
         docs = s.scalars(q).all()
         ids = [d.id for d in docs]
         per_source: dict[int, dict[str, int]] = {}

@@ -18,3 +18,7 @@ class SchedulerSettings(BaseSettings):
     # embedded runs of at most this many pages OCR in processes forked from the command, without Celery workers
     # and their start-up (scheduler/direct.py says when else); 0: always Celery workers
     direct_max_pages: int = Field(default=100, ge=0)
+    # intake (scheduler/intake_batch.py): files per transaction, and threads hashing and copying meanwhile
+    # (0: 4 for the object folder, 16 for a bucket, whose requests wait on the network)
+    intake_batch_files: int = 256
+    intake_threads: int = 0

@@ -13,15 +13,16 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from models.db import Database
-from models.errors import ConfigError, PagemillError, StorageError
+from models.errors import ConfigError, PagemillError
 from models.settings import DatabaseSettings
 from models.tables import Job as JobRow
-from worker.objects import ObjectStore
+from worker.objects import open_objects
 from worker.settings import WorkerSettings
 
 from .direct import DirectProcessing, direct_applies
 from .embedded import EmbeddedProcessing
-from .intake import IntakeOptions, register_file
+from .intake import IntakeOptions
+from .intake_batch import IntakeProgress, intake_files
 from .jobs import Job, JobProgress
 from .settings import SchedulerSettings
 
@@ -69,12 +70,11 @@ def _left_queued(db: Database, document_ids: Sequence[int], planned: set[int]) -
 
 def _enqueue(range_ids: Sequence[int], settings: WorkerSettings) -> None:
     from worker.celery_app import app, configure
-    from worker.tasks import enqueue_range
+    from worker.tasks import enqueue_ranges
 
     if app.settings != settings:
         configure(app, settings)
-    for rid in range_ids:
-        enqueue_range(rid)
+    enqueue_ranges(range_ids)
 
 
 def _flush_batches(db: Database, settings: WorkerSettings) -> None:
@@ -106,6 +106,7 @@ def submit(
     timeout_s: float | None = None,
     batch: bool | None = None,
     budget_usd: float | None = None,
+    on_intake: Callable[[IntakeProgress], None] | None = None,
 ) -> Job:
     """Register, plan and enqueue files; with `wait`, block until every document is finished.
 
@@ -122,7 +123,7 @@ def submit(
     files = expand_paths(paths)
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
     db.migrate()
-    objects = ObjectStore(settings.objects_dir)
+    objects = open_objects(settings)
     opts = IntakeOptions(
         pages=pages, pages_per_task=pages_per_task or sched.pages_per_task, force=force, password=password,
         collection=collection, batch=batch,
@@ -141,31 +142,34 @@ def submit(
     # that, its ranges are held back here rather than sent
     direct = bool(not batch and start_workers and wait and direct_applies(settings, 1))
     held: list[int] = []
-    planned = 0
     with ExitStack() as stack:
         here: EmbeddedProcessing | DirectProcessing | None = None
         if start_workers and not direct:
             # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
             here = stack.enter_context(EmbeddedProcessing(db, settings))
-        for path in files:
-            try:
-                entry = register_file(db, objects, path, settings, opts, job_id=job.id)
-            except StorageError as err:
-                job.unreadable.append((str(path), err.message))
-                continue
-            job.entries.append(entry)
-            planned += entry.pages_planned
+
+        def send(ids: list[int]) -> None:
+            # workers start on the first batch while the rest are read; Batch API ranges wait for
+            # _flush_batches, and a direct run's for the processes forked once intake is over
             if batch:
-                continue  # sent as Batch API jobs once intake is over
-            if direct and not direct_applies(settings, planned):
-                direct = False  # too big after all: Celery workers, for this file's ranges and the held ones
-                here = stack.enter_context(EmbeddedProcessing(db, settings))
-                _enqueue(held, settings)
-                held = []
+                return
             if direct:
-                held.extend(entry.range_ids)
+                held.extend(ids)
             else:
-                _enqueue(entry.range_ids, settings)  # workers start on the first file while the rest are read
+                _enqueue(ids, settings)
+
+        intake = intake_files(
+            db, objects, files, settings, opts, job.id, send, on_intake,
+            threads=sched.intake_threads or (16 if settings.objects_url else 4),
+            batch_files=sched.intake_batch_files,
+        )
+        job.entries.extend(intake.results)
+        job.unreadable.extend(intake.unreadable)
+        objects.close()
+        if direct and not direct_applies(settings, sum(e.pages_planned for e in job.entries)):
+            direct = False  # too big after all: Celery workers take the held ranges
+            here = stack.enter_context(EmbeddedProcessing(db, settings))
+            _enqueue(held, settings)
         if batch and any(e.range_ids for e in job.entries):
             _flush_batches(db, settings)
         if direct:

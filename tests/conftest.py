@@ -138,3 +138,35 @@ def wait_until(predicate, timeout_s: float = 60, interval_s: float = 0.2) -> boo
             return True
         time.sleep(interval_s)
     return False
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """moto's S3 server on 127.0.0.1 for the session; skips with the reason when it cannot start here."""
+    try:
+        import boto3  # noqa: F401
+        import moto.server  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"S3 tests need moto[server] and boto3 (pip install 'moto[server]'): {exc}")
+    from tests.fakes.s3_server import MotoS3
+
+    server = MotoS3(tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.skip(f"the S3 test server (moto_server) could not start: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_objects(moto_s3: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """PAGEMILL_OBJECTS_URL naming a fresh bucket (and prefix) on the test server, AWS_* pointing there."""
+    from tests.fakes.s3_server import MotoS3, aws_env
+
+    assert isinstance(moto_s3, MotoS3)
+    for key, value in aws_env(moto_s3.endpoint, tmp_path).items():
+        monkeypatch.setenv(key, value)
+    url = f"s3://{moto_s3.new_bucket()}/pm"
+    monkeypatch.setenv("PAGEMILL_OBJECTS_URL", url)
+    return url

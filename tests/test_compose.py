@@ -102,6 +102,23 @@ def test_every_pagemill_command_in_compose_exists_in_the_cli(compose) -> None:
     assert {"migrate", "worker", "scheduler", "serve"} <= checked
 
 
+def test_workers_share_only_redis_postgres_and_the_bucket(compose) -> None:
+    services = compose["services"]
+    env = services["worker"]["environment"]
+    assert env["PAGEMILL_OBJECTS_URL"].endswith("s3://pagemill/objects}")
+    assert "http://minio:9000" in env["AWS_ENDPOINT_URL"]
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"} <= set(env)
+    # no volume is shared by workers (and the scheduler shares only the inbox it watches)
+    assert not services["worker"].get("volumes")
+    assert [v for v in services["scheduler"]["volumes"] if not v.endswith(":/inbox")] == []
+    assert services["minio"]["healthcheck"]["test"]
+    assert "local/pagemill" in " ".join(_argv(services["bucket"]["entrypoint"]))
+    assert services["bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    for name in ("worker", "scheduler"):
+        assert services[name]["depends_on"]["bucket"]["condition"] == "service_completed_successfully"
+    assert all(str(p).startswith("127.0.0.1:") for p in services["minio"]["ports"])
+
+
 def test_flower_runs_against_the_same_broker_as_the_workers(compose) -> None:
     services = compose["services"]
     broker = services["worker"]["environment"]["PAGEMILL_BROKER_URL"]

@@ -1,24 +1,35 @@
-"""The object folder: originals and extracted images, content-addressed.
+"""The object store: originals, decrypted working copies and extracted images, content-addressed.
 
-Every path under it is built from a SHA-256 and an extension pagemill chose, never from an input file name or
-a provider response, so no name can escape the folder. Writes go to a temporary name and are renamed into
-place, so a reader never sees half a file and a crash leaves at most a stray temp file.
+One interface, two stores, chosen by PAGEMILL_OBJECTS_URL (`open_objects`):
+
+    unset or a path / file://PATH   worker/objects_folder.py: the object folder (default: <data>/objects)
+    s3://bucket/prefix              worker/objects_s3.py: any S3-compatible bucket (AWS, MinIO, Ceph, R2...)
+
+Every name in a store is built from a SHA-256 and an extension pagemill chose, `<kind>/<xx>/<sha>[.ext]`, never
+from an input file name or a provider response, so no name can escape it, and the same bytes always get the same
+name: hosts that share a bucket agree on every name without asking each other. Writes are atomic (a temp name
+renamed into place; an S3 PUT is visible whole or not at all), so no reader sees half an object.
+
+Code that needs a file on disk (PDFium, PIL) asks `local_path`: the folder store's own file, or for a bucket a
+copy in the host's bounded cache of originals (worker/objects_cache.py), downloaded once and checked against its
+SHA-256. Everything else reads `read_bytes`. Faults are the typed StorageError subclasses of models/errors.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
-import tempfile
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from models.errors import StorageError
+from models.errors import ConfigError
 
-__all__ = ["ObjectStore", "StoredObject", "IMAGE_EXTENSIONS"]
+if TYPE_CHECKING:
+    from .settings import WorkerSettings
 
-_CHUNK = 1024 * 1024
+__all__ = ["ObjectStore", "StoredObject", "IMAGE_EXTENSIONS", "open_objects", "object_name", "sha_of_name"]
+
 IMAGE_EXTENSIONS = {
     "image/png": "png",
     "image/jpeg": "jpeg",
@@ -32,84 +43,93 @@ IMAGE_EXTENSIONS = {
 @dataclass(frozen=True)
 class StoredObject:
     sha256: str
-    relpath: str  # relative to the object folder, always "<kind>/<xx>/<sha>[.ext]"
+    relpath: str  # the object's name in the store, always "<kind>/<xx>/<sha>[.ext]"
     size: int
 
 
-class ObjectStore:
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root).resolve()
+def object_name(kind: str, sha: str, ext: str | None) -> str:
+    return f"{kind}/{sha[:2]}/{sha}.{ext}" if ext else f"{kind}/{sha[:2]}/{sha}"
 
-    def ensure(self) -> None:
-        for sub in ("originals", "images", "work", "tmp"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        for p in (self.root, self.root.parent):
-            try:
-                os.chmod(p, 0o700)
-            except OSError:
-                pass
+
+def sha_of_name(relpath: str) -> str | None:
+    """The SHA-256 a content-addressed name was built from (None for a name pagemill did not build)."""
+    stem = relpath.rsplit("/", 1)[-1].split(".", 1)[0]
+    return stem if len(stem) == 64 and all(c in "0123456789abcdef" for c in stem) else None
+
+
+class ObjectStore(ABC):
+    """What every part of pagemill reads and writes objects through."""
+
+    url: str  # where the objects live, for messages (never carries credentials)
+
+    def __new__(cls, *args: object, **kwargs: object) -> ObjectStore:
+        # `ObjectStore(folder)` is what code written before the bucket store constructs: the object folder
+        if cls is ObjectStore:
+            from .objects_folder import FolderStore
+
+            return FolderStore(*args, **kwargs)  # type: ignore[arg-type]
+        return super().__new__(cls)
+
+    @abstractmethod
+    def put_file(
+        self, source: Path, kind: str = "originals", ext: str | None = None, durable: bool = True
+    ) -> StoredObject:
+        """Store a file, hashing it while it is copied (one read). Raises StorageError. With `durable` False
+        the caller calls `sync()` before the database names the object (one flush for a batch of files)."""
+
+    @abstractmethod
+    def put_bytes(self, data: bytes, kind: str, ext: str | None) -> StoredObject:
+        """Store bytes under their SHA-256 (a no-op when they are stored already)."""
+
+    @abstractmethod
+    def read_bytes(self, relpath: str) -> bytes:
+        """An object's bytes. Raises ObjectMissing when the store does not have it."""
+
+    @abstractmethod
+    def local_path(self, relpath: str) -> Path:
+        """A file on this host holding the object (for PDFium and PIL). Raises ObjectMissing."""
+
+    @abstractmethod
+    def local_name(self, relpath: str) -> Path:
+        """Where `local_path` puts the object on this host, without any I/O."""
 
     def path(self, relpath: str) -> Path:
-        # lexical: `..` and absolute names cannot escape, while a subfolder the admin symlinked elsewhere (another
-        # disk) still works; resolve() refused those, and cost ~35 us of syscalls on every claimed range
-        full = Path(os.path.normpath(self.root / relpath))
-        if not full.is_relative_to(self.root):
-            raise StorageError(f"refusing a path outside the object folder: {relpath!r}")
-        return full
-
-    def _final(self, kind: str, sha: str, ext: str | None) -> tuple[str, Path]:
-        name = f"{sha}.{ext}" if ext else sha
-        rel = f"{kind}/{sha[:2]}/{name}"
-        return rel, self.root / rel
-
-    def _commit_temp(self, tmp: Path, final: Path) -> None:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            tmp.unlink(missing_ok=True)  # identical content already stored
-            return
-        os.replace(tmp, final)
-
-    def put_file(self, source: Path, kind: str = "originals", ext: str | None = None) -> StoredObject:
-        """Copy `source` in while hashing it (one read of the file)."""
-        self.ensure()
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.root / "tmp", prefix="in-")
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                while chunk := src.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            sha = digest.hexdigest()
-            rel, final = self._final(kind, sha, ext)
-            self._commit_temp(tmp, final)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise StorageError(f"could not store {source.name!r}: {exc.strerror or exc}") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return StoredObject(sha, rel, size)
-
-    def put_bytes(self, data: bytes, kind: str, ext: str | None) -> StoredObject:
-        self.ensure()
-        sha = hashlib.sha256(data).hexdigest()
-        rel, final = self._final(kind, sha, ext)
-        if final.exists():
-            return StoredObject(sha, rel, len(data))
-        fd, tmp_name = tempfile.mkstemp(dir=self.root / "tmp", prefix="put-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            self._commit_temp(Path(tmp_name), final)
-        except OSError as exc:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise StorageError(f"could not write an object: {exc.strerror or exc}") from None
-        return StoredObject(sha, rel, len(data))
+        """The name older code uses for `local_path`."""
+        return self.local_path(relpath)
 
     def copy_out(self, relpath: str, dest: Path) -> None:
-        shutil.copyfile(self.path(relpath), dest)
+        shutil.copyfile(self.local_path(relpath), dest)
+
+    def ensure(self) -> None:
+        """Create what the store needs (folders); checks nothing remote."""
+
+    def sync(self) -> None:
+        """Make every object stored with `durable=False` so far survive a power loss."""
+
+    def check(self) -> None:
+        """Reach the store once and raise the typed error a user can act on (bucket missing, credentials)."""
+
+    def close(self) -> None:
+        """Release connections and trim the local cache."""
+
+
+def open_objects(settings: WorkerSettings) -> ObjectStore:
+    """The store PAGEMILL_OBJECTS_URL names (the data folder's object folder when unset). boto3 is imported
+    only for an s3:// URL, so the folder store starts as fast as before."""
+    url = (settings.objects_url or "").strip()
+    if not url:
+        from .objects_folder import FolderStore
+
+        return FolderStore(settings.objects_dir)
+    if url.startswith("s3://"):
+        from .objects_s3 import S3Store
+
+        return S3Store.from_url(url, settings.data_dir / "cache" / "objects", settings.objects_cache_mb * 2**20,
+                                settings.objects_retries)
+    if url.startswith("file://"):
+        url = url.removeprefix("file://")
+    elif "://" in url:
+        raise ConfigError(f"PAGEMILL_OBJECTS_URL {url!r}: use s3://bucket/prefix or a folder path")
+    from .objects_folder import FolderStore
+
+    return FolderStore(Path(url).expanduser())

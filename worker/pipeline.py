@@ -13,6 +13,7 @@ instead of failing: the database is the source of truth, so nothing is decided w
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from models.db import Database, pipelined
-from models.errors import ErrorCode, PagemillError, ProviderAuthError, ProviderUnavailable, RateLimited
+from models.errors import (
+    ErrorCode,
+    PagemillError,
+    ProviderAuthError,
+    ProviderUnavailable,
+    RateLimited,
+    StoreUnavailable,
+)
 from models.tables import DocStatus, Document, Page, PageRange, RangeStatus
 
 from .group_commit import GroupCommit
@@ -62,6 +70,7 @@ class ClaimedRange:
     pages: list[int]  # pages of the range still missing from the pages table
     source: SourceDocument
     holder: str = ""  # the lease holder written on the row
+    object_path: str = ""  # the original (or its decrypted copy) in the object store
 
 
 @dataclass
@@ -353,13 +362,16 @@ def _claimed(
     if row.stored_in_span:
         stored = set(conn.execute(_STORED_PAGES, {"doc_id": row.document_id, "pages": pages}).scalars())
     kind = "pdf" if row.mime_type == "application/pdf" else "image"
+    relpath = row.work_path or row.object_path
     source = SourceDocument(
-        path=objects.path(row.work_path or row.object_path),
+        path=objects.local_name(relpath),  # no I/O under the claim's locks: fetched before the provider runs
         mime_type=row.mime_type or "",
         kind=kind,
         page_count=row.page_count or 0,
     )
-    return ClaimedRange(range_id, row.document_id, attempt, [p for p in pages if p not in stored], source, holder)
+    return ClaimedRange(
+        range_id, row.document_id, attempt, [p for p in pages if p not in stored], source, holder, relpath
+    )
 
 
 @dataclass
@@ -441,18 +453,31 @@ class GroupWrites:
         )
 
 
-def _store(
-    db: Database, objects: ObjectStore, claimed: ClaimedRange, provider: OcrProvider, result: OcrResult | None,
-    cost_per_page_usd: float, writes: GroupWrites | None,
-) -> int:
-    # image objects are written before the transaction, so the locks are held for row inserts only
-    prepared = None
-    if result is not None:
-        prepared = prepare_result(
-            objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd
-        )
-    finished = FinishedRange(claimed.range_id, claimed.document_id, prepared)
-    return writes.store(finished) if writes is not None else store_finished(db, [finished])[0]
+# how long a range that has its OCR result waits for an unreachable bucket to take its images: the result was
+# paid for, and giving up would OCR (and bill) the range again
+STORE_WAIT_S = 120.0
+
+
+def _prepare_waiting(
+    objects: ObjectStore, claimed: ClaimedRange, provider: OcrProvider, result: OcrResult, cost_per_page_usd: float,
+    wait_s: float = STORE_WAIT_S,
+) -> PreparedResult:
+    """Store the result's images (before the transaction, so the locks are held for row inserts only), waiting
+    with backoff while the object store is away."""
+    deadline = time.monotonic() + wait_s
+    attempt = 0
+    while True:
+        try:
+            return prepare_result(
+                objects, claimed.document_id, claimed.range_id, provider.name, result, cost_per_page_usd
+            )
+        except StoreUnavailable as err:
+            attempt += 1
+            pause = min(10.0, 0.5 * 2**attempt)
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("%s; the range's images are kept and stored again in %.1f s", err.message, pause)
+            time.sleep(pause)
 
 
 def settle_document(db: Database, document_id: int) -> None:
@@ -495,6 +520,10 @@ def _record_failure(
         message = redact(err.message)
         if isinstance(err, RateLimited) and not err.sent:
             rng.attempts = max(0, rng.attempts - 1)  # our own limiter said wait: no request, no attempt spent
+        elif isinstance(err, StoreUnavailable):
+            # the bucket is away, as the database can be: the range waits for it (with backoff) instead of
+            # failing after a few attempts; botocore has already retried each request a few times
+            rng.attempts = max(0, rng.attempts - 1)
         if err.retryable and rng.attempts < max_attempts:
             wait = backoff_s(rng.attempts, retry_base_s, retry_max_s)
             hinted = getattr(err, "retry_after_s", None)
@@ -543,8 +572,16 @@ def _ocr_and_store(
     cost_per_page_usd: float, writes: GroupWrites | None,
 ) -> int:
     with leases.hold(claimed.range_id, claimed.holder, claimed.attempt):
+        if claimed.pages and claimed.object_path:
+            # a bucket's original is downloaded into this host's cache (once per document), under the lease;
+            # a missing object is an ObjectMissing error on the range, an unreachable bucket a retry
+            objects.local_path(claimed.object_path)
         result = provider.ocr(claimed.source, claimed.pages) if claimed.pages else None
-    return _store(db, objects, claimed, provider, result, cost_per_page_usd, writes)
+        prepared = None
+        if result is not None:
+            prepared = _prepare_waiting(objects, claimed, provider, result, cost_per_page_usd)
+    finished = FinishedRange(claimed.range_id, claimed.document_id, prepared)
+    return writes.store(finished) if writes is not None else store_finished(db, [finished])[0]
 
 
 def run_range(

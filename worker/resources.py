@@ -13,7 +13,7 @@ from .budget import Budget, build_budget
 from .documents import DocumentLimits
 from .lease import LeaseKeeper
 from .metrics import METRICS
-from .objects import ObjectStore
+from .objects import ObjectStore, open_objects
 from .pipeline import GroupWrites
 from .providers import get_provider
 from .providers.base import OcrProvider
@@ -49,7 +49,7 @@ class Resources:
     def build(cls, settings: WorkerSettings, db_connections: int = 5) -> Resources:
         """`db_connections`: how many threads of this process use the database at once."""
         db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir), pool_size=db_connections)
-        objects = ObjectStore(settings.objects_dir)
+        objects = open_objects(settings)
         provider = get_provider(settings)
         METRICS.declare(provider.name)
         return cls(
@@ -63,4 +63,5 @@ class Resources:
         self.leases.close()
         self.provider.close()
         self.budget.close()
+        self.objects.close()
         self.db.dispose()

@@ -23,6 +23,11 @@ class WorkerSettings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     broker_url: str | None = None  # unset: the embedded SQLite broker inside data_dir
     queue: str = DEFAULT_QUEUE
+    # the object store (worker/objects.py): unset = <data>/objects; s3://bucket/prefix = a bucket shared by every
+    # host (endpoint, region and credentials the way AWS tools take them: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID...)
+    objects_url: str | None = None
+    objects_cache_mb: int = 2048  # this host's cache of originals downloaded from a bucket
+    objects_retries: int = 5  # attempts per bucket request on transient faults (botocore's standard mode)
 
     provider: str = "tesseract"  # a key of worker.providers.PROVIDERS
     lang: str = "eng"

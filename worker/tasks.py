@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .celery_app import app
@@ -11,7 +13,7 @@ from .budget_hold import run_within_budget
 from .pipeline import RangeOutcome, run_range
 from .vision_tasks import enqueue_after_range
 
-__all__ = ["ocr_range", "enqueue_range"]
+__all__ = ["ocr_range", "enqueue_range", "enqueue_ranges"]
 
 
 @app.task(name="pagemill.ocr_range", bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
@@ -50,3 +52,43 @@ def ocr_range(self: Any, range_id: int) -> str:
 
 def enqueue_range(range_id: int, countdown: float | None = None) -> None:
     ocr_range.apply_async(args=[range_id], queue=app.settings.queue, countdown=countdown)
+
+
+def enqueue_ranges(range_ids: Sequence[int]) -> None:
+    """Send many range messages over one producer connection; on the embedded broker in one transaction.
+
+    kombu's SQLAlchemy transport commits every message on its own (a write transaction and its fsyncs, ~7 ms
+    here): intake of 2,000 files spent 16 of its 42 s there. A batch of intake's messages is one commit instead.
+    """
+    if not range_ids:
+        return
+    with app.producer_or_acquire() as producer:
+        with _one_commit(producer.channel):
+            for range_id in range_ids:
+                ocr_range.apply_async(args=[range_id], queue=app.settings.queue, producer=producer)
+
+
+@contextmanager
+def _one_commit(channel: Any) -> Iterator[None]:
+    """On the SQLAlchemy transport, collect the batch's messages and insert them in one transaction (kombu has
+    no batch publish; its `_put` queries the queue row and commits for every message). The channel is held by
+    this thread alone while the producer is, and its own `_put` is back once the batch is in."""
+    if getattr(getattr(channel, "connection", None), "driver_type", None) != "sql":  # the channel's transport
+        yield
+        return
+    from kombu.utils.json import dumps
+
+    collected: list[tuple[str, Any]] = []
+    channel._put = lambda queue, message, **kwargs: collected.append((queue, message))  # noqa: ARG005
+    try:
+        yield
+    finally:
+        del channel._put
+    session = channel.session
+    try:
+        queues = {name: channel._get_or_create(name) for name in {q for q, _ in collected}}
+        session.add_all([channel.message_cls(dumps(message), queues[q]) for q, message in collected])
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

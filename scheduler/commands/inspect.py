@@ -6,10 +6,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from models.errors import ConfigError
+
 from ..console import cli_errors, console, resolve_document, safe
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from models.db import Database
+
+    from ..reports import DocumentRow
+    from ..totals import Totals
 
 __all__ = ["register"]
 
@@ -30,32 +37,90 @@ def _db() -> Database:
     return db
 
 
+def _rows_table(rows: list[DocumentRow], title: str | None = None) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in ("id", "document", "pages", "stored", "sources", "status", "error"):
+        table.add_column(col)
+    for r in rows:
+        sources = ", ".join(f"{k} {v}" for k, v in sorted(r.sources.items()))
+        err = f"{r.error_code}: {r.error}" if r.error else ""
+        table.add_row(
+            str(r.id), safe(r.filename, 50), str(r.page_count if r.page_count is not None else "-"),
+            str(r.pages_stored), sources, _colour(r.status), safe(err, 80),
+        )
+    return table
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def _print_totals(t: Totals) -> None:
+    order = ("queued", "running", "done", "partial", "failed", "cancelled")
+    docs = ", ".join(f"{_colour(k)} {t.documents[k]}" for k in sorted(t.documents, key=lambda k: (
+        order.index(k) if k in order else len(order), k)))
+    pages = ", ".join(f"{_colour(k)} {t.pages[k]}" for k in sorted(t.pages, key=lambda k: (
+        order.index(k) if k in order else len(order), k)))
+    where = f"job {t.job_id} ({t.job_kind})" if t.job_id is not None else "all documents"
+    console.print(f"[bold]{where}[/bold]")
+    console.print(f"  documents  {t.documents_total}" + (f": {docs}" if docs else ""))
+    console.print(f"  pages      {sum(t.pages.values())} planned" + (f": {pages}" if pages else ""))
+    eta = t.eta_s
+    if t.pages_pending:
+        when = _duration(eta) if eta is not None else "unknown (no page stored in the last 5 minutes)"
+        console.print(f"  rate       {t.pages_per_s:.2f} pages/s over the last 5 minutes;"
+                      f" {t.pages_pending} pages to go, ETA {when}")
+    else:
+        console.print(f"  rate       {t.pages_per_s:.2f} pages/s over the last 5 minutes; nothing pending")
+
+
 def status(
-    doc: Annotated[str | None, typer.Argument(help="A document id or SHA-256 prefix: show its ranges and errors.")] = None,
+    doc: Annotated[str | None, typer.Argument(
+        help="A document id or SHA-256 prefix: its ranges and errors; or job:N for one job's totals.")] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only documents in this state.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows listed under the totals.")] = 20,
 ) -> None:
-    """List documents with page counts and states, or one document's page ranges, attempts and errors."""
+    """Totals first (documents and pages by state, pages/s, ETA), then the latest and failing documents; or one
+    document's page ranges, attempts and errors; or one job (job:N)."""
     from rich.table import Table
 
     from ..reports import document_detail, list_documents
+    from ..totals import totals
 
     with cli_errors():
         db = _db()
+        if doc is not None and doc.lower().startswith("job:"):
+            number = doc[4:]
+            if not number.isdigit():
+                raise ConfigError(f"{doc!r}: write a job as job:N, e.g. job:3")
+            job_id = int(number)
+            _print_totals(totals(db, job_id))
+            failing = list_documents(db, None, limit, job_id=job_id, failing=True)
+            if failing:
+                console.print(_rows_table(failing, "failing documents (latest first)"))
+            console.print(_rows_table(list_documents(db, state, limit, job_id=job_id), "latest documents"))
+            return
         if doc is None:
-            table = Table()
-            for col in ("id", "document", "pages", "stored", "sources", "status", "error"):
-                table.add_column(col)
-            rows = list_documents(db, state)
-            for r in rows:
-                sources = ", ".join(f"{k} {v}" for k, v in sorted(r.sources.items()))
-                err = f"{r.error_code}: {r.error}" if r.error else ""
-                table.add_row(
-                    str(r.id), safe(r.filename, 50), str(r.page_count if r.page_count is not None else "-"),
-                    str(r.pages_stored), sources, _colour(r.status), safe(err, 80),
-                )
-            console.print(table)
-            if not rows:
+            if state:
+                rows = list_documents(db, state, limit)
+                console.print(_rows_table(rows, f"latest {state} documents"))
+                return
+            t = totals(db)
+            if not t.documents_total:
                 console.print("no documents yet: `pagemill run PATH` processes some")
+                return
+            _print_totals(t)
+            failing = list_documents(db, None, limit, failing=True)
+            if failing:
+                console.print(_rows_table(failing, "failing documents (latest first)"))
+            console.print(_rows_table(list_documents(db, None, limit), "latest documents"))
             _print_batch_jobs(db)
             return
         doc_id = resolve_document(db, doc)

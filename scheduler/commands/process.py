@@ -14,8 +14,9 @@ from ..console import cli_errors, console, err_console, safe
 from ._ocr_options import BlocksOpt, ConfidenceOpt, FooterOpt, HeaderOpt, TableFormatOpt, set_page_parts
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
+    from ..intake_batch import IntakeProgress
     from ..jobs import Job, JobProgress
 
 __all__ = ["register"]
@@ -97,6 +98,9 @@ def _set_text_layer(mode: str | None) -> None:
     os.environ["PAGEMILL_TEXT_LAYER"] = mode.strip().lower()
 
 
+_NOTES_SHOWN = 20  # a submit of 100,000 known files does not print 100,000 lines
+
+
 class _ProgressView:
     """Pages done and failed, and the rate, from database snapshots."""
 
@@ -114,6 +118,40 @@ class _ProgressView:
             failed=p.pages_failed,
             rate=p.pages_done / elapsed,
         )
+
+
+class _IntakeView:
+    """Files registered, duplicates, failures and files/s while intake runs; shown once it takes more than a
+    moment (a first batch, or half a second), so a small submit prints nothing extra."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def __call__(self, p: IntakeProgress) -> None:
+        if self.task is None:
+            if p.done >= p.total and time.monotonic() - p.started < 0.5:
+                return
+            self.task = self.progress.add_task("intake", total=p.total, failed=0, rate=0.0, dups=0, done=0)
+        self.progress.update(self.task, completed=p.done, failed=p.failed, dups=p.duplicates, rate=p.files_per_s,
+                             done=p.registered)
+
+
+def _intake_progress() -> Progress:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} files"),
+        TextColumn("{task.fields[done]} registered"),
+        TextColumn("{task.fields[dups]} duplicates"),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("{task.fields[rate]:.0f} files/s"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
 
 
 def _progress() -> Progress:
@@ -206,10 +244,11 @@ def run(
     set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
     use_batch = _set_batch(batch, batch_fallback)
     with cli_errors():
-        with _progress() as progress:
+        with _intake_progress() as intake, _progress() as progress:
             job = run_job(
                 paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password,
                 on_progress=_ProgressView(progress), batch=use_batch, budget_usd=budget,
+                on_intake=_IntakeView(intake),
             )
         _report(job)
 
@@ -251,23 +290,27 @@ def submit(
                     f"Waiting for `pagemill worker` processes on queue {safe(settings.queue)!r} of the broker "
                     "(PAGEMILL_BROKER_URL); none are started here. `pagemill run` starts its own."
                 )
-            with _progress() as progress:
+            with _intake_progress() as intake, _progress() as progress:
                 job = submit_job(
                     paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password, wait=True,
                     on_progress=_ProgressView(progress), batch=use_batch, budget_usd=budget,
+                    on_intake=_IntakeView(intake),
                 )
             _report(job)
         else:
-            job = submit_job(paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password,
-                             batch=use_batch, budget_usd=budget)
+            with _intake_progress() as intake:
+                job = submit_job(paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password,
+                                 batch=use_batch, budget_usd=budget, on_intake=_IntakeView(intake))
             queued = sum(1 for e in job.entries if e.range_ids)
             console.print(
                 f"job {job.id}: {len(job.entries)} file(s), {queued} queued "
                 f"({sum(e.pages_planned for e in job.entries)} pages); `pagemill status` follows them"
             )
-            for e in job.entries:
-                if e.outcome != "queued" or e.note:
-                    console.print(f"  {safe(e.filename)}: {e.outcome} {safe(e.note, 200)}")
+            noted = [e for e in job.entries if e.outcome != "queued" or e.note]
+            for e in noted[:_NOTES_SHOWN]:
+                console.print(f"  {safe(e.filename)}: {e.outcome} {safe(e.note, 200)}")
+            if len(noted) > _NOTES_SHOWN:
+                console.print(f"  ... and {len(noted) - _NOTES_SHOWN} more; `pagemill status job:{job.id}` shows them")
             for path, reason in job.unreadable:
                 console.print(f"  {safe(path)}: unreadable {safe(reason, 200)}")
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from models import corrections
-from models.errors import ConfigError, PagemillError
+from models.errors import ConfigError, ObjectMissing, PagemillError
 
 from .context import UiContext, ui
 from .markdown import render_markdown
@@ -106,9 +106,10 @@ def stored_image(ctx: Annotated[UiContext, Depends(ui)], doc_id: DocId, name: st
     if found is None:
         raise HTTPException(404, "no such image")
     path, mime = found
-    full = ctx.objects.path(path)
-    if not full.is_file():
-        raise HTTPException(404, "the image's object is missing")
+    try:
+        full = ctx.objects.local_path(path)  # the bucket's copy in this host's cache, or the object folder's file
+    except ObjectMissing:
+        raise HTTPException(404, "the image's object is missing") from None
     safe_mime = mime if mime.startswith("image/") and mime != "image/svg+xml" else "application/octet-stream"
     return FileResponse(full, media_type=safe_mime)
 

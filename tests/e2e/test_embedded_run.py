@@ -147,10 +147,10 @@ def test_bad_inputs_are_failed_documents_with_typed_errors_and_the_run_goes_on(t
     db = _db()
     with db.read_session() as s:
         for doc in s.scalars(select(Document)):
-            from worker.objects import ObjectStore
+            from worker.objects_folder import FolderStore
             from worker.settings import WorkerSettings
 
-            assert ObjectStore(WorkerSettings().objects_dir).path(doc.object_path).exists()
+            assert FolderStore(WorkerSettings().objects_dir).path(doc.object_path).exists()
     # with the password the same file is processed
     unlocked = run([tmp_path / "locked.pdf"], password="s3cret")
     assert unlocked.summary()[0].status == "done"

@@ -24,6 +24,7 @@ from tests.conftest import start_worker, stop_process, wait_until
 from tests.fakes.mistral_server import MistralServer
 from tests.fakes.vision_server import ERROR_BODIES, Fault, VisionServer
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.settings import WorkerSettings
 from worker.vision.describe import PAGE_IMAGE_ID, pending_descriptions
 
@@ -113,7 +114,7 @@ def test_images_and_image_documents_are_described_stored_searchable_and_exported
     assert hit.snippet == "page-0.png: A <mark>1540x1027</mark> picture, mostly <mark>red</mark>."
     assert search(db, "mostly white", doc_id=pdf_id)[0].matched == "image"
 
-    objects = ObjectStore(WorkerSettings().objects_dir)
+    objects = FolderStore(WorkerSettings().objects_dir)
     md = export_document(db, objects, photo_id, "md", tmp_path / "out").read_text()
     assert md.startswith("![A 1540x1027 picture, mostly red.](images/page-0.png)\n\n")
     extracted = images[2]

@@ -21,6 +21,7 @@ from scheduler.cli import app
 from scheduler.export import PAGE_SEPARATOR, export_all, export_document, ocr_response
 from tests.results_db import add_document, migrated_database
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.settings import WorkerSettings
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)]+)\)")
@@ -41,7 +42,7 @@ def db() -> Database:
 
 @pytest.fixture
 def objects() -> ObjectStore:
-    return ObjectStore(WorkerSettings().objects_dir)
+    return FolderStore(WorkerSettings().objects_dir)
 
 
 def add_image(db: Database, objects: ObjectStore, doc: int, page: int, name: str, data: bytes,
@@ -171,7 +172,7 @@ def test_export_of_a_real_ocr_run(tmp_path: Path) -> None:
     (doc,) = job.summary()
     assert doc.status == "done", doc.error
     db = Database.from_settings()
-    objects = ObjectStore(WorkerSettings().objects_dir)
+    objects = FolderStore(WorkerSettings().objects_dir)
 
     md = export_document(db, objects, doc.document_id, "md", tmp_path / "out").read_text()
     body = ocr_response(db, objects, doc.document_id)

@@ -17,6 +17,7 @@ from scheduler.submit import submit
 from tests.e2e._faults import fault_env, make_pdf
 from tests.fakes.slow import SlowFakeProvider
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.pipeline import run_range
 from worker.settings import WorkerSettings
 
@@ -28,7 +29,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def run_all(db: Database, doc_ids: list[int]) -> None:
     """What workers would do, in this process: every queued range once."""
-    objects = ObjectStore(WorkerSettings().objects_dir)
+    objects = FolderStore(WorkerSettings().objects_dir)
     with db.read_session() as s:
         ids = list(s.scalars(select(PageRange.id).where(PageRange.document_id.in_(doc_ids),
                                                         PageRange.status == "queued").order_by(PageRange.id)))
@@ -106,7 +107,7 @@ def test_cancel_stops_queued_work(tmp_path: Path, fake: dict[str, str]) -> None:
     run_all(db, [doc_id])  # the messages are still in the broker: taking them does nothing
     with db.read_session() as s:
         ids = list(s.scalars(select(PageRange.id).where(PageRange.document_id == doc_id)))
-    objects = ObjectStore(WorkerSettings().objects_dir)
+    objects = FolderStore(WorkerSettings().objects_dir)
     assert all(run_range(db, objects, SlowFakeProvider(0), rid).status == "skipped" for rid in ids)
     status, pages, billed, ranges = facts(db, doc_id)
     assert (status, pages, billed, ranges) == ("cancelled", 0, 0, {"cancelled": 2})

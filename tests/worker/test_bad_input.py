@@ -24,6 +24,7 @@ from scheduler.intake import IntakeOptions, IntakeResult, register_file
 from scheduler.samples import make_scanned_pdf, make_tiff
 from tests.conftest import ROOT
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.pipeline import run_range
 from worker.providers.tesseract import TesseractProvider
 from worker.settings import WorkerSettings
@@ -33,7 +34,7 @@ from worker.settings import WorkerSettings
 def env(data_dir: Path) -> tuple[Database, ObjectStore]:
     db = Database.from_settings(DatabaseSettings(data_dir=data_dir))
     db.migrate()
-    return db, ObjectStore(data_dir / "objects")
+    return db, FolderStore(data_dir / "objects")
 
 
 def intake(env: tuple[Database, ObjectStore], path: Path, password: str | None = None,

@@ -19,6 +19,7 @@ from tests.e2e._faults import fault_env, make_pdf
 from tests.fakes.slow import SlowFakeProvider
 from worker.lease import LeaseKeeper
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.pipeline import run_range
 from worker.settings import WorkerSettings
 
@@ -48,7 +49,7 @@ def two_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Databas
 
 def test_one_keeper_renews_every_running_range_of_the_process(two_ranges: tuple[Database, list[int]]) -> None:
     db, ids = two_ranges
-    objects = ObjectStore(WorkerSettings().objects_dir)
+    objects = FolderStore(WorkerSettings().objects_dir)
     keeper = LeaseKeeper(db, LEASE_S)
     outcomes: dict[int, str] = {}
 
@@ -74,7 +75,7 @@ def test_one_keeper_renews_every_running_range_of_the_process(two_ranges: tuple[
 def test_a_range_cancelled_while_running_is_not_claimed_back(two_ranges: tuple[Database, list[int]]) -> None:
     db, ids = two_ranges
     rid = ids[0]
-    objects = ObjectStore(WorkerSettings().objects_dir)
+    objects = FolderStore(WorkerSettings().objects_dir)
     keeper = LeaseKeeper(db, LEASE_S)
     worker = threading.Thread(
         target=run_range, args=(db, objects, SlowFakeProvider(0.5), rid),

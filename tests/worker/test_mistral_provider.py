@@ -25,6 +25,7 @@ from models.errors import (
 from scheduler.samples import make_born_digital_pdf, make_image, make_tiff, page_text
 from tests.fakes.mistral_server import ERROR_BODIES, Fault, MistralServer
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.persist import prepare_images
 from worker.providers._mistral_errors import error_message, parse_retry_after
 from worker.providers._mistral_request import RequestOptions
@@ -265,7 +266,7 @@ def test_hostile_image_ids_are_only_used_to_find_placeholders(tmp_path: Path) ->
     hostile = ["../../../../outside.png", "/etc/passwd", "img-0.png](javascript:alert(1))"]
     with MistralServer(api_key=KEY, images_per_page=3, image_ids=hostile) as srv:
         result = _provider(srv).ocr(_pdf(tmp_path, 1), [0])
-    store = ObjectStore(tmp_path / "objects")
+    store = FolderStore(tmp_path / "objects")
     markdown, prepared = prepare_images(store, result.pages[0])
     assert [p.name for p in prepared] == ["img-0-0.png", "img-0-1.png", "img-0-2.png"]
     for p in prepared:

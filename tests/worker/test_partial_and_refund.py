@@ -14,6 +14,7 @@ from scheduler.intake import IntakeOptions, register_file
 from scheduler.samples import make_born_digital_pdf, page_text
 from tests.fakes.mistral_server import Fault, MistralServer
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.pipeline import run_range
 from worker.providers.base import OcrResult, SourceDocument
 from worker.providers._mistral_request import RequestOptions
@@ -25,7 +26,7 @@ def _setup(tmp_path: Path, pages: int) -> tuple[Database, ObjectStore, int]:
     settings = WorkerSettings()
     db = Database.from_settings(DatabaseSettings())
     db.migrate()
-    objects = ObjectStore(settings.objects_dir)
+    objects = FolderStore(settings.objects_dir)
     pdf = make_born_digital_pdf(tmp_path / "doc.pdf", [page_text(500 + i) for i in range(pages)])
     intake = register_file(db, objects, pdf, settings, IntakeOptions(pages_per_task=pages))
     (range_id,) = intake.range_ids

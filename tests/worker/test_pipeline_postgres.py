@@ -14,6 +14,7 @@ from scheduler.samples import make_born_digital_pdf
 from tests.fakes.instant_provider import InstantProvider
 from tests.worker.concurrency import run_in_threads
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.pipeline import run_range
 from worker.settings import WorkerSettings
 
@@ -24,7 +25,7 @@ def test_ranges_of_one_document_stored_concurrently_all_finish(tmp_path: Path) -
     db = Database.from_settings()
     assert not db.is_sqlite
     db.migrate()
-    objects = ObjectStore(settings.objects_dir)
+    objects = FolderStore(settings.objects_dir)
     pdf = make_born_digital_pdf(tmp_path / "doc.pdf", [f"page {i}" for i in range(96)])
     range_ids = register_file(db, objects, pdf, settings, IntakeOptions(pages_per_task=2)).range_ids
     assert len(range_ids) == 48

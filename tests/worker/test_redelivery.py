@@ -11,6 +11,7 @@ from models.tables import Page, PageRange, Usage
 from scheduler.intake import IntakeOptions, register_file
 from scheduler.samples import make_scanned_pdf, page_text
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.pipeline import run_range
 from worker.providers.tesseract import TesseractProvider
 from worker.settings import WorkerSettings
@@ -30,7 +31,7 @@ def test_running_the_same_range_twice_writes_each_page_once(tmp_path: Path) -> N
     settings = WorkerSettings()
     db = Database.from_settings(DatabaseSettings())
     db.migrate()
-    objects = ObjectStore(settings.objects_dir)
+    objects = FolderStore(settings.objects_dir)
     make_scanned_pdf(tmp_path / "two.pdf", [page_text(1), page_text(2)], dpi=100)
     intake = register_file(db, objects, tmp_path / "two.pdf", settings, IntakeOptions(pages_per_task=8))
     (range_id,) = intake.range_ids

@@ -17,6 +17,7 @@ from tests.fakes.instant_provider import InstantProvider
 from tests.worker.concurrency import run_in_threads
 from worker.lease import LeaseKeeper
 from worker.objects import ObjectStore
+from worker.objects_folder import FolderStore
 from worker.persist import prepare_result
 from worker.pipeline import FinishedRange, GroupWrites, run_range, store_finished
 from worker.providers.base import SourceDocument
@@ -37,7 +38,7 @@ def _documents(db: Database, objects: ObjectStore, tmp_path: Path, count: int, p
 
 
 def test_ranges_stored_by_many_threads_share_transactions_and_all_finish(db: Database, tmp_path: Path) -> None:
-    objects = ObjectStore(WorkerSettings().objects_dir)
+    objects = FolderStore(WorkerSettings().objects_dir)
     range_ids = _documents(db, objects, tmp_path, count=3, pages=40)  # 60 ranges of 2 pages
     provider = InstantProvider()
     leases = LeaseKeeper(db, 60)
@@ -64,7 +65,7 @@ def test_ranges_stored_by_many_threads_share_transactions_and_all_finish(db: Dat
 
 
 def test_one_transaction_stores_ranges_of_several_documents_and_finishes_them(db: Database, tmp_path: Path) -> None:
-    objects = ObjectStore(WorkerSettings().objects_dir)
+    objects = FolderStore(WorkerSettings().objects_dir)
     range_ids = _documents(db, objects, tmp_path, count=2, pages=2)  # one range per document
     provider = InstantProvider()
     finished = []

@@ -83,8 +83,8 @@ def _qualifies(image: Image, min_size: int, objects: ObjectStore) -> bool:
     size = (image.width, image.height)
     if None in size:
         try:
-            size = read_image_size(objects.path(image.path).read_bytes()) or (0, 0)
-        except OSError:
+            size = read_image_size(objects.read_bytes(image.path)) or (0, 0)
+        except (OSError, StorageError):
             return False
     return min(size) >= min_size  # type: ignore[type-var]
 
@@ -99,10 +99,7 @@ def _page_images(
     todo = [p for p in pages if p not in have]
     if not todo:
         return
-    try:
-        original = objects.path(doc.work_path or doc.object_path).read_bytes()
-    except OSError as exc:
-        raise StorageError(f"document {doc.id} is missing from the object folder: {exc.strerror or exc}") from None
+    original = objects.read_bytes(doc.work_path or doc.object_path)
     rows = []
     for page in todo:
         prepared = prepare_for(original, settings, frame=page)
@@ -170,10 +167,7 @@ def describe_stored_image(
         if image is None or image.description is not None:
             return None
         path, document_id = image.path, image.document_id
-    try:
-        data = objects.path(path).read_bytes()
-    except OSError as exc:
-        raise StorageError(f"image {image_id} is missing from the object folder: {exc.strerror or exc}") from None
+    data = objects.read_bytes(path)
     desc = client.describe(prepare_for(data, settings), settings.prompt)
     store_description(db, image_id, document_id, desc)
     return desc
