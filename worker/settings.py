@@ -188,15 +188,3 @@ class WorkerSettings(BaseSettings):
     # Celery task events, for Flower (`celery flower`) and `celery events`: off by default (every task sends
     # several broker messages); PAGEMILL_TASK_EVENTS=1 turns them on
     task_events: bool = False
-
-    # pin a threads/solo worker process to one CPU: off, auto (this host's workers take its CPUs in turn) or CPU
-    # numbers (worker/cpu_affinity.py says why and when)
-    worker_cpu: str | None = None
-
-    @field_validator("worker_cpu")
-    @classmethod
-    def _valid_cpu_setting(cls, value: str | None) -> str | None:
-        from .cpu_affinity import parse_cpu_setting
-
-        parse_cpu_setting(value)  # raises with what is accepted
-        return value
