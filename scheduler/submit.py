@@ -17,6 +17,7 @@ from models.errors import ConfigError, PagemillError, StorageError
 from models.settings import DatabaseSettings
 from models.tables import Job as JobRow
 from worker.objects import ObjectStore
+from worker.providers import check_provider
 from worker.settings import WorkerSettings
 
 from .embedded import EmbeddedProcessing
@@ -98,6 +99,7 @@ def submit(
     the ranges as Batch API jobs instead, formed and sent here when intake is over and followed by the sweep.
     `budget_usd` caps what this job may spend (worker/budget.py)."""
     settings = settings or WorkerSettings()
+    check_provider(settings.provider)
     batch = settings.batch if batch is None else batch
     if batch and settings.provider != "mistral":
         raise ConfigError("--batch needs the Mistral provider (PAGEMILL_PROVIDER=mistral): the Batch API is Mistral's")

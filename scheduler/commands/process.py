@@ -279,10 +279,12 @@ def worker(
     from models.db import Database
     from models.settings import DatabaseSettings
     from worker.celery_app import app, configure
+    from worker.providers import check_provider
     from worker.settings import WorkerSettings
 
     with cli_errors():
         settings = WorkerSettings()
+        check_provider(settings.provider)
         configure(app, settings)
         Database.from_settings(DatabaseSettings(data_dir=settings.data_dir)).migrate()
         local = settings.provider in ("tesseract", "local")
