@@ -24,8 +24,10 @@ def test_the_worker_settings_load_without_the_provider_registry() -> None:
 
 def test_an_unknown_provider_is_refused_with_the_choices() -> None:
     check_provider("mistral")
-    with pytest.raises(ConfigError, match="unknown provider 'bogus'; choose one of local, mistral, tesseract"):
+    with pytest.raises(ConfigError, match="unknown provider 'bogus'; choose one of ") as refused:
         get_provider(WorkerSettings(provider="bogus"))
+    # other tests may have registered their fakes in this process: the built-in ones are listed either way
+    assert {"local", "mistral", "tesseract"} <= set(refused.value.message.rsplit("of ", 1)[1].split(", "))
 
 
 @pytest.mark.parametrize("command", [["worker"], ["run", "samples/receipt.jpg"]])
