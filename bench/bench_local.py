@@ -2,8 +2,10 @@
 
     python bench/bench_local.py [--pages 20] [--memory-pages 100]
 
-Prints pages/s of both, their ratio (target >= 1.6 on 2 cores), and the peak RSS of a worker process while it
-OCRs a 100-page document (target <= 400 MB). Figures from one run on the same generated pages.
+Prints pages/s of both, their ratio (target >= 1.6 on 2 cores), the CPU seconds the whole `pagemill run` (command
+and workers) spent per page, and the peak RSS of a worker process while it OCRs a 100-page document (target <= 400
+MB). Figures from one run on the same generated pages. On a machine shared with other work pages/s follow its
+load; the CPU per page does much less, so A/B runs compare that.
 """
 
 from __future__ import annotations
@@ -60,8 +62,18 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def pipeline(paths: list[Path], data: Path, workers: int, per_task: int) -> tuple[float, float]:
-    """Wall-clock seconds of `pagemill run` and the peak RSS (MB) of any one worker process."""
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pipeline(paths: list[Path], data: Path, workers: int, per_task: int) -> tuple[float, float, float]:
+    """Wall-clock seconds of `pagemill run`, the peak RSS (MB) of any one worker process, and the CPU seconds of
+    its worker processes (the last figure sampled of each, every 0.2 s: a process's last 0.2 s are missed)."""
     env = dict(os.environ, PAGEMILL_DATA_DIR=str(data))
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -70,6 +82,7 @@ def pipeline(paths: list[Path], data: Path, workers: int, per_task: int) -> tupl
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     peak = 0.0
+    cpu: dict[int, float] = {}
     stop = threading.Event()
 
     def sample() -> None:
@@ -77,6 +90,7 @@ def pipeline(paths: list[Path], data: Path, workers: int, per_task: int) -> tupl
         while not stop.wait(0.2):
             for pid in _descendants(proc.pid):
                 peak = max(peak, _rss_mb(pid))
+                cpu[pid] = max(cpu.get(pid, 0.0), _cpu_s(pid))
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
@@ -86,7 +100,7 @@ def pipeline(paths: list[Path], data: Path, workers: int, per_task: int) -> tupl
     t.join()
     if rc != 0:
         raise SystemExit(f"pagemill run failed with exit code {rc}")
-    return elapsed, peak
+    return elapsed, peak, sum(cpu.values())
 
 
 def ocr_span_s(data: Path) -> float:
@@ -113,7 +127,7 @@ def main() -> None:
         print(f"{args.pages} generated scanned pages, 300 dpi, {os.cpu_count()} cores")
         bare = bare_loop(pdf, args.pages)
         print(f"bare tesserocr loop, 1 process:        {bare:6.2f} pages/s")
-        elapsed, _ = pipeline([pdf], tmpd / "d1", 2, args.pages_per_task)
+        elapsed, _, cpu_s = pipeline([pdf], tmpd / "d1", 2, args.pages_per_task)
         piped = args.pages / elapsed
         print(f"pagemill run, 2 worker processes:       {piped:6.2f} pages/s  ({elapsed:.1f} s wall, incl. start-up)")
         print(f"ratio pipeline / bare:                  {piped / bare:6.2f}   (target >= 1.6)")
@@ -121,11 +135,12 @@ def main() -> None:
         print(f"  steady state (first range start -> last range end, {span:.1f} s): {args.pages / span:6.2f} pages/s,"
               f" ratio {args.pages / span / bare:.2f}; start-up and shutdown took {elapsed - span:.1f} s")
         print("  (the bare loop's pages are rendered before timing; the pipeline renders each page at 300 dpi)")
+        print(f"  CPU of the worker processes: {cpu_s / args.pages:.2f} s per page ({cpu_s:.1f} s, start-up incl.)")
         if args.memory_pages:
             big = make_scanned_pdf(
                 tmpd / "big.pdf", [page_text(1000 + i, words=30) for i in range(args.memory_pages)], dpi=150
             )
-            elapsed, peak = pipeline([big], tmpd / "d2", 1, 8)
+            elapsed, peak, _ = pipeline([big], tmpd / "d2", 1, 8)
             print(f"{args.memory_pages}-page document, 1 worker: {elapsed:.1f} s; peak RSS of one worker process "
                   f"{peak:.0f} MB (target <= 400 MB)")
 
