@@ -17,13 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .settings import DatabaseSettings
 from .writer_lock import WriterLock
 
-__all__ = ["Database", "make_engine"]
+__all__ = ["Database", "make_engine", "pipelined"]
 
 _READONLY = "pagemill_readonly"
 
@@ -98,6 +98,30 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise DisconnectionError("the pooled connection did not answer a ping")
 
 
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """psycopg's pipeline mode for the statements run inside: each is sent without waiting for its answer, and
+    the answers are read once at the end of the block, one round trip instead of one per statement (BEGIN, an
+    UPDATE, a batch of inserts, another insert: four fewer, ~0.1 ms of a worker's CPU each). Statements inside
+    must not return rows (inserts use `.inline()`). An error surfaces at the end of the block, raised as
+    SQLAlchemy's DBAPIError like any statement's. On SQLite (in-process calls, no round trips) it does nothing."""
+    pipeline = getattr(conn.connection.driver_connection, "pipeline", None)
+    if pipeline is None:
+        yield
+        return
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with pipeline():
+            yield
+    except dbapi_error as exc:
+        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            None, None, exc, dbapi_error, connection_invalidated=lost, dialect=conn.dialect
+        ) from exc
+
+
 class Database:
     """Owns one engine and hands out sessions. Built from settings, passed to whoever needs it."""
 
@@ -158,8 +182,8 @@ class Database:
 
     @contextmanager
     def autocommit_connection(self) -> Iterator[Connection]:
-        """Each statement commits on its own, without BEGIN and COMMIT round trips: reads that must see every
-        commit before them. SQLite writers use write_connection (the writer lock)."""
+        """Each statement commits on its own: for a single statement that must be atomic by itself (PostgreSQL's
+        claim), without BEGIN and COMMIT round trips. SQLite writers use write_connection (the writer lock)."""
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             yield conn
 
