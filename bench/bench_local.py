@@ -2,10 +2,12 @@
 
     python bench/bench_local.py [--pages 20] [--memory-pages 100]
 
-Prints pages/s of both, their ratio (target >= 1.6 on 2 cores; the whole run's >= 1.4), and the peak RSS of a
-worker process while it OCRs a 100-page document (target <= 400 MB). Figures from one run on the same
-generated pages. A job this small runs in direct processes forked from the command (scheduler/direct.py); the
-same run through Celery workers (PAGEMILL_DIRECT_MAX_PAGES=0) is printed beside it.
+Prints pages/s of both, their ratio (target >= 1.6 on 2 cores; the whole run's >= 1.4), the CPU seconds the
+whole `pagemill run` (command and workers) spent per page, and the peak RSS of a worker process while it OCRs
+a 100-page document (target <= 400 MB). Figures from one run on the same generated pages. A job this small
+runs in direct processes forked from the command (scheduler/direct.py); the same run through Celery workers
+(PAGEMILL_DIRECT_MAX_PAGES=0) is printed beside it. On a machine shared with other work pages/s follow its
+load; the CPU per page does much less, so A/B runs compare that.
 """
 
 from __future__ import annotations
@@ -62,8 +64,19 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def pipeline(paths: list[Path], data: Path, workers: int, per_task: int, **extra_env: str) -> tuple[float, float]:
-    """Wall-clock seconds of `pagemill run` and the peak RSS (MB) of any one worker process."""
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pipeline(paths: list[Path], data: Path, workers: int, per_task: int,
+             **extra_env: str) -> tuple[float, float, float]:
+    """Wall-clock seconds of `pagemill run`, the peak RSS (MB) of any one worker process, and the CPU seconds of
+    its worker processes (the last figure sampled of each, every 0.2 s: a process's last 0.2 s are missed)."""
     env = dict(os.environ, PAGEMILL_DATA_DIR=str(data), **extra_env)
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -72,6 +85,7 @@ def pipeline(paths: list[Path], data: Path, workers: int, per_task: int, **extra
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     peak = 0.0
+    cpu: dict[int, float] = {}
     stop = threading.Event()
 
     def sample() -> None:
@@ -79,6 +93,7 @@ def pipeline(paths: list[Path], data: Path, workers: int, per_task: int, **extra
         while not stop.wait(0.2):
             for pid in _descendants(proc.pid):
                 peak = max(peak, _rss_mb(pid))
+                cpu[pid] = max(cpu.get(pid, 0.0), _cpu_s(pid))
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
@@ -88,7 +103,7 @@ def pipeline(paths: list[Path], data: Path, workers: int, per_task: int, **extra
     t.join()
     if rc != 0:
         raise SystemExit(f"pagemill run failed with exit code {rc}")
-    return elapsed, peak
+    return elapsed, peak, sum(cpu.values())
 
 
 def ocr_span_s(data: Path) -> float:
@@ -115,7 +130,7 @@ def main() -> None:
         print(f"{args.pages} generated scanned pages, 300 dpi, {os.cpu_count()} cores")
         bare = bare_loop(pdf, args.pages)
         print(f"bare tesserocr loop, 1 process:        {bare:6.2f} pages/s")
-        elapsed, _ = pipeline([pdf], tmpd / "d1", 2, args.pages_per_task)
+        elapsed, _, cpu_s = pipeline([pdf], tmpd / "d1", 2, args.pages_per_task)
         piped = args.pages / elapsed
         print(f"pagemill run, 2 worker processes:       {piped:6.2f} pages/s  ({elapsed:.1f} s wall, incl. start-up)")
         print(f"ratio pipeline / bare:                  {piped / bare:6.2f}   (target >= 1.6)")
@@ -123,7 +138,8 @@ def main() -> None:
         print(f"  steady state (first range start -> last range end, {span:.1f} s): {args.pages / span:6.2f} pages/s,"
               f" ratio {args.pages / span / bare:.2f}; start-up and shutdown took {elapsed - span:.1f} s")
         print("  (the bare loop's pages are rendered before timing; the pipeline renders each page at 300 dpi)")
-        elapsed_c, _ = pipeline([pdf], tmpd / "d1c", 2, args.pages_per_task, PAGEMILL_DIRECT_MAX_PAGES="0")
+        print(f"  CPU of the worker processes: {cpu_s / args.pages:.2f} s per page ({cpu_s:.1f} s, start-up incl.)")
+        elapsed_c, _, _ = pipeline([pdf], tmpd / "d1c", 2, args.pages_per_task, PAGEMILL_DIRECT_MAX_PAGES="0")
         span_c = ocr_span_s(tmpd / "d1c")
         print(f"same through Celery workers:            {args.pages / elapsed_c:6.2f} pages/s  ({elapsed_c:.1f} s wall,"
               f" ratio {args.pages / elapsed_c / bare:.2f}; start-up and shutdown took {elapsed_c - span_c:.1f} s)")
@@ -131,7 +147,7 @@ def main() -> None:
             big = make_scanned_pdf(
                 tmpd / "big.pdf", [page_text(1000 + i, words=30) for i in range(args.memory_pages)], dpi=150
             )
-            elapsed, peak = pipeline([big], tmpd / "d2", 1, 8)
+            elapsed, peak, _ = pipeline([big], tmpd / "d2", 1, 8)
             print(f"{args.memory_pages}-page document, 1 worker: {elapsed:.1f} s; peak RSS of one worker process "
                   f"{peak:.0f} MB (target <= 400 MB)")
 

@@ -4,8 +4,7 @@ loaded machine: each stage runs alone in one thread and is timed with that threa
 
     python bench/bench_range_stages.py [--ranges 300] [--per-task 8] [--db sqlite|postgres|both]
 
-Stages: a bare httpx POST of the same request body (what bench_mistral_overhead.py's bare loop does per
-request); the Mistral provider's `ocr()` for the range (split the PDF, encode, POST, parse); and the database
+Stages: a bare httpx POST of the same request body (what any client pays per request); the Mistral provider's `ocr()` for the range (split the PDF, encode, POST, parse); and the database
 side of `run_range` (claim, store, finish) with the provider's result. The whole pipeline also pays Celery and
 kombu per range (receive, ack, the task's bookkeeping): bench_mistral_overhead.py's "workers" CPU per range
 minus these stages.
@@ -121,7 +120,7 @@ def main() -> None:
         body = _request_body(pdf, args.per_task)
         client = httpx.Client()
         headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-        figures["bare httpx POST (the bare loop's work per request)"] = _cpu_ms(
+        figures["bare httpx POST (any client's work per request)"] = _cpu_ms(
             lambda i: client.post(server.url + "/v1/ocr", content=body, headers=headers).json(), args.ranges
         )
         provider = MistralProvider(RequestOptions(model="mistral-ocr-latest"), api_key=KEY, base_url=server.url)

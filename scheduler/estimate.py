@@ -19,7 +19,6 @@ from models.db import Database
 from models.errors import InputError
 from models.tables import Document, Page, PageRange, RangeStatus
 from worker.documents import inspect_document, open_pdf
-from worker.providers.textlayer_first import default_mode
 from worker.resources import limits_from
 from worker.settings import WorkerSettings
 from worker.textlayer import check_page
@@ -141,7 +140,7 @@ def estimate(
     settings = settings or WorkerSettings()
     db = db or Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
     db.migrate()
-    mode = default_mode(settings.provider, settings.text_layer)
+    mode = settings.text_layer_mode
     key = options_key(settings.document_options())
     result = Estimate(
         provider=settings.provider, batch=settings.batch if batch is None else batch,

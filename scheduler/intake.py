@@ -39,7 +39,7 @@ from models.tables import (
 from worker.documents import DocumentInfo, inspect_document, open_pdf
 from worker.objects import ObjectStore, StoredObject
 from worker.persist import insert_ignore
-from worker.pipeline import finish_document
+from worker.store import finish_document
 from worker.resources import limits_from
 from worker.settings import WorkerSettings
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from models.db import Database
 from models.errors import ConfigError, ErrorCode, PagemillError
 from models.tables import DocStatus, Document, JobDocument, PageRange, RangeStatus
-from worker.pipeline import finish_document
+from worker.store import finish_document
 from worker.settings import WorkerSettings
 
 __all__ = ["RetryReport", "CancelReport", "documents_of_job", "retry_failed", "cancel_documents"]

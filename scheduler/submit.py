@@ -17,6 +17,7 @@ from models.errors import ConfigError, PagemillError
 from models.settings import DatabaseSettings
 from models.tables import Job as JobRow
 from worker.objects import open_objects
+from worker.providers import check_provider
 from worker.settings import WorkerSettings
 
 from .direct import DirectProcessing, direct_applies
@@ -116,6 +117,7 @@ def submit(
     and sent here when intake is over and followed by the sweep. `budget_usd` caps what this job may spend
     (worker/budget.py)."""
     settings = settings or WorkerSettings()
+    check_provider(settings.provider)
     batch = settings.batch if batch is None else batch
     if batch and settings.provider != "mistral":
         raise ConfigError("--batch needs the Mistral provider (PAGEMILL_PROVIDER=mistral): the Batch API is Mistral's")

@@ -30,8 +30,9 @@ from sqlalchemy.exc import OperationalError
 
 from models.db import Database
 from models.tables import DocStatus, Document, PageRange, RangeStatus
-from worker.pipeline import fail_range, finish_document
+from worker.failures import fail_range
 from worker.settings import WorkerSettings
+from worker.store import finish_document
 
 if TYPE_CHECKING:
     from .batch_poller import BatchTick

@@ -92,7 +92,9 @@ def start_watchers(
 ) -> list[FolderWatcher]:
     """Start one watcher thread per folder; they run until `stop_event` is set."""
     from worker.celery_app import app, configure
+    from worker.providers import check_provider
 
+    check_provider(settings.provider)
     folders = _check_dirs(dirs)
     if app.settings != settings:
         configure(app, settings)

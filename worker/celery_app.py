@@ -28,7 +28,6 @@ from celery.signals import (  # noqa: E402
     worker_shutdown,
 )
 
-from .cpu_affinity import CpuPin, parse_cpu_setting, pin_this_process  # noqa: E402
 from .metrics import forget_process, serve_metrics  # noqa: E402
 from .redact import install_log_redaction  # noqa: E402
 from .resources import Resources  # noqa: E402
@@ -39,7 +38,6 @@ __all__ = ["app", "configure", "celery_config", "PagemillCelery"]
 # the embedded broker polls SQLite; kombu's default is 1 s and it cannot be set through transport options
 # (they are forwarded to create_engine), so the class attribute is the only knob (reference/celery.md §1)
 _EMBEDDED_POLL_S = 0.1
-_REDIS_TRANSPORT = "worker.broker_redis:Transport"
 
 
 class PagemillCelery(Celery):
@@ -49,8 +47,6 @@ class PagemillCelery(Celery):
     _resources: Resources | None = None
     # threads of this process that use the results database at once (set from the pool at worker start)
     db_connections: int = 5
-    # PAGEMILL_WORKER_CPU: the CPU this worker process is pinned to (and, for auto, its slot lock)
-    cpu_pin: CpuPin | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -100,13 +96,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": settings.task_events,
         "task_send_sent_event": settings.task_events,
-        # kombu's Redis transport with cheaper ack bookkeeping (worker/broker_redis.py); None: the URL's scheme
-        "broker_transport": _REDIS_TRANSPORT if _scheme(settings.effective_broker_url) in ("redis", "rediss") else None,
     }
-
-
-def _scheme(url: str) -> str:
-    return url.split("://", 1)[0].lower() if "://" in url else ""
 
 
 def configure(celery: PagemillCelery, settings: WorkerSettings) -> PagemillCelery:
@@ -192,8 +182,6 @@ def _forget_dead_child(pid: int | None = None, **_: Any) -> None:
 def _prepare_worker(sender: Any, **_: Any) -> None:
     app.db_connections = database_connections(sender.pool_cls, sender.concurrency)
     if _runs_tasks_in_this_process(sender.pool_cls):
-        # before the resources start their threads (lease keeper), so they run on the same CPU
-        app.cpu_pin = pin_this_process(parse_cpu_setting(app.settings.worker_cpu))
         _warm_resources()
 
 

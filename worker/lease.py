@@ -107,7 +107,7 @@ class LeaseKeeper:
         if not held:
             return 0
         until = datetime.now(UTC) + timedelta(seconds=self.lease_s)
-        # in range order, as the group commit of finished ranges writes them: no deadlock between the two
+        # in range order: two renewals (of two worker processes) lock their common rows in the same order
         params = [{"range_id": r, "holder": h, "attempt": a, "until": until} for r, (h, a) in sorted(held)]
         with self.db.write_connection() as conn:
             return int(conn.execute(_RENEW, params).rowcount or 0)

@@ -211,7 +211,7 @@ def insert_prepared(target: Session | Connection, prepared: PreparedResult) -> i
 
 def insert_prepared_many(target: Session | Connection, results: Sequence[PreparedResult]) -> None:
     """The rows of several results with one statement per table (executemany), inside the caller's
-    transaction: the write of a group commit (worker/group_commit.py)."""
+    transaction."""
     page_rows = [row for p in results for row in p.pages]
     insert_ignore(target, Page, page_rows, ["document_id", "page_index"])
     keep_corrections(connection_of(target), page_rows)  # a page a person corrected keeps its correction

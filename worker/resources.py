@@ -14,7 +14,6 @@ from .documents import DocumentLimits
 from .lease import LeaseKeeper
 from .metrics import METRICS
 from .objects import ObjectStore, open_objects
-from .pipeline import GroupWrites
 from .providers import get_provider
 from .providers.base import OcrProvider
 from .settings import WorkerSettings
@@ -42,7 +41,6 @@ class Resources:
     provider: OcrProvider
     vision: VisionSettings  # read once: building pydantic settings from the environment costs ~0.5 ms a range
     leases: LeaseKeeper
-    writes: GroupWrites  # claims (and stores) of ranges at the same moment share one transaction
     budget: Budget  # spending limits shared by every process (worker/budget.py)
 
     @classmethod
@@ -54,12 +52,10 @@ class Resources:
         METRICS.declare(provider.name)
         return cls(
             os.getpid(), settings, db, objects, provider, VisionSettings(),
-            LeaseKeeper(db, settings.lease_s), GroupWrites(db, objects), build_budget(settings, db),
+            LeaseKeeper(db, settings.lease_s), build_budget(settings, db),
         )
 
     def close(self) -> None:
-        if self.writes.stores.items:
-            log.info("group commit: %s", self.writes.summary())
         self.leases.close()
         self.provider.close()
         self.budget.close()

@@ -1,4 +1,7 @@
-"""Worker settings, all from `PAGEMILL_...` environment variables, with defaults that run embedded."""
+"""Worker settings, all from `PAGEMILL_...` environment variables, with defaults that run embedded.
+
+Nothing here imports the providers: the provider registry (worker/providers/__init__.py) builds providers from
+these settings and checks that PAGEMILL_PROVIDER names one of them (`check_provider`)."""
 
 from __future__ import annotations
 
@@ -9,12 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.settings import DEFAULT_DATA_DIR
 
-__all__ = ["WorkerSettings", "DEFAULT_QUEUE", "DEFAULT_PAGES_PER_TASK"]
+__all__ = ["WorkerSettings", "DEFAULT_QUEUE", "DEFAULT_PAGES_PER_TASK", "LOCAL_PROVIDERS"]
 
 DEFAULT_QUEUE = "pagemill"
 DEFAULT_PAGES_PER_TASK = 8
 DEFAULT_OCR_BASE_URL = "https://api.mistral.ai"
 DEFAULT_MISTRAL_MODEL = "mistral-ocr-latest"
+LOCAL_PROVIDERS = ("tesseract", "local")  # the local engine's names; the other providers are HTTP APIs
 
 
 class WorkerSettings(BaseSettings):
@@ -29,7 +33,7 @@ class WorkerSettings(BaseSettings):
     objects_cache_mb: int = 2048  # this host's cache of originals downloaded from a bucket
     objects_retries: int = 5  # attempts per bucket request on transient faults (botocore's standard mode)
 
-    provider: str = "tesseract"  # a key of worker.providers.PROVIDERS
+    provider: str = "tesseract"  # a key of worker.providers.PROVIDERS (worker.providers.check_provider)
     lang: str = "eng"
     tessdata: str | None = None
     dpi: int = 300
@@ -111,15 +115,6 @@ class WorkerSettings(BaseSettings):
             raise ValueError("the batch timeout must be 1 to 168 hours (the Batch API's limits)")
         return value
 
-    @field_validator("provider")
-    @classmethod
-    def _known_provider(cls, value: str) -> str:
-        from .providers import PROVIDERS
-
-        if value not in PROVIDERS:
-            raise ValueError(f"unknown provider {value!r}; choose one of {', '.join(sorted(PROVIDERS))}")
-        return value
-
     @field_validator("table_format")
     @classmethod
     def _known_table_format(cls, value: str | None) -> str | None:
@@ -143,10 +138,8 @@ class WorkerSettings(BaseSettings):
     def document_options(self) -> dict[str, object]:
         """What decides the OCR output of a document: identical content with identical options is not
         OCR'd again (dedup compares a hash of this)."""
-        from .providers.textlayer_first import default_mode
-
-        text_layer = default_mode(self.provider, self.text_layer)
-        if self.provider in ("tesseract", "local"):
+        text_layer = self.text_layer_mode
+        if self.provider in LOCAL_PROVIDERS:
             return {"provider": "tesseract", "lang": self.lang, "dpi": self.dpi, "text_layer": text_layer}
         return {
             "provider": self.provider,
@@ -180,6 +173,11 @@ class WorkerSettings(BaseSettings):
     # text layer first (worker.providers.textlayer_first): auto | never | only; None = the provider's default
     text_layer: str | None = None
 
+    @property
+    def text_layer_mode(self) -> str:
+        """The effective mode: the configured one, else `auto` for the local engine and `never` for APIs."""
+        return self.text_layer or ("auto" if self.provider in LOCAL_PROVIDERS else "never")
+
     @field_validator("text_layer")
     @classmethod
     def _known_text_layer(cls, value: str | None) -> str | None:
@@ -193,15 +191,3 @@ class WorkerSettings(BaseSettings):
     # Celery task events, for Flower (`celery flower`) and `celery events`: off by default (every task sends
     # several broker messages); PAGEMILL_TASK_EVENTS=1 turns them on
     task_events: bool = False
-
-    # pin a threads/solo worker process to one CPU: off, auto (this host's workers take its CPUs in turn) or CPU
-    # numbers (worker/cpu_affinity.py says why and when)
-    worker_cpu: str | None = None
-
-    @field_validator("worker_cpu")
-    @classmethod
-    def _valid_cpu_setting(cls, value: str | None) -> str | None:
-        from .cpu_affinity import parse_cpu_setting
-
-        parse_cpu_setting(value)  # raises with what is accepted
-        return value

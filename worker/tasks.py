@@ -35,7 +35,6 @@ def ocr_range(self: Any, range_id: int) -> str:
             retry_max_s=s.retry_max_s,
             cost_per_page_usd=s.price_per_1000_pages / 1000,
             leases=res.leases,
-            writes=res.writes,
         )
 
     # a range that would cross a budget is held, not sent (worker/budget_hold.py)

@@ -328,16 +328,17 @@ def worker(
     from models.db import Database
     from models.settings import DatabaseSettings
     from worker.celery_app import app, configure
+    from worker.providers import check_provider
     from worker.settings import WorkerSettings
 
     with cli_errors():
         settings = WorkerSettings()
+        check_provider(settings.provider)
         configure(app, settings)
         Database.from_settings(DatabaseSettings(data_dir=settings.data_dir)).migrate()
         local = settings.provider in ("tesseract", "local")
         pool = pool or ("prefork" if local else "threads")
         n = concurrency or ((os.cpu_count() or 1) if local else 8)
-        _check_cpu_setting(settings.worker_cpu)
         argv = [
             "worker", "-Q", settings.queue, "-c", str(n), "-P", pool, "--loglevel", loglevel,
             "-n", f"pagemill-{uuid.uuid4().hex[:8]}@%h",
@@ -346,17 +347,6 @@ def worker(
             argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         _exit_with_parent()
         app.worker_main(argv)
-
-
-def _check_cpu_setting(value: str | None) -> None:
-    """PAGEMILL_WORKER_CPU naming a CPU this worker may not use stops it here, before Celery starts."""
-    from models.errors import ConfigError
-    from worker.cpu_affinity import check_usable, parse_cpu_setting
-
-    try:
-        check_usable(parse_cpu_setting(value))
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
 
 
 def _exit_with_parent() -> None:

@@ -48,7 +48,8 @@ def _hits_table(hits: list[SearchHit]) -> Table:
     for col in ("doc", "document", "page", "snippet"):
         table.add_column(col, overflow="fold")
     for h in hits:
-        page = f"{h.page_index + 1}" + (f" ({h.matched})" if h.matched != "page" else "")
+        # 0-based, the number `pagemill show DOC --page N` and `--pages` take
+        page = f"{h.page_index}" + (f" ({h.matched})" if h.matched != "page" else "")
         table.add_row(str(h.document_id), safe(h.filename, 40), page, highlighted(h.snippet))
     return table
 
@@ -69,7 +70,6 @@ def search(
             console.print("no matching pages")
             return
         console.print(_hits_table(hits))
-        console.print("[dim]page numbers start at 1; `pagemill show DOC --page N` takes N = page - 1[/dim]")
 
 
 def export(

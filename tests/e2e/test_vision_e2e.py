@@ -23,7 +23,6 @@ from scheduler.submit import submit
 from tests.conftest import start_worker, stop_process, wait_until
 from tests.fakes.mistral_server import MistralServer
 from tests.fakes.vision_server import ERROR_BODIES, Fault, VisionServer
-from worker.objects import ObjectStore
 from worker.objects_folder import FolderStore
 from worker.settings import WorkerSettings
 from worker.vision.describe import PAGE_IMAGE_ID, pending_descriptions

@@ -162,6 +162,19 @@ def test_cli_export_and_search(db: Database, document: dict[str, bytes], tmp_pat
     assert res.exit_code == 3 and "either a document or --all" in res.output
 
 
+def test_search_prints_the_page_number_show_takes(db: Database, document: dict[str, bytes]) -> None:
+    """Page numbers are 0-based for people everywhere: the page search prints is the one `show --page` takes."""
+    runner = CliRunner()
+    res = runner.invoke(app, ["search", "end"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    (row,) = [line for line in res.output.splitlines() if "Quarterly" in line]
+    page = row.split("│")[3].strip()
+    assert page == "2"  # "The end." is the third page, index 2
+    assert "start at 1" not in res.output
+    res = runner.invoke(app, ["show", "1", "--page", page])
+    assert res.exit_code == 0 and res.output.strip() == "The end."
+
+
 @pytest.mark.slow  # a real embedded run: worker processes and Tesseract
 def test_export_of_a_real_ocr_run(tmp_path: Path) -> None:
     from scheduler.samples import make_image

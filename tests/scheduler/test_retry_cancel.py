@@ -16,7 +16,6 @@ from scheduler.rerun import cancel_documents, retry_failed
 from scheduler.submit import submit
 from tests.e2e._faults import fault_env, make_pdf
 from tests.fakes.slow import SlowFakeProvider
-from worker.objects import ObjectStore
 from worker.objects_folder import FolderStore
 from worker.pipeline import run_range
 from worker.settings import WorkerSettings

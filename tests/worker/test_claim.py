@@ -1,5 +1,5 @@
-"""Claiming a range, on SQLite and on PostgreSQL (which claims a queued range in one statement): what runs, what
-is skipped, and that two workers never both run one range."""
+"""Claiming a range, on SQLite and on PostgreSQL (one code path): what runs, what is skipped, and that two workers
+never both run one range."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from models.tables import Document, Page, PageRange
 from scheduler.intake import IntakeOptions, register_file
 from scheduler.samples import make_born_digital_pdf
 from worker.objects import ObjectStore
-from worker.objects_folder import FolderStore
-from worker.pipeline import ClaimedRange, claim_range
+from worker.claim import ClaimedRange, claim_range
 from worker.settings import WorkerSettings
 
 
@@ -27,7 +26,7 @@ def db(both_databases: Database) -> Database:
 
 @pytest.fixture
 def objects() -> ObjectStore:
-    return FolderStore(WorkerSettings().objects_dir)
+    return ObjectStore(WorkerSettings().objects_dir)
 
 
 def _ranges(db: Database, objects: ObjectStore, tmp_path: Path, pages: int = 8) -> list[int]:
@@ -132,28 +131,3 @@ def test_two_workers_claiming_one_range_at_once_only_one_runs_it(
     assert all(len(names) == 1 for names in winners.values()), winners
     with db.read_session() as s:
         assert set(s.scalars(select(PageRange.attempts))) == {1}
-
-
-def test_postgresql_claims_without_waiting_for_the_wal_flush_but_stores_still_do(
-    postgres_url: str, objects: ObjectStore, tmp_path: Path
-) -> None:
-    """The claim turns synchronous_commit off for its own statement only: the claim is committed (another
-    connection sees it), and the pooled connection it used still commits durably afterwards."""
-    from sqlalchemy import text
-
-    from tests.results_db import migrated_database
-
-    db = migrated_database(postgres_url)
-    try:
-        with db.engine.connect() as conn:
-            assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
-        first, _second = _ranges(db, objects, tmp_path)
-        # one pooled connection, so the claim's and the checks' are the same session
-        db.engine.pool.dispose()
-        claimed = claim_range(db, objects, first, "w1", max_attempts=4, lease_s=60)
-        assert claimed is not None
-        assert _range(db, first).status == "running"
-        with db.engine.connect() as conn:
-            assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
-    finally:
-        db.dispose()

@@ -24,7 +24,6 @@ from models.errors import (
 )
 from scheduler.samples import make_born_digital_pdf, make_image, make_tiff, page_text
 from tests.fakes.mistral_server import ERROR_BODIES, Fault, MistralServer
-from worker.objects import ObjectStore
 from worker.objects_folder import FolderStore
 from worker.persist import prepare_images
 from worker.providers._mistral_errors import error_message, parse_retry_after

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from models.errors import StorageError
-from worker.objects import ObjectStore
 from worker.objects_folder import FolderStore
 
 

@@ -13,7 +13,6 @@ from scheduler.intake import IntakeOptions, register_file
 from scheduler.samples import make_born_digital_pdf
 from tests.fakes.instant_provider import InstantProvider
 from tests.worker.concurrency import run_in_threads
-from worker.objects import ObjectStore
 from worker.objects_folder import FolderStore
 from worker.pipeline import run_range
 from worker.settings import WorkerSettings

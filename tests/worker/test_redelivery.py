@@ -10,7 +10,6 @@ from models import Database, DatabaseSettings
 from models.tables import Page, PageRange, Usage
 from scheduler.intake import IntakeOptions, register_file
 from scheduler.samples import make_scanned_pdf, page_text
-from worker.objects import ObjectStore
 from worker.objects_folder import FolderStore
 from worker.pipeline import run_range
 from worker.providers.tesseract import TesseractProvider

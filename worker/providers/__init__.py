@@ -1,9 +1,15 @@
-"""OCR providers behind one interface. Adding one: a module here plus an entry in PROVIDERS."""
+"""OCR providers behind one interface. Adding one: a module here plus an entry in PROVIDERS.
+
+The registry builds providers from the worker settings; the settings do not import it (no cycle). So the check
+that PAGEMILL_PROVIDER names a provider is here: `check_provider`, called by every command that starts work and
+by `get_provider`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from models.errors import ConfigError
 
 from .base import OcrImage, OcrPage, OcrProvider, OcrResult, OcrUsage, SourceDocument
 
@@ -13,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROVIDERS",
+    "check_provider",
     "get_provider",
     "OcrImage",
     "OcrPage",
@@ -51,12 +58,19 @@ PROVIDERS: dict[str, Callable[[WorkerSettings], OcrProvider]] = {
 }
 
 
+def check_provider(name: str) -> None:
+    """A PAGEMILL_PROVIDER that names no provider stops the command with what is accepted."""
+    if name not in PROVIDERS:
+        raise ConfigError(f"PAGEMILL_PROVIDER: unknown provider {name!r}; choose one of {', '.join(sorted(PROVIDERS))}")
+
+
 def get_provider(settings: WorkerSettings) -> OcrProvider:
     """The configured provider, behind the text-layer-first wrapper unless the mode is `never`."""
-    from .textlayer_first import TextLayerFirst, default_mode
+    from .textlayer_first import TextLayerFirst
 
+    check_provider(settings.provider)
     provider = PROVIDERS[settings.provider](settings)
-    mode = default_mode(settings.provider, settings.text_layer)
+    mode = settings.text_layer_mode
     if mode == "never":
         return provider
     return TextLayerFirst(provider, mode=mode, dpi=settings.dpi, options=page_options(settings))

@@ -25,19 +25,11 @@ from ..layout.page import fill_page
 from ..textlayer import TextLayerPage, read_page
 from .base import OcrPage, OcrProvider, OcrResult, OcrUsage, SourceDocument
 
-__all__ = ["TextLayerFirst", "TEXT_LAYER_MODES", "TEXT_LAYER_SOURCE", "TEXT_LAYER_MODEL", "default_mode"]
+__all__ = ["TextLayerFirst", "TEXT_LAYER_MODES", "TEXT_LAYER_SOURCE", "TEXT_LAYER_MODEL"]
 
 TEXT_LAYER_MODES = ("auto", "never", "only")
 TEXT_LAYER_SOURCE = "text_layer"
 TEXT_LAYER_MODEL = "pdfium-text-layer"
-_LOCAL_PROVIDERS = ("tesseract", "local")
-
-
-def default_mode(provider: str, configured: str | None) -> str:
-    """The effective mode: the configured one, else `auto` for the local engine and `never` for APIs."""
-    if configured:
-        return configured
-    return "auto" if provider in _LOCAL_PROVIDERS else "never"
 
 
 def _as_ocr_page(page: TextLayerPage) -> OcrPage:

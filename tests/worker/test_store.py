@@ -1,6 +1,6 @@
-"""Ranges finished by many threads of one worker process are written in shared transactions (group commit), on
-SQLite and on PostgreSQL: every page is stored once, every request billed once, every document finished, and a
-range written twice (a redelivered task) adds nothing."""
+"""Ranges finished by many threads of one worker process at once, on SQLite and on PostgreSQL (one code path):
+every page is stored once, every request billed once, every document finished, and a range stored twice (a
+redelivered task) adds nothing."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from tests.fakes.instant_provider import InstantProvider
 from tests.worker.concurrency import run_in_threads
 from worker.lease import LeaseKeeper
 from worker.objects import ObjectStore
-from worker.objects_folder import FolderStore
-from worker.persist import prepare_result
-from worker.pipeline import FinishedRange, GroupWrites, run_range, store_finished
+from worker.claim import ClaimedRange
+from worker.pipeline import run_range
 from worker.providers.base import SourceDocument
+from worker.store import store_result
 from worker.settings import WorkerSettings
 
 
@@ -37,22 +37,19 @@ def _documents(db: Database, objects: ObjectStore, tmp_path: Path, count: int, p
     return range_ids
 
 
-def test_ranges_stored_by_many_threads_share_transactions_and_all_finish(db: Database, tmp_path: Path) -> None:
-    objects = FolderStore(WorkerSettings().objects_dir)
+def test_ranges_stored_by_many_threads_at_once_all_finish(db: Database, tmp_path: Path) -> None:
+    objects = ObjectStore(WorkerSettings().objects_dir)
     range_ids = _documents(db, objects, tmp_path, count=3, pages=40)  # 60 ranges of 2 pages
     provider = InstantProvider()
     leases = LeaseKeeper(db, 60)
-    writes = GroupWrites(db, objects)
     outcomes = run_in_threads(
         range_ids, 12,
-        lambda rid, worker: run_range(db, objects, provider, rid, worker, leases=leases, writes=writes),  # type: ignore[arg-type]
+        lambda rid, worker: run_range(db, objects, provider, rid, worker, leases=leases),  # type: ignore[arg-type]
     )
     leases.close()
     # a deadlock or a lost write shows up as a "database unavailable" retry; none may happen
     assert [o.message for o in outcomes if o.status != "done"] == []
     assert sum(o.pages_written for o in outcomes) == 120
-    assert writes.stores.items == 60
-    assert writes.claims.items == (60 if db.is_sqlite else 0)  # PostgreSQL claims in one statement, unbatched
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Page)) == 120
         assert s.scalar(select(func.count(func.distinct(Page.document_id * 1000 + Page.page_index)))) == 120
@@ -64,8 +61,8 @@ def test_ranges_stored_by_many_threads_share_transactions_and_all_finish(db: Dat
         assert page is not None and page.startswith("text of page 7 of ")
 
 
-def test_one_transaction_stores_ranges_of_several_documents_and_finishes_them(db: Database, tmp_path: Path) -> None:
-    objects = FolderStore(WorkerSettings().objects_dir)
+def test_stored_ranges_finish_their_documents_and_a_second_store_adds_nothing(db: Database, tmp_path: Path) -> None:
+    objects = ObjectStore(WorkerSettings().objects_dir)
     range_ids = _documents(db, objects, tmp_path, count=2, pages=2)  # one range per document
     provider = InstantProvider()
     finished = []
@@ -74,12 +71,12 @@ def test_one_transaction_stores_ranges_of_several_documents_and_finishes_them(db
             rng = s.get(PageRange, rid)
             assert rng is not None
             doc_id, pages = rng.document_id, list(rng.pages)
-        result = provider.ocr(SourceDocument(path=tmp_path / f"doc{len(finished)}.pdf", mime_type="application/pdf",
-                                             kind="pdf", page_count=2), pages)
-        finished.append(FinishedRange(rid, doc_id, prepare_result(objects, doc_id, rid, provider.name, result)))
-    assert store_finished(db, finished) == [2, 2]
-    # the same ranges again, as a redelivered task would write them: nothing is added, the answer is the same
-    assert store_finished(db, list(reversed(finished))) == [2, 2]
+        source = SourceDocument(path=tmp_path / f"doc{len(finished)}.pdf", mime_type="application/pdf", kind="pdf",
+                                page_count=2)
+        finished.append((ClaimedRange(rid, doc_id, 1, pages, source), provider.ocr(source, pages)))
+    assert [store_result(db, objects, c, r, provider=provider.name) for c, r in finished] == [2, 2]
+    # the same ranges again, as a redelivered task would store them: nothing is added, the answer is the same
+    assert [store_result(db, objects, c, r, provider=provider.name) for c, r in reversed(finished)] == [2, 2]
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Page)) == 4
         assert set(s.scalars(select(PageRange.status))) == {"done"}
