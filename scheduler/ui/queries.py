@@ -17,6 +17,7 @@ from models.tables import (
     PageCorrection,
     PageMark,
     PageRange,
+    PageTable,
     PageVersion,
     RangeStatus,
 )
@@ -157,6 +158,7 @@ class PageView:
     next_document: int | None
     queued: bool
     blocks: list[PageBlock]
+    tables: list[PageTable]
 
 
 def page_view(db: Database, document_id: int, page_index: int) -> PageView | None:
@@ -183,7 +185,9 @@ def page_view(db: Database, document_id: int, page_index: int) -> PageView | Non
                                                         PageBlock.page_index == page_index,
                                                         PageBlock.top_left_x.is_not(None))
                                 .order_by(PageBlock.seq)))
-    return PageView(doc, page, page_index, names, held, marked, versions, next_doc, queued, blocks)
+        tables = list(s.scalars(select(PageTable).where(PageTable.document_id == document_id,
+                                                        PageTable.page_index == page_index)))
+    return PageView(doc, page, page_index, names, held, marked, versions, next_doc, queued, blocks, tables)
 
 
 def image_path(db: Database, document_id: int, name: str) -> tuple[str, str] | None:

@@ -12,9 +12,11 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from models import corrections
 from models.errors import ConfigError, ObjectMissing, PagemillError
 
+from ..page_markdown import StoredTable, place_tables
 from .context import UiContext, ui
 from .markdown import render_markdown
 from .queries import image_path, page_view
+from .table_cells import table_markdown
 
 router = APIRouter()
 DocId = Annotated[int, Path(ge=1)]
@@ -41,7 +43,9 @@ def page(request: Request, ctx: Annotated[UiContext, Depends(ui)], doc_id: DocId
     page_count = pv.document.page_count or 0
     html = None
     if pv.page is not None:
-        html = render_markdown(pv.page.markdown, lambda name: (
+        # tables at their placeholders, as `show` and the md export put them
+        tables = [StoredTable(t.table_id, table_markdown(t.content, t.format)) for t in pv.tables]
+        html = render_markdown(place_tables(pv.page.markdown, tables), lambda name: (
             f"/doc/{doc_id}/image/{name}" if name in pv.image_names else None))
     overlay = _overlay(pv)
     pending = [v for v in pv.versions if v.status == "pending"]

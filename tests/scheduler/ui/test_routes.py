@@ -259,3 +259,25 @@ def test_blocks_are_drawn_over_the_page_with_their_text_on_hover(client: TestCli
     assert "&lt;script&gt;window.__pwned=6&lt;/script&gt; the quarterly report</title>" in html
     assert "2 block(s) drawn on the page" in html
     assert "<svg" not in client.get(f"/doc/{library.letters}/page/1").text  # no blocks there
+
+
+def test_stored_tables_show_as_tables_at_their_placeholders_with_their_cells_escaped(
+    client: TestClient, library: Library, ui_db: Database
+) -> None:
+    from sqlalchemy import update
+
+    from models.tables import PageTable
+
+    with ui_db.write_session() as s:
+        s.execute(update(Page).where(Page.document_id == library.letters, Page.page_index == 0)
+                  .values(markdown="Before the table.\n\n[tbl-0-0.html](tbl-0-0.html)\n\nAfter it, note<sup>1</sup>."))
+        s.add(PageTable(document_id=library.letters, page_index=0, table_id="tbl-0-0.html", format="html",
+                        content="<table><tr><th>Item</th><th>Qty</th></tr>"
+                                "<tr><td>Widget <img src=x onerror=alert(1)></td><td>3</td></tr></table>",
+                        text="Item Qty Widget 3"))
+    html = client.get(f"/doc/{library.letters}/page/0").text
+    body = html[html.index("Before the table."):html.index("After it")]
+    assert "<th>Item</th>" in body and "<td>Widget</td>" in body and "<td>3</td>" in body
+    assert "tbl-0-0.html" not in body  # the table stands where its link was, no dangling link
+    assert "onerror" not in html  # the provider's HTML never reaches the page: only its cell text does
+    assert "note<sup>1</sup>." in html
