@@ -6,14 +6,16 @@
     │   ├── UnsupportedFormat     code=unsupported
     │   ├── CorruptInput          code=corrupt
     │   ├── EncryptedInput        code=encrypted
-    │   └── OversizedInput        code=too_large
+    │   ├── OversizedInput        code=too_large
+    │   └── SchemaRefused         code=bad_schema   (an extraction schema file that cannot be used)
     ├── ProviderError             code=provider     (the OCR or vision service failed)
     │   ├── RateLimited           code=rate_limited (retryable, carries retry_after_s)
     │   ├── ProviderUnavailable   code=unavailable  (retryable: 5xx, timeouts, connection errors)
     │   ├── ProviderRejected      code=rejected     (400/404/422: this request will never work)
     │   ├── ProviderAuthError     code=auth         (401/403: stop the job, check the key)
     │   ├── BatchNotEnabled       code=batch_billing (402 from the Batch API: enable it, or run without --batch)
-    │   └── MalformedResponse     code=malformed    (retryable: the body did not match the contract)
+    │   ├── MalformedResponse     code=malformed    (retryable: the body did not match the contract)
+    │   └── InvalidFields         code=invalid_fields (an extraction answer that is not JSON of the schema)
     ├── EngineError               code=engine       (the local engine failed on a page)
     ├── StorageError              code=storage
     │   ├── ObjectMissing         code=object_missing   (an object the database names is not in the store)
@@ -41,12 +43,14 @@ __all__ = [
     "CorruptInput",
     "EncryptedInput",
     "OversizedInput",
+    "SchemaRefused",
     "ProviderError",
     "RateLimited",
     "ProviderUnavailable",
     "ProviderRejected",
     "ProviderAuthError",
     "MalformedResponse",
+    "InvalidFields",
     "EngineError",
     "StorageError",
     "ObjectMissing",
@@ -69,12 +73,14 @@ class ErrorCode(StrEnum):
     corrupt = "corrupt"
     encrypted = "encrypted"
     too_large = "too_large"
+    bad_schema = "bad_schema"
     provider = "provider"
     rate_limited = "rate_limited"
     unavailable = "unavailable"
     rejected = "rejected"
     auth = "auth"
     malformed = "malformed"
+    invalid_fields = "invalid_fields"
     engine = "engine"
     storage = "storage"
     object_missing = "object_missing"
@@ -128,6 +134,10 @@ class OversizedInput(InputError):
     code = ErrorCode.too_large
 
 
+class SchemaRefused(InputError):
+    code = ErrorCode.bad_schema
+
+
 class ProviderError(PagemillError):
     code = ErrorCode.provider
     exit_code = 4
@@ -165,6 +175,12 @@ class ProviderAuthError(ProviderError):
 class MalformedResponse(ProviderError):
     code = ErrorCode.malformed
     retryable = True
+
+
+class InvalidFields(ProviderError):
+    """The model answered, but not with JSON that validates against the schema (asking again may help once)."""
+
+    code = ErrorCode.invalid_fields
 
 
 class EngineError(PagemillError):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -43,6 +44,9 @@ __all__ = [
     "BatchStatus",
     "BatchJobRange",
     "BudgetSpend",
+    "FieldSchema",
+    "FieldsRow",
+    "FieldsStatus",
     "utcnow",
 ]
 
@@ -267,7 +271,7 @@ class Usage(Base):
         ForeignKey("documents.id", ondelete="SET NULL"), index=True
     )
     range_id: Mapped[int | None] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(20), default="ocr")  # ocr | vision
+    kind: Mapped[str] = mapped_column(String(20), default="ocr")  # ocr | annotation | vision | extract
     provider: Mapped[str] = mapped_column(String(40))
     model: Mapped[str | None] = mapped_column(String(100))
     pages_processed: Mapped[int] = mapped_column(Integer, default=0)
@@ -277,6 +281,45 @@ class Usage(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     billing: Mapped[str] = mapped_column(String(20), default="sync", server_default="sync")  # sync | batch | annotated: the rate paid
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class FieldsStatus:
+    pending = "pending"  # an extraction was claimed and is under way
+    done = "done"  # `data` holds JSON that validated against the schema
+    failed = "failed"  # `error` says why; `data` stays NULL (never stored as if valid)
+
+
+class FieldSchema(Base):
+    """Every extraction schema used, by the SHA-256 of its canonical JSON: workers read it from here."""
+
+    __tablename__ = "field_schemas"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FieldsRow(Base):
+    """One row of extracted fields per (document, schema): the answer's JSON, or the reason there is none."""
+
+    __tablename__ = "fields"
+    __table_args__ = (UniqueConstraint("document_id", "schema_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    schema_name: Mapped[str] = mapped_column(String(100), index=True)
+    schema_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default=FieldsStatus.pending)
+    # jsonb on PostgreSQL: its operators (->>, @>) and GIN indexes work on it directly (docs/schema.md)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    source: Mapped[str | None] = mapped_column(String(20))  # annotation (in the OCR request) | chat
+    model: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)  # e.g. which pages a long document's extraction read
+    error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class RateLimitState(Base):

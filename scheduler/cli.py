@@ -41,6 +41,8 @@ _COMMAND_MODULES = [
     "scheduler.commands.ui",
     "scheduler.commands.estimate",
     "scheduler.commands.budget",
+    "scheduler.commands.extract",
+    "scheduler.commands.fields",
 ]
 
 

@@ -311,3 +311,10 @@ class FolderWatcher(threading.Thread):
         else:
             log.info("%s: %s, nothing queued (document %s) %s", rel, result.outcome, result.document_id,
                      result.note or "")
+        if result.extract_now and result.document_id is not None:
+            from worker.extraction_tasks import extract_stored
+
+            try:
+                extract_stored(self.db, result.document_id)
+            except Exception as exc:  # noqa: BLE001 - the row stays pending: `pagemill extract` takes it
+                log.warning("%s: could not queue its fields (%s)", rel, exc)

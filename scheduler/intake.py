@@ -15,7 +15,7 @@ import io
 import json
 import logging
 from datetime import UTC, datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pypdfium2.raw as pdfium_c
@@ -28,6 +28,8 @@ from models.tables import (
     DocStatus,
     Document,
     DocumentName,
+    FieldsRow,
+    FieldsStatus,
     Image,
     JobDocument,
     Page,
@@ -36,6 +38,7 @@ from models.tables import (
     PageTable,
     RangeStatus,
 )
+from worker.extraction import ANNOTATE_KEY
 from worker.documents import DocumentInfo, inspect_document, open_pdf
 from worker.objects import ObjectStore, StoredObject
 from worker.persist import insert_ignore
@@ -85,10 +88,18 @@ class PreparedFile:
     info: DocumentInfo | None
     problem: InputError | None
     work_path: str | None
+    # nothing to OCR, but fields to extract from the stored pages now (a known document, a new schema)
+    extract_now: bool = False
+
+
+# what decides a document's fields, not its OCR: a new schema is extracted from the stored pages (fields are
+# deduplicated per document and schema hash), so nobody pays for OCR twice to change a schema
+_NOT_OCR_OPTIONS = ("schema", "extract_prompt")
 
 
 def options_key(options: dict[str, object]) -> str:
-    return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()
+    ocr = {k: v for k, v in options.items() if k not in _NOT_OCR_OPTIONS}
+    return hashlib.sha256(json.dumps(ocr, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _decrypted_copy(objects: ObjectStore, relpath: str, password: str) -> str:
@@ -158,6 +169,47 @@ def prepare_file(
     return PreparedFile(path, stored, info, problem, work_path)
 
 
+def save_schemas(db: Database, settings: WorkerSettings) -> None:
+    """The run's schemas, stored once per intake (before its documents name them)."""
+    from worker.extraction.options import schemas_of
+    from worker.extraction.store import save_schema
+
+    for schema in schemas_of(settings):
+        if schema is not None:
+            save_schema(db, schema)
+
+
+def _want_fields(session: Session, document_id: int, options: dict[str, object]) -> bool:
+    """A pending fields row for the document's schema, unless its fields are there; True when one is pending
+    now (the worker that finishes the document, or `extract_now`, takes it)."""
+    schema = options.get("schema")
+    if not isinstance(schema, dict):
+        return False
+    now = datetime.now(UTC)
+    insert_ignore(session, FieldsRow, [{
+        "document_id": document_id, "schema_name": schema["name"], "schema_sha256": schema["sha256"],
+        "status": FieldsStatus.pending, "created_at": now, "updated_at": now,
+    }], ["document_id", "schema_sha256"])
+    row = session.scalar(select(FieldsRow).where(FieldsRow.document_id == document_id,
+                                                 FieldsRow.schema_sha256 == schema["sha256"]))
+    if row is None or row.status == FieldsStatus.done:
+        return False
+    # a failed extraction is tried again when the document is submitted again
+    row.status, row.source, row.error, row.error_code = FieldsStatus.pending, None, None, None
+    return True
+
+
+def _annotate_in_request(options: dict[str, object], settings: WorkerSettings, opts: IntakeOptions,
+                         page_count: int) -> bool:
+    """The document schema goes in the OCR request when the provider can annotate, every page is OCR'd (no
+    text layer taking some), and the selected pages fit PAGEMILL_ANNOTATION_MAX_PAGES; otherwise the fields
+    are extracted from the stored markdown once the document is OCR'd."""
+    if "schema" not in options or options.get("provider") != "mistral" or options.get("text_layer") != "never":
+        return False
+    selected = len(parse_pages(opts.pages, page_count))
+    return 0 < selected <= min(settings.annotation_max_pages, settings.max_request_pages)
+
+
 def register_file(
     db: Database,
     objects: ObjectStore,
@@ -168,6 +220,7 @@ def register_file(
 ) -> IntakeResult:
     """Register one file. Raises only StorageError (the file could not be read at all)."""
     prepared = prepare_file(objects, path, settings, opts)
+    save_schemas(db, settings)
     with db.write_session() as session:
         return register_prepared(session, [prepared], settings, opts, job_id)[0]
 
@@ -192,7 +245,9 @@ def register_prepared(
         new = [files[i] for i in fresh.values()]
         for i, result in zip(fresh.values(), _register_new(session, new, doc_options, key, settings, opts, job_id)):
             results[i] = result
-    if known and not opts.force:
+    # a schema is outside the dedup key (_NOT_OCR_OPTIONS): known content may still want its fields, which the
+    # per-document path decides
+    if known and not opts.force and "schema" not in doc_options:
         results.update(_register_duplicates(session, files, known, key, opts, job_id))
     for i, f in enumerate(files):
         if i not in results:
@@ -221,6 +276,9 @@ def _register_new(
             row.update(status=DocStatus.failed, error=f.problem.message, error_code=f.problem.code)
         elif f.info is not None:
             row.update(mime_type=f.info.mime_type, page_count=f.info.page_count)
+            if _annotate_in_request(doc_options, settings, opts, f.info.page_count):
+                # one document, one annotation: its pages go as one request (README: structured extraction)
+                row["options"] = {**doc_options, ANNOTATE_KEY: True}
         rows.append(row)
     # Core inserts (the ORM's bulk path costs more per row); defaults such as created_at apply all the same
     table = Document.__table__
@@ -236,7 +294,10 @@ def _register_new(
             result.outcome, result.note = "failed", f"{f.problem.code}: {f.problem.message}"
         elif f.info is not None:
             requested = parse_pages(opts.pages, f.info.page_count)
-            for seq, chunk in enumerate(split_ranges(requested, opts.pages_per_task, settings.max_request_pages), 1):
+            per_task = opts.pages_per_task
+            if _annotate_in_request(doc_options, settings, opts, f.info.page_count):
+                per_task = settings.max_request_pages
+            for seq, chunk in enumerate(split_ranges(requested, per_task, settings.max_request_pages), 1):
                 range_rows.append({
                     "document_id": doc_id, "seq": seq, "pages": chunk, "first_page": chunk[0],
                     "last_page": chunk[-1], "status": RangeStatus.queued, "enqueued_at": now,
@@ -256,6 +317,9 @@ def _register_new(
             assert result.document_id is not None
             finish_document(session, result.document_id)
             result.note = "no pages selected"
+        if f.problem is None and "schema" in doc_options:
+            assert result.document_id is not None
+            _want_fields(session, result.document_id, doc_options)  # its pending fields row
     _record_names(session, files, results, job_id, opts)
     return results
 
@@ -354,7 +418,13 @@ def _register_known(
             select(func.count()).select_from(PageRange).where(PageRange.document_id == doc.id)
         ):
             doc.error = doc.error_code = None  # an intake failure that no longer applies
-        result.range_ids = _plan(session, doc, info, opts, settings.max_request_pages)
+        plan_opts = opts
+        stored_pages = session.scalar(select(func.count()).select_from(Page).where(Page.document_id == doc.id))
+        if not stored_pages and _annotate_in_request(doc_options, settings, opts, info.page_count):
+            # one document, one annotation: its pages go as one request (README: structured extraction)
+            doc.options = {**doc_options, ANNOTATE_KEY: True}
+            plan_opts = replace(opts, pages_per_task=settings.max_request_pages)
+        result.range_ids = _plan(session, doc, info, plan_opts, settings.max_request_pages)
         result.pages_planned = sum(
             len(p) for p in session.scalars(select(PageRange.pages).where(PageRange.id.in_(result.range_ids)))
         )
@@ -369,5 +439,8 @@ def _register_known(
         elif result.note is None:
             n = result.pages_planned
             result.note = f"known document {doc.id}: OCR of the {n} page{'s' if n != 1 else ''} not stored yet"
+        if _want_fields(session, doc.id, doc_options) and not result.range_ids and stored_pages:
+            result.extract_now = True
+            result.note = f"{result.note or ''}; fields to extract from the stored pages".lstrip("; ")
     _record_names(session, [f], [result], job_id, opts)
     return result

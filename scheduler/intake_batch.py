@@ -26,7 +26,7 @@ from models.errors import StorageError
 from worker.objects import ObjectStore
 from worker.settings import WorkerSettings
 
-from .intake import IntakeOptions, IntakeResult, PreparedFile, prepare_file, register_prepared
+from .intake import IntakeOptions, IntakeResult, PreparedFile, prepare_file, register_prepared, save_schemas
 
 __all__ = ["IntakeProgress", "intake_files", "DEFAULT_BATCH_FILES"]
 
@@ -93,6 +93,7 @@ def intake_files(
     progress = IntakeProgress(total=len(files))
     if not files:
         return out
+    save_schemas(db, settings)  # once per intake, before any document names them
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="pagemill-intake") as pool:
         def start(batch: Sequence[Path]) -> list[tuple[Path, Future[PreparedFile]]]:
             return [(p, pool.submit(prepare_file, objects, p, settings, opts, False)) for p in batch]

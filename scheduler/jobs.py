@@ -114,6 +114,16 @@ class Job:
 
         return pending_descriptions(self.db, self.document_ids, vision.min_size)
 
+    def pending_fields(self) -> int:
+        """Fields still to extract for finished documents of the job (submitted with a schema)."""
+        from models.tables import FieldsRow, FieldsStatus
+
+        with self.db.read_session() as s:
+            return len(s.scalars(select(FieldsRow.id).join(Document, Document.id == FieldsRow.document_id).where(
+                FieldsRow.document_id.in_(self.document_ids), FieldsRow.status == FieldsStatus.pending,
+                Document.status.in_((DocStatus.done, DocStatus.partial)),
+            )).all())
+
     def wait(
         self,
         timeout_s: float | None = None,
@@ -131,7 +141,11 @@ class Job:
             if on_progress:
                 on_progress(prog)
             if prog.finished and self.pending_descriptions() == 0:
-                return self
+                if self.pending_fields() == 0:
+                    return self
+                from worker.extraction_tasks import queue_untaken_fields
+
+                queue_untaken_fields(self.db, self.document_ids)  # a range that ended without taking them
             # only budget-held ranges left, for longer than a sweep takes to let fitting ones go: stop waiting
             held_since = (held_since or time.monotonic()) if prog.only_held else None
             if held_since is not None and time.monotonic() - held_since > HELD_GRACE_S:

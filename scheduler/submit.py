@@ -172,6 +172,12 @@ def submit(
             direct = False  # too big after all: Celery workers take the held ranges
             here = stack.enter_context(EmbeddedProcessing(db, settings))
             _enqueue(held, settings)
+        extract_now = [e.document_id for e in job.entries if e.extract_now and e.document_id is not None]
+        if extract_now:
+            from worker.extraction_tasks import extract_stored
+
+            for doc_id in extract_now:
+                extract_stored(db, doc_id)  # nothing to OCR: the fields come from the stored pages
         if batch and any(e.range_ids for e in job.entries):
             _flush_batches(db, settings)
         if direct:

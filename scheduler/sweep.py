@@ -10,6 +10,8 @@ Each sweep
   so a long backlog is not duplicated;
 - finishes documents whose ranges are all over but whose status was never settled (a worker died right
   after storing the last range);
+- queues the fields extraction of finished documents submitted with a schema that no worker took
+  (worker/extraction_tasks.py), or fails it when the document's OCR failed;
 - deletes consumed messages of the embedded SQLAlchemy broker, which kombu keeps forever (`visible = 0`);
 - does batch mode's rounds (scheduler/batch_poller.py): forms jobs from queued batch ranges, sends, polls and
   collects them. Batch ranges are never sent to the workers by the sweep: their jobs are the batch poller's.
@@ -52,6 +54,7 @@ class SweepReport:
     settled: int = 0  # documents finished whose last range's worker died before finishing them
     batch: BatchTick | None = None  # batch mode's round, when there was batch work
     released: int = 0  # held ranges that fit the budget again
+    fields: int = 0  # fields extractions queued that no worker had taken
 
 
 def _app(settings: WorkerSettings):  # type: ignore[no-untyped-def]
@@ -195,6 +198,7 @@ def sweep_once(db: Database, settings: WorkerSettings, requeue_after_s: float = 
     report.purged = purge_consumed_messages(settings)
     report.released = _release_held(db, settings)
     report.batch = batch_round(db, settings)
+    report.fields = _queue_fields(db, settings)
     if report.requeued or report.failed:
         log.info("sweep: %d ranges sent again, %d failed after their last attempt", report.requeued, failed)
     return report
@@ -208,7 +212,8 @@ def _release_held(db: Database, settings: WorkerSettings) -> int:
     budget = build_budget(settings, db)
     try:
         return release_held(db, budget, settings.price_per_1000_pages / 1000, settings.batch_price / 1000,
-                            lambda ids: _send(db, settings, ids))
+                            lambda ids: _send(db, settings, ids),
+                            (settings.annotated_price_per_1000_pages / 1000, settings.annotated_batch_price / 1000))
     finally:
         budget.close()
 
@@ -225,6 +230,11 @@ def batch_round(db: Database, settings: WorkerSettings) -> BatchTick | None:
     except Exception as exc:  # noqa: BLE001 - e.g. the provider or the database is away: next sweep
         log.warning("batch round failed: %s: %s", type(exc).__name__, exc)
         return None
+def _queue_fields(db: Database, settings: WorkerSettings) -> int:
+    _app(settings)  # the tasks go to this broker
+    from worker.extraction_tasks import queue_untaken_fields
+
+    return queue_untaken_fields(db)
 
 
 class Sweeper(threading.Thread):

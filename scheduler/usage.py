@@ -17,7 +17,7 @@ from models.tables import Document, Usage
 
 __all__ = ["UsageRow", "GROUPINGS", "usage_summary", "pages_by_billing"]
 
-GROUPINGS = ("day", "model", "document", "billing")
+GROUPINGS = ("day", "model", "document", "kind", "billing")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class UsageRow:
     pages: int
     doc_bytes: int
     cost_usd: float
+    tokens: int = 0  # prompt + completion tokens of chat answers (vision, extract)
 
 
 def _group_columns(by: str) -> list[Any]:
@@ -36,6 +37,8 @@ def _group_columns(by: str) -> list[Any]:
         return [func.coalesce(Usage.model, "?")]
     if by == "document":
         return [Usage.document_id, func.coalesce(Document.filename, "(deleted)")]
+    if by == "kind":  # ocr, annotation (pages at the annotated rate), vision, extract
+        return [Usage.kind]
     if by == "billing":  # the rate paid: sync, batch, annotated, batch_annotated
         return [Usage.billing]
     raise ConfigError(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}")
@@ -51,7 +54,8 @@ def usage_summary(
     cost = pages * (price_per_1000_pages / 1000) if price_per_1000_pages is not None else func.coalesce(
         func.sum(Usage.cost_usd), 0.0
     )
-    stmt = select(*cols, func.count(), pages, func.coalesce(func.sum(Usage.doc_size_bytes), 0), cost)
+    tokens = func.coalesce(func.sum(func.coalesce(Usage.prompt_tokens, 0) + func.coalesce(Usage.completion_tokens, 0)), 0)
+    stmt = select(*cols, func.count(), pages, func.coalesce(func.sum(Usage.doc_size_bytes), 0), cost, tokens)
     if by == "document":
         stmt = stmt.outerjoin(Document, Document.id == Usage.document_id)
     if kind:
@@ -60,9 +64,9 @@ def usage_summary(
     out: list[UsageRow] = []
     with db.read_session() as session:
         for row in session.execute(stmt):
-            *keys, n, p, b, c = row
+            *keys, n, p, b, c, t = row
             group = " ".join(str(k) for k in keys if k is not None) or "-"
-            out.append(UsageRow(group, int(n), int(p), int(b), float(c)))
+            out.append(UsageRow(group, int(n), int(p), int(b), float(c), int(t)))
     return out
 
 

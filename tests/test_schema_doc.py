@@ -12,7 +12,20 @@ from sqlalchemy import select, text
 
 from models.corrections import save_correction
 from models.db import Database
-from models.tables import Base, BatchJob, BatchJobRange, Document, Image, Page, PageBlock, PageRange, PageTable, Usage
+from models.tables import (
+    Base,
+    BatchJob,
+    BatchJobRange,
+    Document,
+    FieldSchema,
+    FieldsRow,
+    Image,
+    Page,
+    PageBlock,
+    PageRange,
+    PageTable,
+    Usage,
+)
 from tests.results_db import add_document, migrated_database
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
@@ -56,6 +69,19 @@ def populate(db: Database) -> None:
             page.confidence_avg, page.confidence_min = {0: (0.97, 0.9), 1: (0.64, 0.2)}[page.page_index]
             if page.document_id == partial:
                 page.confidence_avg, page.confidence_min = 0.75, 0.5
+        s.add(FieldSchema(sha256="f" * 64, name="invoice", body={"type": "object", "properties": {}}))
+        s.flush()
+        items = [{"description": "Paper", "amount": 1000.0}, {"description": "Ink", "amount": 250.5}]
+        s.add_all([
+            FieldsRow(document_id=done, schema_name="invoice", schema_sha256="f" * 64, status="done",
+                      source="annotation", data={"invoice_number": "INV-117", "total": 1250.5, "currency": "EUR",
+                                                 "line_items": items}),
+            FieldsRow(document_id=partial, schema_name="invoice", schema_sha256="f" * 64, status="done",
+                      source="chat", data={"invoice_number": "INV-118", "total": 99.0, "currency": "EUR",
+                                           "line_items": []}),
+            FieldsRow(document_id=failed, schema_name="invoice", schema_sha256="f" * 64, status="failed",
+                      source="chat", error="the answer is not JSON", error_code="invalid_fields"),
+        ])
         s.add_all([
             Usage(document_id=done, provider="mistral", model="mistral-ocr-latest", pages_processed=2,
                   cost_usd=0.002, created_at=yesterday),
@@ -105,7 +131,7 @@ def test_examples_answer_their_question(db: Database) -> None:
     """Spot checks that the examples return the right rows, not just some rows."""
     with db.read_session() as s:
         dialect = db.engine.dialect.name
-        for sql in (x for x in examples() if ("invoice" in x and runs_on(x, dialect))):
+        for sql in (x for x in examples() if ("invoice" in x and "fields" not in x and runs_on(x, dialect))):
             found = {(r.filename, r.page_index) for r in s.execute(text(sql))}
             assert found == {("invoice-2024.pdf", 0), ("minutes.pdf", 0)}, sql
         failures = s.execute(text(next(x for x in examples() if "FROM failures" in x))).all()
@@ -115,6 +141,17 @@ def test_examples_answer_their_question(db: Database) -> None:
         assert [int(r.pages) for r in billed] == [2, 1]
         images = s.execute(text(next(x for x in examples() if "count(i.id)" in x))).all()
         assert (images[0].filename, images[0].images) == ("invoice-2024.pdf", 2)
+        fields = [x for x in examples() if "FROM fields f JOIN" in x and runs_on(x, dialect) and "AS total" in x]
+        assert len(fields) == 1
+        totals = s.execute(text(fields[0])).all()
+        assert [(r.invoice_number, float(r.total)) for r in totals] == [("INV-117", 1250.5), ("INV-118", 99.0)]
+        per_currency = s.execute(text(next(x for x in examples() if "Totals per currency" not in x
+                                           and "AS invoices" in x and runs_on(x, dialect)))).all()
+        assert [(r.currency, r.invoices, float(r.total)) for r in per_currency] == [("EUR", 2, 1349.5)]
+        items = s.execute(text(next(x for x in examples() if "line_items" in x and runs_on(x, dialect)))).all()
+        assert [(r.item, float(r.amount)) for r in items] == [("Paper", 1000.0), ("Ink", 250.5)]
+        failed = s.execute(text(next(x for x in examples() if "WHERE f.status = 'failed'" in x))).all()
+        assert [(r.filename, r.error_code) for r in failed] == [("locked.pdf", "invalid_fields")]
         for sql in (x for x in examples() if "widget" in x and runs_on(x, dialect)):
             assert [(r.filename, r.page_index, r.table_id) for r in s.execute(text(sql))] == [
                 ("invoice-2024.pdf", 1, "tbl-1-0.html")]

@@ -22,10 +22,11 @@ from sqlalchemy import update
 
 from models.db import Database
 from models.errors import ErrorCode, MalformedResponse, PagemillError, ProviderAuthError
-from models.tables import BatchJob, BatchJobRange, BatchStatus, PageRange
+from models.tables import BatchJob, BatchJobRange, BatchStatus, Document, PageRange
 
+from .annotation import fields_row, range_annotation
 from .batch_client import BatchClient, remote_state
-from .batch_jsonl import OutputLine, parse_custom_id, read_lines
+from .batch_jsonl import OutputLine, line_annotation, parse_custom_id, read_lines
 from .batch_ranges import Member, give_back, members, owned, take_job
 from .objects import ObjectStore
 from .persist import insert_prepared, prepare_result
@@ -204,12 +205,17 @@ def _settle_member(db: Database, objects: ObjectStore, settings: WorkerSettings,
         except MalformedResponse as err:
             log.warning("range %d: its batch answer is not a usable OCRResponse: %s", m.range_id, err.message)
             error = f"the batch answer was not a usable OCRResponse: {err.message}"
-    price = settings.batch_price / 1000
+    price, annotated_price = settings.batch_price / 1000, settings.annotated_batch_price / 1000
     with db.read_session() as s:
         mine = owned(s.get(PageRange, m.range_id), token, m.attempt)
+        doc = s.get(Document, m.document_id)
+        # the annotation the lines asked for (batch_submit), for the annotated rate and the fields row
+        annotation = line_annotation(range_annotation(s.connection(), doc.options if doc else None, m), len(m.parts))
     if parsed and len(parsed) == len(m.parts) and mine:
-        prepared = prepare_result(objects, m.document_id, m.range_id, PROVIDER_NAME, combine(parsed, model),
-                                  price, billing="batch")
+        result = combine(parsed, model, annotated=annotation is not None)
+        prepared = prepare_result(objects, m.document_id, m.range_id, PROVIDER_NAME, result,
+                                  price, billing="batch", annotated_cost_per_page_usd=annotated_price)
+        prepared.fields = fields_row(m.document_id, annotation, result)
         store_finished(db, [FinishedRange(m.range_id, m.document_id, prepared)])
         with db.write_session() as s:
             s.get_one(BatchJobRange, m.link_id).outcome = "stored"
@@ -220,8 +226,9 @@ def _settle_member(db: Database, objects: ObjectStore, settings: WorkerSettings,
         link = s.get_one(BatchJobRange, m.link_id)
         if parsed and mine:
             # parts answered (and billed) before the rest failed: keep them, the next attempt sends the rest
-            prepared = prepare_result(objects, m.document_id, m.range_id, PROVIDER_NAME, combine(parsed, model),
-                                      price, billing="batch")
+            prepared = prepare_result(objects, m.document_id, m.range_id, PROVIDER_NAME,
+                                      combine(parsed, model, annotated=annotation is not None), price,
+                                      billing="batch", annotated_cost_per_page_usd=annotated_price)
             insert_prepared(s, prepared)
         outcome = give_back(s, settings, token, link, ErrorCode.provider, error)
     _count_lines("failed", len(m.parts) - len(parsed))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from models.errors import MalformedResponse
@@ -24,9 +24,9 @@ from models.errors import MalformedResponse
 from .http_api import error_message
 from .pdf_cache import OpenPdfCache
 from .providers._mistral_request import RequestOptions, plan_parts, request_body
-from .providers.base import SourceDocument
+from .providers.base import AnnotationRequest, SourceDocument
 
-__all__ = ["InputLine", "OutputLine", "custom_id", "parse_custom_id", "range_lines", "pack", "read_lines"]
+__all__ = ["InputLine", "OutputLine", "custom_id", "parse_custom_id", "range_lines", "line_annotation", "pack", "read_lines"]
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,30 @@ def parse_custom_id(value: object) -> tuple[int, int, int] | None:
 def range_lines(
     source: SourceDocument, range_id: int, attempt: int, pages: Sequence[int], options: RequestOptions,
     max_request_bytes: int, max_request_pages: int, pdfs: OpenPdfCache | None = None,
+    annotation: AnnotationRequest | None = None,
 ) -> list[InputLine]:
-    """The input lines of one range (InputError when its pages cannot be sent, as synchronously)."""
+    """The input lines of one range (InputError when its pages cannot be sent, as synchronously). `annotation`
+    goes in the bodies as in the synchronous request: the document schema only when the range is one request."""
     lines = []
-    for n, part in enumerate(plan_parts(source, pages, max_request_bytes, max_request_pages, pdfs)):
-        body = request_body(part, options)
+    parts = plan_parts(source, pages, max_request_bytes, max_request_pages, pdfs)
+    annotation = line_annotation(annotation, len(parts))
+    for n, part in enumerate(parts):
+        body = request_body(part, options, annotation)
         body.pop("model", None)  # given once, when the job is created
         line = {"custom_id": custom_id(range_id, attempt, n), "body": body}
         lines.append(InputLine(range_id, attempt, n, list(part.pages),
                                json.dumps(line, separators=(",", ":")).encode() + b"\n"))
     return lines
+
+
+def line_annotation(annotation: AnnotationRequest | None, n_parts: int) -> AnnotationRequest | None:
+    """What a range's lines ask to be annotated: one document, one annotation, so a range sent as several
+    requests gets no document schema (its fields are extracted from the stored markdown, as synchronously)."""
+    if annotation is not None and annotation.schema is not None and n_parts > 1:
+        annotation = replace(annotation, schema=None)
+    if annotation is not None and annotation.schema is None and annotation.image_schema is None:
+        return None
+    return annotation
 
 
 def pack(ranges: Sequence[Sequence[InputLine]], max_requests: int, max_bytes: int) -> list[list[InputLine]]:

@@ -105,8 +105,8 @@ def claim_job(db: Database, settings: WorkerSettings, limit: int, now: datetime 
         contexts = range_budget(db, ids)
         for ctx in (contexts[rid] for rid in ids if rid in contexts):  # in range order: the first ones go first
             try:
-                charges[ctx.range_id] = budget.reserve(ctx.pages * settings.batch_price / 1000, ctx.job_id,
-                                                       ctx.job_limit_usd)
+                price = settings.annotated_batch_price if ctx.annotated else settings.batch_price
+                charges[ctx.range_id] = budget.reserve(ctx.pages * price / 1000, ctx.job_id, ctx.job_limit_usd)
             except BudgetExceeded as err:
                 refused[ctx.range_id] = err
     try:

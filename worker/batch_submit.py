@@ -27,6 +27,7 @@ from models.tables import BatchJob, BatchJobRange, BatchStatus, Document, Page, 
 
 from .batch_client import BatchClient, remote_state
 from .batch_jsonl import InputLine, pack, range_lines
+from .annotation import range_annotation
 from .batch_ranges import give_back, holder, members, owned, stop_batches
 from .objects import ObjectStore
 from .pdf_cache import OpenPdfCache
@@ -70,6 +71,10 @@ def _lines(db: Database, objects: ObjectStore, settings: WorkerSettings, job_id:
         stored = {(p.document_id, p.page_index) for p in s.execute(
             select(Page.document_id, Page.page_index).where(Page.document_id.in_(docs)))}
         token = job.token
+        conn = s.connection()
+        # a schema given: the lines carry the annotation formats the synchronous request would (worker/annotation.py)
+        asked = {m.range_id: range_annotation(conn, docs[m.document_id].options, m, stored) for m in mems
+                 if m.outcome == "pending"}
     done: list[FinishedRange] = []
     pdfs = OpenPdfCache()
     try:
@@ -83,7 +88,8 @@ def _lines(db: Database, objects: ObjectStore, settings: WorkerSettings, job_id:
                 continue
             try:
                 out.append(range_lines(_source(objects, docs[m.document_id]), m.range_id, m.attempt, pages, options,
-                                       settings.max_request_mb * 1_000_000, settings.max_request_pages, pdfs))
+                                       settings.max_request_mb * 1_000_000, settings.max_request_pages, pdfs,
+                                       asked.get(m.range_id)))
             except InputError as err:
                 _fail_member(db, token, m.link_id, err)
     finally:

@@ -1,8 +1,8 @@
 """Ranges and the budget: reserve before sending, hold what does not fit, let held ranges go when it does.
 
 `run_within_budget` wraps one synchronous range (worker/tasks.py): its worst-case cost (its pages at
-PAGEMILL_PRICE_PER_1000_PAGES) is reserved first; a refusal puts the range in `held` with the reason instead of
-sending it (not failed, not billed); afterwards the reservation is settled to the cost the usage ledger recorded
+PAGEMILL_PRICE_PER_1000_PAGES, at the annotated rate when its document has a schema) is reserved first; a
+refusal puts the range in `held` with the reason instead of sending it (not failed, not billed); afterwards the reservation is settled to the cost the usage ledger recorded
 for the range meanwhile. Batch ranges are reserved when a job claims them (worker/batch_ranges.py) and settled
 when their job is collected. `release_held` (the sweep) puts held ranges back in the queue once they fit.
 """
@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from models.db import Database
 from models.errors import BudgetExceeded, ErrorCode
-from models.tables import Job, JobDocument, PageRange, RangeStatus, Usage
+from models.tables import Document, Job, JobDocument, PageRange, RangeStatus, Usage
 
 from .budget import Budget, Charge
 
@@ -35,6 +35,7 @@ class RangeBudget:
     batch: bool
     job_id: int | None  # the latest job that covered the range's document
     job_limit_usd: float | None
+    annotated: bool = False  # its document asks for annotations (a schema): its pages cost the annotated rate
 
 
 def range_budget(db: Database, range_ids: list[int]) -> dict[int, RangeBudget]:
@@ -44,16 +45,18 @@ def range_budget(db: Database, range_ids: list[int]) -> dict[int, RangeBudget]:
               .group_by(JobDocument.document_id).subquery())
     with db.read_session() as s:
         rows = s.execute(
-            select(PageRange.id, PageRange.pages, PageRange.batch, latest.c.job_id, Job.options)
+            select(PageRange.id, PageRange.pages, PageRange.batch, latest.c.job_id, Job.options, Document.options)
+            .join(Document, Document.id == PageRange.document_id)
             .outerjoin(latest, latest.c.document_id == PageRange.document_id)
             .outerjoin(Job, Job.id == latest.c.job_id)
             .where(PageRange.id.in_(range_ids))
         ).all()
     out = {}
-    for rid, pages, batch, job_id, options in rows:
+    for rid, pages, batch, job_id, options, doc_options in rows:
         limit = (options or {}).get("budget_usd") if isinstance(options, dict) else None
+        annotated = isinstance(doc_options, dict) and ("schema" in doc_options or "image_schema" in doc_options)
         out[rid] = RangeBudget(rid, len(pages or []), bool(batch), job_id,
-                               float(limit) if isinstance(limit, int | float) else None)
+                               float(limit) if isinstance(limit, int | float) else None, annotated)
     return out
 
 
@@ -82,14 +85,18 @@ def last_usage_id(db: Database) -> int:
 
 
 def run_within_budget(db: Database, budget: Budget, range_id: int, price_per_page_usd: float,
-                      run: Callable[[], Any], held: Callable[[str], Any]) -> Any:
-    """`run()` the range inside a reservation, or `held(reason)` when it does not fit (the range is then held)."""
+                      run: Callable[[], Any], held: Callable[[str], Any],
+                      annotated_price_per_page_usd: float | None = None) -> Any:
+    """`run()` the range inside a reservation, or `held(reason)` when it does not fit (the range is then held).
+    A range whose document asks for annotations is reserved at `annotated_price_per_page_usd`."""
     if price_per_page_usd <= 0 or not budget.may_apply(db):
         return run()
     ctx = range_budget(db, [range_id]).get(range_id)
     if ctx is None or price_per_page_usd <= 0 or not budget.limits(ctx.job_id, ctx.job_limit_usd):
         return run()
     try:
+        if ctx.annotated and annotated_price_per_page_usd is not None:
+            price_per_page_usd = annotated_price_per_page_usd
         charge: Charge = budget.reserve(ctx.pages * price_per_page_usd, ctx.job_id, ctx.job_limit_usd)
     except BudgetExceeded as err:
         hold(db, range_id, err)
@@ -102,9 +109,9 @@ def run_within_budget(db: Database, budget: Budget, range_id: int, price_per_pag
 
 
 def release_held(db: Database, budget: Budget, sync_price_per_page: float, batch_price_per_page: float,
-                 send: Callable[[list[int]], None]) -> int:
+                 send: Callable[[list[int]], None], annotated_prices: tuple[float, float] | None = None) -> int:
     """Held ranges that fit the budget now go back to the queue (batch ranges to the next batch job, the others
-    to the workers through `send`). Returns how many."""
+    to the workers through `send`). `annotated_prices`: (sync, batch) per annotated page. Returns how many."""
     with db.read_session() as s:
         held_ids = list(s.scalars(select(PageRange.id).where(PageRange.status == RangeStatus.held)))
     if not held_ids:
@@ -112,6 +119,8 @@ def release_held(db: Database, budget: Budget, sync_price_per_page: float, batch
     ready = []
     for ctx in range_budget(db, held_ids).values():
         price = batch_price_per_page if ctx.batch else sync_price_per_page
+        if ctx.annotated and annotated_prices is not None:
+            price = annotated_prices[1] if ctx.batch else annotated_prices[0]
         if budget.has_room(ctx.pages * price, ctx.job_id, ctx.job_limit_usd):
             ready.append(ctx)
     if not ready:

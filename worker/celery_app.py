@@ -128,7 +128,8 @@ def _owner_only(path: Path) -> None:
         pass
 
 
-app = configure(PagemillCelery("pagemill", include=["worker.tasks", "worker.vision_tasks"]), WorkerSettings())
+app = configure(PagemillCelery("pagemill", include=["worker.tasks", "worker.vision_tasks", "worker.extraction_tasks"]),
+                WorkerSettings())
 
 
 def _pool_name(pool: Any) -> str:

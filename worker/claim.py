@@ -23,6 +23,7 @@ from models.tables import DocStatus, Document, Page, PageRange, RangeStatus
 from .failures import fail_range
 from .lease import holder_is_dead, holder_name
 from .objects import ObjectStore
+from .annotation import annotation_for
 from .providers.base import SourceDocument
 from .row_lock import ROW_LOCK
 
@@ -40,6 +41,7 @@ class ClaimedRange:
     source: SourceDocument
     holder: str = ""  # the lease holder written on the row
     object_path: str = ""  # the original (or its decrypted copy) in the object store
+    wants_fields: bool = False  # the document was submitted with a schema (worker/extraction_tasks.py)
 
 
 # pages already stored between the range's first and last page: almost always 0, and then the query for which
@@ -56,7 +58,7 @@ _CLAIM_READ = (
     select(
         _R.c.status, _R.c.attempts, _R.c.worker, _R.c.lease_expires_at, _R.c.pages, _R.c.document_id,
         _D.c.status.label("doc_status"), _D.c.mime_type, _D.c.work_path, _D.c.object_path, _D.c.page_count,
-        _STORED_IN_SPAN,
+        _D.c.options, _STORED_IN_SPAN,
     )
     .join_from(_R, _D, _D.c.id == _R.c.document_id)
     .where(_R.c.id == bindparam("range_id"))
@@ -142,12 +144,18 @@ def _claimed(
         stored = set(conn.execute(_STORED_PAGES, {"doc_id": row.document_id, "pages": pages}).scalars())
     kind = "pdf" if row.mime_type == "application/pdf" else "image"
     relpath = row.work_path or row.object_path
+    options = row.options
+    annotation = None
+    if options and ("schema" in options or "image_schema" in options):
+        annotation = annotation_for(conn, options, whole_document=not stored)
     source = SourceDocument(
         path=objects.local_name(relpath),  # no I/O under the claim's locks: fetched before the provider runs
         mime_type=row.mime_type or "",
         kind=kind,
         page_count=row.page_count or 0,
+        annotation=annotation,
     )
     return ClaimedRange(
-        range_id, row.document_id, attempt, [p for p in pages if p not in stored], source, holder, relpath
+        range_id, row.document_id, attempt, [p for p in pages if p not in stored], source, holder, relpath,
+        wants_fields=bool(options and "schema" in options),
     )

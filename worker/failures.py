@@ -36,6 +36,7 @@ class RangeOutcome:
     pages_written: int = 0
     retry_in_s: float | None = None
     message: str | None = None
+    wants_fields: bool = False  # its document has a schema: extract its fields once it is finished
 
 
 def _now() -> datetime:

@@ -121,6 +121,7 @@ class PreparedResult:
     usage: dict[str, Any] | None
     tables: list[dict[str, Any]] = field(default_factory=list)
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    fields: dict[str, Any] | None = None  # the document annotation's fields row (worker/annotation.py)
 
 
 def prepare_result(
@@ -131,9 +132,11 @@ def prepare_result(
     result: OcrResult,
     cost_per_page_usd: float = 0.0,
     billing: str = "sync",
+    annotated_cost_per_page_usd: float | None = None,
 ) -> PreparedResult:
     """Store the result's images in the object folder and build its rows; touches no database. `billing` is the
-    rate the pages were paid at (sync or batch; an annotated result is billed at the annotated rate)."""
+    rate the pages were paid at (sync or batch); a request that carried an annotation format bills its pages at
+    `annotated_cost_per_page_usd` instead (usage kind 'annotation', billing 'annotated' or 'batch_annotated')."""
     page_rows: list[dict[str, Any]] = []
     image_rows: list[dict[str, Any]] = []
     table_rows_: list[dict[str, Any]] = []
@@ -160,11 +163,13 @@ def prepare_result(
         table_rows_.extend(table_rows(document_id, page, tables, renamed.placed))
         block_rows_.extend(block_rows(document_id, page, image_names, tables))
     usage = None
+    if result.annotated and annotated_cost_per_page_usd is not None:
+        cost_per_page_usd = annotated_cost_per_page_usd
     if result.usage.pages_processed or result.billed:
         usage = {
             "document_id": document_id,
             "range_id": range_id,
-            "kind": "ocr",
+            "kind": "annotation" if result.annotated else "ocr",
             "provider": provider,
             "model": result.model,
             "pages_processed": result.usage.pages_processed,
@@ -176,7 +181,9 @@ def prepare_result(
 
 
 def _billing(billing: str, result: OcrResult) -> str:
-    if result.document_annotation is None:
+    # the rate follows what was asked (an annotation format sent), not what came back: a null annotation
+    # is billed at the annotated rate all the same
+    if not result.annotated:
         return billing
     return "annotated" if billing == "sync" else f"{billing}_annotated"
 
@@ -222,3 +229,8 @@ def insert_prepared_many(target: Session | Connection, results: Sequence[Prepare
     usage = [p.usage for p in results if p.usage is not None]
     if usage:
         connection_of(target).execute(_USAGE_INSERT, usage)
+    fields = [p.fields for p in results if p.fields is not None]
+    if fields:
+        from .annotation import upsert_fields_rows
+
+        upsert_fields_rows(connection_of(target), fields)

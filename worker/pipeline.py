@@ -54,14 +54,15 @@ STORE_WAIT_S = 120.0
 
 def _store_waiting(
     db: Database, objects: ObjectStore, claimed: ClaimedRange, result: OcrResult | None, provider: str,
-    cost_per_page_usd: float, wait_s: float = STORE_WAIT_S,
+    cost_per_page_usd: float, annotated_cost_per_page_usd: float | None = None, wait_s: float = STORE_WAIT_S,
 ) -> int:
     """store_result, waiting with backoff while the object store is away (its images go first, before any row)."""
     deadline = time.monotonic() + wait_s
     attempt = 0
     while True:
         try:
-            return store_result(db, objects, claimed, result, provider=provider, cost_per_page_usd=cost_per_page_usd)
+            return store_result(db, objects, claimed, result, provider=provider, cost_per_page_usd=cost_per_page_usd,
+                                annotated_cost_per_page_usd=annotated_cost_per_page_usd)
         except StoreUnavailable as err:
             attempt += 1
             pause = min(10.0, 0.5 * 2**attempt)
@@ -91,13 +92,15 @@ def run_range(
     retry_max_s: float = 300.0,
     cost_per_page_usd: float = 0.0,
     leases: LeaseKeeper | None = None,
+    annotated_cost_per_page_usd: float | None = None,
 ) -> RangeOutcome:
-    """Claim, OCR and store one range. `leases` is the process's lease keeper (a private one when None)."""
+    """Claim, OCR and store one range. `leases` is the process's lease keeper (a private one when None).
+    A request that carried an annotation format bills at `annotated_cost_per_page_usd`."""
     if leases is None:
         own = LeaseKeeper(db, lease_s)
         try:
             return run_range(db, objects, provider, range_id, worker_id, max_attempts, lease_s, retry_base_s,
-                             retry_max_s, cost_per_page_usd, own)
+                             retry_max_s, cost_per_page_usd, own, annotated_cost_per_page_usd)
         finally:
             own.close()
     try:
@@ -106,6 +109,18 @@ def run_range(
         return _database_away(exc, 1, retry_base_s, retry_max_s)
     if claimed is None:
         return RangeOutcome("skipped")
+    outcome = _run_claimed(db, objects, provider, claimed, max_attempts, lease_s, retry_base_s, retry_max_s,
+                           cost_per_page_usd, leases, annotated_cost_per_page_usd)
+    outcome.wants_fields = claimed.wants_fields
+    return outcome
+
+
+def _run_claimed(
+    db: Database, objects: ObjectStore, provider: OcrProvider, claimed: ClaimedRange, max_attempts: int,
+    lease_s: float, retry_base_s: float, retry_max_s: float, cost_per_page_usd: float, leases: LeaseKeeper,
+    annotated_cost_per_page_usd: float | None,
+) -> RangeOutcome:
+    range_id = claimed.range_id
     ctx = {"document_id": claimed.document_id, "range_id": range_id, "attempt": claimed.attempt}
     log.info("range started", extra=ctx)
     try:
@@ -116,12 +131,14 @@ def run_range(
                     # lease; a missing object is an ObjectMissing error on the range, an unreachable bucket a retry
                     objects.local_path(claimed.object_path)
                 result = provider.ocr(claimed.source, claimed.pages) if claimed.pages else None
-                written = _store_waiting(db, objects, claimed, result, provider.name, cost_per_page_usd)
+                written = _store_waiting(db, objects, claimed, result, provider.name, cost_per_page_usd,
+                                         annotated_cost_per_page_usd)
         except PagemillError as err:
             log.warning("range failed: %s", redact(err.message), extra=ctx)
             if isinstance(err.partial, OcrResult):
                 store_partial(db, objects, claimed, err.partial, provider=provider.name,
-                              cost_per_page_usd=cost_per_page_usd)
+                              cost_per_page_usd=cost_per_page_usd,
+                              annotated_cost_per_page_usd=annotated_cost_per_page_usd)
             return record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
         except (OperationalError, DBAPIError):
             raise

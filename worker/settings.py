@@ -49,7 +49,10 @@ class WorkerSettings(BaseSettings):
     price_per_1000_pages: float = 4.0
     # the Batch API's price; unset: half the synchronous price (reference/mistral-api.md §1.1: 50 % off)
     batch_price_per_1000_pages: float | None = None
-    annotated_price_per_1000_pages: float = 5.0  # pages with a document annotation (OCR 4: $5 vs $4)
+    # a page OCR'd with an annotation format (document_annotation_format / bbox_annotation_format sent): reference
+    # §1.1 (OCR 4: $5 vs $4); the Batch API takes the same share off it as off plain pages (annotated_batch_price)
+    annotated_price_per_1000_pages: float = Field(default=5.0, validation_alias=AliasChoices(
+        "PAGEMILL_ANNOTATED_PRICE_PER_1000_PAGES", "PAGEMILL_PRICE_PER_1000_ANNOTATED_PAGES"))
     # what of an OCR page is asked for (README "Settings" says why these defaults): tables as HTML objects
     # (merged cells survive; exports put them back in place), layout blocks and page confidence; headers and
     # footers stay in the text unless asked
@@ -61,6 +64,15 @@ class WorkerSettings(BaseSettings):
     image_limit: int | None = None
     image_min_size: int | None = None
     include_image_base64: bool = True
+
+    # structured extraction (worker/extraction): a JSON Schema file whose fields every document gets, in the
+    # OCR request when the provider is mistral and the document fits one request, else from the stored
+    # markdown through the chat model (PAGEMILL_EXTRACT_...); checked by the command before anything is sent
+    # PAGEMILL_SCHEMA ("schema" itself would shadow a pydantic attribute)
+    schema_path: Path | None = Field(default=None, validation_alias=AliasChoices("PAGEMILL_SCHEMA"))
+    image_schema: Path | None = None  # bbox_annotation_format: each extracted image's annotation (mistral)
+    extract_prompt: str | None = None  # document_annotation_prompt, and more instructions for the chat model
+    annotation_max_pages: int = 100  # longer documents are OCR'd in ranges and extracted after (README)
 
     # Batch API mode (worker/batch_*.py, scheduler/batch_poller.py): ranges go out as JSONL batch jobs
     batch: bool = False
@@ -100,6 +112,13 @@ class WorkerSettings(BaseSettings):
             return self.batch_price_per_1000_pages
         return self.price_per_1000_pages / 2
 
+    @property
+    def annotated_batch_price(self) -> float:
+        """USD per 1000 annotated pages through the Batch API: the batch discount applied to the annotated rate."""
+        if not self.price_per_1000_pages:
+            return self.annotated_price_per_1000_pages / 2
+        return self.annotated_price_per_1000_pages * self.batch_price / self.price_per_1000_pages
+
     @field_validator("batch_fallback")
     @classmethod
     def _known_fallback(cls, value: str) -> str:
@@ -138,10 +157,15 @@ class WorkerSettings(BaseSettings):
     def document_options(self) -> dict[str, object]:
         """What decides the OCR output of a document: identical content with identical options is not
         OCR'd again (dedup compares a hash of this)."""
+        from .extraction.options import extraction_options
+
         text_layer = self.text_layer_mode
+        extraction = extraction_options(self)
         if self.provider in LOCAL_PROVIDERS:
-            return {"provider": "tesseract", "lang": self.lang, "dpi": self.dpi, "text_layer": text_layer}
+            return {"provider": "tesseract", "lang": self.lang, "dpi": self.dpi, "text_layer": text_layer,
+                    **extraction}
         return {
+            **extraction,
             "provider": self.provider,
             "text_layer": text_layer,
             "model": self.ocr_model,

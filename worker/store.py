@@ -24,6 +24,7 @@ from sqlalchemy.orm.util import identity_key
 from models.db import Database
 from models.tables import DocStatus, Document, PageRange, RangeStatus
 
+from .annotation import fields_row
 from .objects import ObjectStore
 from .persist import PreparedResult, connection_of, insert_prepared, prepare_result
 from .providers.base import OcrResult
@@ -64,14 +65,17 @@ def _now() -> datetime:
 
 def store_result(
     db: Database, objects: ObjectStore, claimed: ClaimedRange, result: OcrResult | None, *, provider: str,
-    cost_per_page_usd: float = 0.0,
+    cost_per_page_usd: float = 0.0, annotated_cost_per_page_usd: float | None = None,
 ) -> int:
     """Store `result` for the claimed range, mark the range done and finish its document if it was the last.
     `result` None: every page of the range was already stored. `provider` names the provider for the pages'
-    source and the usage ledger. Returns the pages written."""
+    source and the usage ledger; a request that carried an annotation format bills at
+    `annotated_cost_per_page_usd`, and its document annotation becomes the fields row. Returns the pages written."""
     prepared = None
     if result is not None:
-        prepared = prepare_result(objects, claimed.document_id, claimed.range_id, provider, result, cost_per_page_usd)
+        prepared = prepare_result(objects, claimed.document_id, claimed.range_id, provider, result, cost_per_page_usd,
+                                  annotated_cost_per_page_usd=annotated_cost_per_page_usd)
+        prepared.fields = fields_row(claimed.document_id, claimed.source.annotation, result)
     return store_prepared(db, claimed.range_id, claimed.document_id, prepared)
 
 
@@ -103,11 +107,12 @@ def store_finished(db: Database, items: Sequence[FinishedRange]) -> list[int]:
 
 def store_partial(
     db: Database, objects: ObjectStore, claimed: ClaimedRange, result: OcrResult, *, provider: str,
-    cost_per_page_usd: float = 0.0,
+    cost_per_page_usd: float = 0.0, annotated_cost_per_page_usd: float | None = None,
 ) -> int:
     """Pages a provider was paid for before it failed on the rest of the range: keep them, so the retry sends
     (and pays for) only the missing pages. The range itself is left to the failure's record (worker/failures.py)."""
-    prepared = prepare_result(objects, claimed.document_id, claimed.range_id, provider, result, cost_per_page_usd)
+    prepared = prepare_result(objects, claimed.document_id, claimed.range_id, provider, result, cost_per_page_usd,
+                              annotated_cost_per_page_usd=annotated_cost_per_page_usd)
     with db.write_connection() as conn:
         return insert_prepared(conn, prepared)
 

@@ -10,6 +10,7 @@ from typing import Any
 from .celery_app import app
 from .metrics import observe_range
 from .budget_hold import run_within_budget
+from .extraction_tasks import enqueue_after_range as extract_after_range
 from .pipeline import RangeOutcome, run_range
 from .vision_tasks import enqueue_after_range
 
@@ -35,17 +36,21 @@ def ocr_range(self: Any, range_id: int) -> str:
             retry_max_s=s.retry_max_s,
             cost_per_page_usd=s.price_per_1000_pages / 1000,
             leases=res.leases,
+            annotated_cost_per_page_usd=s.annotated_price_per_1000_pages / 1000,
         )
 
     # a range that would cross a budget is held, not sent (worker/budget_hold.py)
     outcome = run_within_budget(res.db, res.budget, range_id, s.price_per_1000_pages / 1000, run,
-                                lambda reason: RangeOutcome("held", message=reason))
+                                lambda reason: RangeOutcome("held", message=reason),
+                                annotated_price_per_page_usd=s.annotated_price_per_1000_pages / 1000)
     observe_range(res.db, res.provider.name, range_id, outcome.status, outcome.pages_written,
                   time.monotonic() - started)
     if outcome.status == "retry" and outcome.retry_in_s is not None:
         raise self.retry(countdown=outcome.retry_in_s)
     if outcome.status == "done":
         enqueue_after_range(range_id)  # describe the range's images (a no-op unless vision is configured)
+    if outcome.wants_fields and outcome.status in ("done", "failed"):
+        extract_after_range(range_id)  # the document's fields once it is finished (a no-op without a schema)
     return outcome.status
 
 

@@ -142,6 +142,30 @@ def status(
                 err = f"{r.error_code}: {r.error}" if r.error else ""
                 table.add_row(str(r.id), pages, _colour(r.status), str(r.attempts), safe(err, 120))
             console.print(table)
+        _print_fields(db, doc_id)
+
+
+def _print_fields(db: Database, doc_id: int) -> None:
+    """The document's extracted fields, one line per schema, with the error where there are none."""
+    from sqlalchemy import select
+
+    from models.tables import FieldsRow
+
+    with db.read_session() as s:
+        rows = s.execute(select(FieldsRow.schema_name, FieldsRow.status, FieldsRow.source, FieldsRow.model,
+                                FieldsRow.error_code, FieldsRow.error, FieldsRow.note)
+                         .where(FieldsRow.document_id == doc_id).order_by(FieldsRow.id)).all()
+    if not rows:
+        return
+    table = Table(title="fields", title_justify="left")
+    for col in ("schema", "status", "source", "model", "error"):
+        table.add_column(col)
+    for name, status, source, model, code, error, note in rows:
+        detail = f"{code}: {error}" if error and status != "done" else (note or "")
+        colour = {"done": "green", "failed": "red"}.get(status, "")
+        shown = f"[{colour}]{status}[/{colour}]" if colour else status
+        table.add_row(safe(name, 40), shown, safe(source, 20), safe(model, 40), safe(detail, 300))
+    console.print(table)
 
 
 def _print_batch_jobs(db: Database) -> None:

@@ -12,6 +12,7 @@ import typer
 
 from ..console import cli_errors, console, err_console, safe
 from ._ocr_options import BlocksOpt, ConfidenceOpt, FooterOpt, HeaderOpt, TableFormatOpt, set_page_parts
+from ._schema_options import ImageSchemaOpt, PromptOpt, SchemaOpt, set_extraction
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -230,6 +231,9 @@ def run(
     batch: BatchOpt = False,
     batch_fallback: BatchFallbackOpt = None,
     budget: BudgetOpt = None,
+    schema: SchemaOpt = None,
+    extract_prompt: PromptOpt = None,
+    image_schema: ImageSchemaOpt = None,
 ) -> None:
     """One-shot: submit PATHs, process them to the end with worker processes of its own, print a summary.
 
@@ -244,6 +248,7 @@ def run(
     set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
     use_batch = _set_batch(batch, batch_fallback)
     with cli_errors():
+        set_extraction(schema, extract_prompt, image_schema)
         with _intake_progress() as intake, _progress() as progress:
             job = run_job(
                 paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password,
@@ -270,6 +275,9 @@ def submit(
     batch: BatchOpt = False,
     batch_fallback: BatchFallbackOpt = None,
     budget: BudgetOpt = None,
+    schema: SchemaOpt = None,
+    extract_prompt: PromptOpt = None,
+    image_schema: ImageSchemaOpt = None,
 ) -> None:
     """Enqueue PATHs to the configured broker for `pagemill worker` processes.
 
@@ -281,6 +289,7 @@ def submit(
     set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
     use_batch = _set_batch(batch, batch_fallback)
     with cli_errors():
+        set_extraction(schema, extract_prompt, image_schema)
         if wait:
             from worker.settings import WorkerSettings
 

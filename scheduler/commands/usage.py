@@ -12,8 +12,8 @@ __all__ = ["register"]
 
 
 def usage(
-    by: Annotated[str, typer.Option("--by", help="Group by day | model | document | billing (sync, batch, annotated).")] = "day",
-    kind: Annotated[str | None, typer.Option("--kind", help="Only ocr or vision rows.")] = None,
+    by: Annotated[str, typer.Option("--by", help="Group by day | model | document | kind | billing (sync, batch, annotated).")] = "day",
+    kind: Annotated[str | None, typer.Option("--kind", help="Only ocr, annotation, vision or extract rows.")] = None,
     price: Annotated[
         float | None,
         typer.Option(
@@ -40,14 +40,14 @@ def usage(
             return
         table = Table()
         for col, justify in ((by, "left"), ("requests", "right"), ("pages", "right"), ("MB sent", "right"),
-                             ("est. cost USD", "right")):
+                             ("tokens", "right"), ("est. cost USD", "right")):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         for r in rows:
             table.add_row(safe(r.group, 60), str(r.requests), str(r.pages), f"{r.doc_bytes / 1e6:.1f}",
-                          f"{r.cost_usd:.4f}")
+                          str(r.tokens), f"{r.cost_usd:.4f}")
         table.add_row("total", str(sum(r.requests for r in rows)), str(sum(r.pages for r in rows)),
-                      f"{sum(r.doc_bytes for r in rows) / 1e6:.1f}", f"{sum(r.cost_usd for r in rows):.4f}",
-                      style="bold")
+                      f"{sum(r.doc_bytes for r in rows) / 1e6:.1f}", str(sum(r.tokens for r in rows)),
+                      f"{sum(r.cost_usd for r in rows):.4f}", style="bold")
         console.print(table)
         rates = pages_by_billing(db, kind or "ocr")
         if rates:

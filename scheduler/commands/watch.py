@@ -15,6 +15,7 @@ import typer
 
 from ..console import cli_errors
 from ._ocr_options import BlocksOpt, ConfidenceOpt, FooterOpt, HeaderOpt, TableFormatOpt, set_page_parts
+from ._schema_options import ImageSchemaOpt, PromptOpt, SchemaOpt, set_extraction
 
 __all__ = ["register"]
 
@@ -58,6 +59,9 @@ def watch(
         typer.Option("--batch", help="Send the ranges as Mistral Batch API jobs (formed when"
                      " PAGEMILL_BATCH_MIN_REQUESTS wait or after PAGEMILL_BATCH_MAX_WAIT_S) [env PAGEMILL_BATCH]."),
     ] = False,
+    schema: SchemaOpt = None,
+    extract_prompt: PromptOpt = None,
+    image_schema: ImageSchemaOpt = None,
 ) -> None:
     """Watch folders: every complete file put there becomes a document, exactly once.
 
@@ -74,6 +78,7 @@ def watch(
     for name in ("pagemill.watch", "pagemill.sweep", "pagemill.batch"):
         logging.getLogger(name).setLevel(logging.INFO)  # arrival, settling and queueing are the output here
     with cli_errors():
+        set_extraction(schema, extract_prompt, image_schema)
         ws = WatchSettings()
         opts = ws.options()
         if after is not None and after not in AfterIntake.__members__:

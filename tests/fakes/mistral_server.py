@@ -12,6 +12,13 @@ ones), `bare_base64`, `rate_limit` (R requests/s over a sliding 1 s window, 429 
 `structure` (a `Structure`: every page also has a table, header, footer, links, and blocks and confidence
 scores as the request asks, see mistral_structure.py), `page_hook` (rewrites each page object before it is
 sent: malformed answers).
+
+Annotations: a request with `document_annotation_format` gets `document_annotation`, a JSON string built from
+the request's schema and the pages' text (tests/fakes/schema_answer.py); `bbox_annotation_format` fills each
+image's `image_annotation` the same way. `annotation_mode` makes it misbehave: "not_json", "double" (a JSON
+string holding JSON), "breaks" (an object that ignores the schema), "empty", or "reject" (400 to any request
+carrying an annotation format, as the real API answers schemas it cannot take). Request bodies are also
+validated as the official SDK's `OCRRequest` (and its `ResponseFormat`/`JSONSchema`).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from PIL import Image
 
 from tests.fakes._http_fake import ERROR_BODIES, Answer, Fault, LoopbackServer
 from tests.fakes.mistral_structure import Structure, enrich
+from tests.fakes.schema_answer import fill_from_text
 from worker.documents import PDFIUM_LOCK as _PDFIUM_LOCK  # one lock per process for all PDFium use
 
 __all__ = ["Fault", "MistralServer", "Received", "ERROR_BODIES", "Structure"]
@@ -63,6 +71,7 @@ class MistralServer(LoopbackServer[Received]):
         model: str = "mistral-ocr-2512",
         structure: Structure | None = None,
         page_hook: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        annotation_mode: str = "valid",
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -75,6 +84,7 @@ class MistralServer(LoopbackServer[Received]):
         self.model = model
         self.structure = structure
         self.page_hook = page_hook
+        self.annotation_mode = annotation_mode
         self._window: deque[float] = deque()
 
     def respond(self, path: str, raw: bytes, headers: dict[str, str]) -> Answer:
@@ -121,6 +131,10 @@ class MistralServer(LoopbackServer[Received]):
         problem = _validate(body)
         if problem:
             return 422, ERROR_BODIES["fastapi"](problem), {}, 0
+        annotated = "document_annotation_format" in body or "bbox_annotation_format" in body
+        if annotated and self.annotation_mode == "reject":
+            msg = "Invalid schema for response_format 'invoice': 'nullable' number types are not supported"
+            return 400, ERROR_BODIES["documented"](msg), {}, 0
         doc = body["document"]
         url = doc.get("document_url") if doc["type"] == "document_url" else doc["image_url"]
         url = url["url"] if isinstance(url, dict) else url
@@ -143,7 +157,22 @@ class MistralServer(LoopbackServer[Received]):
                 page = enrich(page, body, index, self.model, self.structure)
             out.append(self.page_hook(page) if self.page_hook else page)
         usage = {"pages_processed": len(out), "doc_size_bytes": len(data)}
-        return 200, {"pages": out, "model": self.model, "document_annotation": None, "usage_info": usage}, {}, len(out)
+        image_format = body.get("bbox_annotation_format")
+        if image_format:
+            for page in out:
+                for im in page["images"]:
+                    im["image_annotation"] = json.dumps(fill_from_text(image_format["json_schema"]["schema"], ""))
+        annotation = None
+        if body.get("document_annotation_format"):
+            schema = body["document_annotation_format"]["json_schema"]["schema"]
+            annotation = self._annotation(schema, "\n\n".join(p["markdown"] for p in out))
+        return 200, {"pages": out, "model": self.model, "document_annotation": annotation, "usage_info": usage}, {}, \
+            len(out)
+
+    def _annotation(self, schema: dict[str, Any], text: str) -> str:
+        good = json.dumps(fill_from_text(schema, text))
+        return {"valid": good, "not_json": good[:-1] + " (truncated", "double": json.dumps(good),
+                "breaks": json.dumps({"answer": "I read an invoice."}), "empty": ""}[self.annotation_mode]
 
     def _pdf_pages(self, data: bytes) -> list[tuple[str, bytes | None, tuple[int, int]]]:
         with _PDFIUM_LOCK:  # PDFium is not thread-safe
@@ -203,6 +232,22 @@ def _validate(body: Any) -> str | None:
         return f"Extra inputs are not permitted: {sorted(unknown)}"
     if not body.get("model") or not isinstance(body.get("document"), dict):
         return "Field required: model and document"
+    from mistralai.client import models as sdk
+    from pydantic import ValidationError
+
+    try:
+        sdk.OCRRequest.model_validate(body)
+        for key in ("document_annotation_format", "bbox_annotation_format"):
+            if body.get(key) is not None:
+                sdk.ResponseFormat.model_validate(body[key])
+                if body[key].get("type") != "json_schema":
+                    return f"{key}: only json_schema is valid"
+                sdk.JSONSchema.model_validate(body[key].get("json_schema"))
+    except ValidationError as err:
+        first = err.errors()[0]
+        return f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
+    if "document_annotation_prompt" in body and not body.get("document_annotation_format"):
+        return "document_annotation_prompt needs document_annotation_format"
     doc = body["document"]
     if doc.get("type") == "document_url":
         if not str(doc.get("document_url", "")).startswith("data:application/pdf;base64,"):

@@ -268,3 +268,30 @@ def test_fallback_sync_sends_a_failed_batch_line_as_a_synchronous_request(tmp_pa
         rows = dict(s.execute(select(Usage.billing, func.sum(Usage.pages_processed)).group_by(Usage.billing)).all())
     assert {k: int(v) for k, v in rows.items()} == {"batch": 2, "sync": 2}
     assert [c for c in server.received if c.status == 200]  # the synchronous /v1/ocr request
+
+
+def test_a_schema_goes_in_the_batch_lines_and_its_pages_are_billed_at_the_batch_annotated_rate(
+        tmp_path: Path, server: BatchServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.tables import FieldsRow
+
+    schema = Path(__file__).resolve().parents[2] / "examples" / "invoice.schema.json"
+    monkeypatch.setenv("PAGEMILL_SCHEMA", str(schema))
+    monkeypatch.setenv("PAGEMILL_ANNOTATED_PRICE_PER_1000_PAGES", "6")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pdf = make_born_digital_pdf(folder / "invoice.pdf", ["ACME Supplies Ltd\n\nInvoice number: INV-7\n\n"
+                                                         "Invoice date: 2026-03-01\n\nTotal: 12.50\n\nCurrency: EUR"])
+    submit([pdf], batch=True)
+    _drive()
+    line = json.loads(server.uploads[0].content.splitlines()[0])
+    # the same body as the synchronous request: the document schema as document_annotation_format
+    assert line["body"]["document_annotation_format"]["json_schema"]["name"] == "invoice"
+    assert [c for c in server.calls if c[1] == "/v1/ocr"] == []
+    db = _db()
+    with db.read_session() as s:
+        row = s.scalars(select(FieldsRow)).one()
+        assert (row.status, row.source, row.schema_name) == ("done", "annotation", "invoice")
+        assert row.data is not None and row.data["invoice_number"] == "INV-7"
+        usage = s.execute(select(Usage.kind, Usage.billing, Usage.pages_processed, Usage.cost_usd)).all()
+    assert [(k, b, p) for k, b, p, _ in usage] == [("annotation", "batch_annotated", 1)]
+    assert usage[0][3] == pytest.approx(1 * 3.0 / 1000)  # the annotated $6 at the batch discount (half)

@@ -22,7 +22,7 @@ from models.errors import CorruptInput, OversizedInput
 
 from ..documents import open_pdf
 from ..pdf_cache import OpenPdfCache
-from .base import SourceDocument
+from .base import AnnotationRequest, SourceDocument
 
 __all__ = ["RequestOptions", "RequestPart", "plan_parts", "request_body", "IMAGE_URL_TYPES"]
 
@@ -53,7 +53,14 @@ class RequestPart:
     size_bytes: int  # of the sent file, before base64
 
 
-def request_body(part: RequestPart, opts: RequestOptions) -> dict[str, Any]:
+def _response_format(name: str | None, schema: dict[str, Any]) -> dict[str, Any]:
+    # reference/mistral-api.md §1.2: ResponseFormat {type: json_schema, json_schema: {name, schema, strict}}
+    return {"type": "json_schema", "json_schema": {"name": name or "fields", "schema": schema, "strict": True}}
+
+
+def request_body(part: RequestPart, opts: RequestOptions, annotation: AnnotationRequest | None = None) -> dict[str, Any]:
+    """`annotation`: the document schema goes only in a request that holds every page of the document (the
+    provider decides), the image schema in every request."""
     body: dict[str, Any] = {
         "model": opts.model,
         "document": part.document,
@@ -74,6 +81,13 @@ def request_body(part: RequestPart, opts: RequestOptions) -> dict[str, Any]:
         body["image_limit"] = opts.image_limit
     if opts.image_min_size is not None:
         body["image_min_size"] = opts.image_min_size
+    if annotation is not None:
+        if annotation.schema is not None:
+            body["document_annotation_format"] = _response_format(annotation.schema_name, annotation.schema)
+            if annotation.prompt:
+                body["document_annotation_prompt"] = annotation.prompt  # needs document_annotation_format
+        if annotation.image_schema is not None:
+            body["bbox_annotation_format"] = _response_format(annotation.image_schema_name, annotation.image_schema)
     return body
 
 

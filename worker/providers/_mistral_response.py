@@ -38,7 +38,7 @@ class ParsedResponse:
     pages: list[OcrPage]
     model: str | None
     usage: OcrUsage
-    document_annotation: str | None = None
+    document_annotation: str | None = None  # a JSON string, as sent; validated by worker/annotation.py
 
 
 def decode_image(value: str | None) -> bytes | None:
@@ -131,5 +131,7 @@ def parse_response(body: bytes, sent: Sequence[int], source: str = "mistral") ->
         )
     model = data.get("model") if isinstance(data.get("model"), str) else None
     annotation = data.get("document_annotation")
+    if annotation is not None and not isinstance(annotation, str):
+        annotation = json.dumps(annotation)  # an object where the contract says string: kept, still validated
     return ParsedResponse(sorted(pages, key=lambda p: p.index), model, _usage(data.get("usage_info"), len(pages)),
-                          annotation if isinstance(annotation, str) else None)
+                          annotation)

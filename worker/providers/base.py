@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "AnnotationRequest",
     "SourceDocument",
     "OcrImage",
     "OcrTable",
@@ -25,6 +26,19 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class AnnotationRequest:
+    """What an OCR request asks to be annotated (Mistral's document_annotation_format / bbox_annotation_format).
+    `schema` is set only when the request carries the whole document: one document, one annotation."""
+
+    schema_name: str | None = None
+    schema_sha256: str | None = None
+    schema: dict[str, Any] | None = None
+    prompt: str | None = None  # document_annotation_prompt
+    image_schema_name: str | None = None
+    image_schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class SourceDocument:
     """A document as stored in the object folder. `kind` is "pdf" or "image"."""
 
@@ -33,6 +47,7 @@ class SourceDocument:
     kind: str
     page_count: int
     password: str | None = None
+    annotation: AnnotationRequest | None = None  # providers that cannot annotate ignore it
 
 
 @dataclass
@@ -116,6 +131,10 @@ class OcrResult:
     usage: OcrUsage = field(default_factory=OcrUsage)
     billed: bool = False  # True when a paid provider answered: the usage goes into the ledger
     document_annotation: str | None = None  # the provider's JSON string, as sent (document_annotation_format)
+    # why a document annotation that was asked for is missing (the server refused the schema, the document
+    # needed several requests): the pages are kept and the fields come from the stored markdown instead
+    annotation_error: str | None = None
+    annotated: bool = False  # the request carried an annotation format: its pages bill at the annotated rate
 
 
 @runtime_checkable

@@ -8,6 +8,12 @@ message; 401/403 `ProviderAuthError` ("check MISTRAL_API_KEY"), which stops the 
 (a SecretStr, in the request headers only: never in a message, a log line or a repr) and the error mapping are
 worker/http_api.py's; this module owns the OCR request and how a range is split into requests and put back
 together.
+
+Annotations (`source.annotation`, structured extraction): the document schema is sent as
+`document_annotation_format` only when the range goes as one request (one document, one annotation), the
+image schema as `bbox_annotation_format` in every request. A 400/422 to a request carrying them is sent once
+more without them: the pages are OCR'd, and the refusal becomes the document's fields error
+(`OcrResult.annotation_error`), so the fields are extracted from the stored markdown instead.
 """
 
 from __future__ import annotations
@@ -15,19 +21,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import SecretStr
 
-from models.errors import PagemillError, RateLimited
+from models.errors import PagemillError, ProviderRejected, RateLimited
 
 from ..http_api import DEFAULT_COOLDOWN_S, BearerApiClient
 from ..pdf_cache import OpenPdfCache
 from ._mistral_errors import OCR_ERRORS
 from ._mistral_request import RequestOptions, RequestPart, plan_parts, request_body
 from ._mistral_response import ParsedResponse, parse_response
-from .base import OcrPage, OcrResult, OcrUsage, SourceDocument
+from .base import AnnotationRequest, OcrPage, OcrResult, OcrUsage, SourceDocument
 
 if TYPE_CHECKING:
     from ..ratelimit import RateLimiter
@@ -55,7 +62,8 @@ def request_options(settings: WorkerSettings) -> RequestOptions:
     )
 
 
-def combine(parsed: list[ParsedResponse], default_model: str) -> OcrResult:
+def combine(parsed: list[ParsedResponse], default_model: str, annotated: bool = False,
+            annotation_error: str | None = None) -> OcrResult:
     """The answers to a range's requests as one billed result (the batch path combines its lines the same way)."""
     out_pages: list[OcrPage] = sorted((p for r in parsed for p in r.pages), key=lambda p: p.index)
     sizes = [r.usage.doc_size_bytes for r in parsed if r.usage.doc_size_bytes is not None]
@@ -65,8 +73,18 @@ def combine(parsed: list[ParsedResponse], default_model: str) -> OcrResult:
     )
     model = next((r.model for r in parsed if r.model), None) or default_model
     # one annotation per request; a range sent as several requests keeps the first (they describe parts)
-    annotation = next((r.document_annotation for r in parsed if r.document_annotation), None)
-    return OcrResult(pages=out_pages, model=model, usage=usage, billed=True, document_annotation=annotation)
+    annotation = next((r.document_annotation for r in parsed if r.document_annotation is not None), None)
+    return OcrResult(pages=out_pages, model=model, usage=usage, billed=True, document_annotation=annotation,
+                     annotation_error=annotation_error, annotated=annotated)
+
+
+@dataclass
+class _Sent:
+    """The answers of one range's requests so far."""
+
+    parsed: list[ParsedResponse] = field(default_factory=list)
+    annotated: bool = False  # a request carried an annotation format: billed at the annotated rate
+    annotation_error: str | None = None
 
 
 class MistralProvider:
@@ -123,24 +141,55 @@ class MistralProvider:
 
     def ocr(self, source: SourceDocument, pages: Sequence[int]) -> OcrResult:
         headers = self._api.headers()  # a missing key fails before any work
-        parsed: list[ParsedResponse] = []
-        for part in plan_parts(source, pages, self.max_request_bytes, self.max_request_pages, self._pdfs):
+        parts = plan_parts(source, pages, self.max_request_bytes, self.max_request_pages, self._pdfs)
+        annotation = source.annotation
+        sent = _Sent()
+        if annotation is not None and annotation.schema is not None and len(parts) > 1:
+            # one document, one annotation: a document that needs several requests gets none in the OCR
+            sent.annotation_error = (
+                f"the document needed {len(parts)} OCR requests (over {self.max_request_bytes / 1e6:.0f} MB in one):"
+                " its fields are extracted from the stored markdown instead")
+            annotation = replace(annotation, schema=None)
+        if annotation is not None and annotation.schema is None and annotation.image_schema is None:
+            annotation = None
+        for part in parts:
             try:
-                parsed.append(self._send(part, headers))
+                annotation = self._send_part(part, headers, annotation, sent)
             except PagemillError as err:
-                if parsed:
+                if sent.parsed:
                     # earlier parts of this range were answered and billed: hand them back to be stored
-                    err.partial = self._combine(parsed)
+                    err.partial = self._combine(sent)
                     if isinstance(err, RateLimited):
                         err.sent = True
                 raise
-        return self._combine(parsed)
+        return self._combine(sent)
 
-    def _combine(self, parsed: list[ParsedResponse]) -> OcrResult:
-        return combine(parsed, self.options.model)
+    def _send_part(
+        self, part: RequestPart, headers: dict[str, str], annotation: AnnotationRequest | None, sent: _Sent
+    ) -> AnnotationRequest | None:
+        """Send one part; returns the annotation the next parts ask for. A 400/422 to a request carrying
+        annotation formats is asked once more without them (a schema the server refuses: nullable numbers,
+        `.optional()`, reference §1.2): the pages are OCR'd, and the refusal is the document's fields error."""
+        try:
+            sent.parsed.append(self._send(part, headers, annotation))
+            sent.annotated = sent.annotated or annotation is not None
+            return annotation
+        except ProviderRejected as err:
+            if annotation is None:
+                raise
+            log.warning("the OCR server refused the annotation request; sending the pages without it: %s",
+                        err.message)
+            if annotation.schema is not None:
+                sent.annotation_error = f"the OCR server refused the annotation schema: {err.message}"
+            sent.parsed.append(self._send(part, headers, None))
+            return None
 
-    def _send(self, part: RequestPart, headers: dict[str, str]) -> ParsedResponse:
-        content = json.dumps(request_body(part, self.options)).encode()
+    def _combine(self, sent: _Sent) -> OcrResult:
+        return combine(sent.parsed, self.options.model, sent.annotated, sent.annotation_error)
+
+    def _send(self, part: RequestPart, headers: dict[str, str], annotation: AnnotationRequest | None = None
+              ) -> ParsedResponse:
+        content = json.dumps(request_body(part, self.options, annotation)).encode()
         response = self._api.send(OCR_PATH, content, headers)
         return parse_response(response.content, part.pages, self.name)
 

@@ -22,13 +22,13 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import or_, select, update
 
 from models.db import Database
-from models.errors import PagemillError, StorageError
+from models.errors import StorageError
 from models.tables import Document, Image, Usage
 
 from ..documents import read_image_size
 from ..objects import IMAGE_EXTENSIONS, ObjectStore
 from ..persist import insert_ignore
-from ..retry import backoff_s
+from ..retry import call_with_retries
 from .chat import Description
 from .client import VisionClient
 from .ids import PAGE_IMAGE_ID
@@ -64,17 +64,7 @@ def describe_prepared(
 ) -> Description:
     """One image with retries in this thread (the CLI's way; Celery tasks retry with a countdown instead):
     429/5xx/timeouts wait Retry-After or a backoff, anything else is raised at once."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return client.describe(image, prompt)
-        except PagemillError as err:
-            if not err.retryable or attempt == attempts:
-                raise
-            hinted = getattr(err, "retry_after_s", None)
-            wait = max(backoff_s(attempt, base_s, max_s), float(hinted or 0.0))
-            log.warning("%s; trying again in %.1f s", err.message, wait)
-            sleep(min(wait, max_s))
-    raise AssertionError("unreachable")
+    return call_with_retries(lambda: client.describe(image, prompt), attempts, base_s, max_s, sleep)
 
 
 def _qualifies(image: Image, min_size: int, objects: ObjectStore) -> bool:
