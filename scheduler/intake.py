@@ -77,6 +77,8 @@ class IntakeResult:
     # left them without one, and a second run completes it (a duplicate message is skipped by the worker)
     resend_ids: list[int] = field(default_factory=list)
     path: Path | None = None  # the file as given
+    # nothing to OCR, but fields to extract from the stored pages now (a known document, a new schema)
+    extract_now: bool = False
 
 
 @dataclass
@@ -88,8 +90,6 @@ class PreparedFile:
     info: DocumentInfo | None
     problem: InputError | None
     work_path: str | None
-    # nothing to OCR, but fields to extract from the stored pages now (a known document, a new schema)
-    extract_now: bool = False
 
 
 # what decides a document's fields, not its OCR: a new schema is extracted from the stored pages (fields are
