@@ -147,6 +147,7 @@ def status(
 
 def _print_fields(db: Database, doc_id: int) -> None:
     """The document's extracted fields, one line per schema, with the error where there are none."""
+    from rich.table import Table
     from sqlalchemy import select
 
     from models.tables import FieldsRow
