@@ -11,25 +11,20 @@ range, are left out of the plan, and the result says why a file was skipped. `fo
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
-from datetime import UTC, datetime
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
-import pypdfium2.raw as pdfium_c
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from models.db import Database
-from models.errors import InputError
 from models.tables import (
     DocStatus,
     Document,
     DocumentName,
-    FieldsRow,
-    FieldsStatus,
     Image,
     JobDocument,
     Page,
@@ -38,14 +33,15 @@ from models.tables import (
     PageTable,
     RangeStatus,
 )
+from worker.documents import DocumentInfo
 from worker.extraction import ANNOTATE_KEY
-from worker.documents import DocumentInfo, inspect_document, open_pdf
-from worker.objects import ObjectStore, StoredObject
+from worker.objects import ObjectStore
 from worker.persist import insert_ignore
-from worker.store import finish_document
-from worker.resources import limits_from
 from worker.settings import WorkerSettings
+from worker.store import finish_document
 
+from .intake_fields import annotate_in_request, save_schemas, want_fields
+from .intake_prepare import PreparedFile, prepare_file
 from .planning import parse_pages, split_ranges
 
 __all__ = [
@@ -81,17 +77,6 @@ class IntakeResult:
     extract_now: bool = False
 
 
-@dataclass
-class PreparedFile:
-    """A file stored and inspected, not yet registered."""
-
-    path: Path
-    stored: StoredObject
-    info: DocumentInfo | None
-    problem: InputError | None
-    work_path: str | None
-
-
 # what decides a document's fields, not its OCR: a new schema is extracted from the stored pages (fields are
 # deduplicated per document and schema hash), so nobody pays for OCR twice to change a schema
 _NOT_OCR_OPTIONS = ("schema", "extract_prompt")
@@ -100,14 +85,6 @@ _NOT_OCR_OPTIONS = ("schema", "extract_prompt")
 def options_key(options: dict[str, object]) -> str:
     ocr = {k: v for k, v in options.items() if k not in _NOT_OCR_OPTIONS}
     return hashlib.sha256(json.dumps(ocr, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _decrypted_copy(objects: ObjectStore, relpath: str, password: str) -> str:
-    """Keep a password-free working copy so workers never need the password (it is stored nowhere)."""
-    with open_pdf(objects.path(relpath), password) as pdf:
-        buf = io.BytesIO()
-        pdf.save(buf, flags=pdfium_c.FPDF_REMOVE_SECURITY)
-    return objects.put_bytes(buf.getvalue(), "work", "pdf").relpath
 
 
 def _wipe(session: Session, doc_id: int) -> None:
@@ -149,65 +126,6 @@ def _plan(session: Session, doc: Document, info: DocumentInfo, opts: IntakeOptio
         doc.status = DocStatus.queued
         doc.finished_at = None
     return [r.id for r in ranges]
-
-
-def prepare_file(
-    objects: ObjectStore, path: Path, settings: WorkerSettings, opts: IntakeOptions, durable: bool = True
-) -> PreparedFile:
-    """Store and inspect one file, no database. Raises only StorageError (the file could not be read or stored).
-    With `durable` False the caller syncs the store before registering (scheduler/intake_batch.py)."""
-    stored = objects.put_file(path, durable=durable)
-    info: DocumentInfo | None = None
-    problem: InputError | None = None
-    work_path: str | None = None
-    try:
-        info = inspect_document(objects.local_path(stored.relpath), opts.password, limits_from(settings))
-        if opts.password and info.kind == "pdf":
-            work_path = _decrypted_copy(objects, stored.relpath, opts.password)
-    except InputError as err:
-        problem = err
-    return PreparedFile(path, stored, info, problem, work_path)
-
-
-def save_schemas(db: Database, settings: WorkerSettings) -> None:
-    """The run's schemas, stored once per intake (before its documents name them)."""
-    from worker.extraction.options import schemas_of
-    from worker.extraction.store import save_schema
-
-    for schema in schemas_of(settings):
-        if schema is not None:
-            save_schema(db, schema)
-
-
-def _want_fields(session: Session, document_id: int, options: dict[str, object]) -> bool:
-    """A pending fields row for the document's schema, unless its fields are there; True when one is pending
-    now (the worker that finishes the document, or `extract_now`, takes it)."""
-    schema = options.get("schema")
-    if not isinstance(schema, dict):
-        return False
-    now = datetime.now(UTC)
-    insert_ignore(session, FieldsRow, [{
-        "document_id": document_id, "schema_name": schema["name"], "schema_sha256": schema["sha256"],
-        "status": FieldsStatus.pending, "created_at": now, "updated_at": now,
-    }], ["document_id", "schema_sha256"])
-    row = session.scalar(select(FieldsRow).where(FieldsRow.document_id == document_id,
-                                                 FieldsRow.schema_sha256 == schema["sha256"]))
-    if row is None or row.status == FieldsStatus.done:
-        return False
-    # a failed extraction is tried again when the document is submitted again
-    row.status, row.source, row.error, row.error_code = FieldsStatus.pending, None, None, None
-    return True
-
-
-def _annotate_in_request(options: dict[str, object], settings: WorkerSettings, opts: IntakeOptions,
-                         page_count: int) -> bool:
-    """The document schema goes in the OCR request when the provider can annotate, every page is OCR'd (no
-    text layer taking some), and the selected pages fit PAGEMILL_ANNOTATION_MAX_PAGES; otherwise the fields
-    are extracted from the stored markdown once the document is OCR'd."""
-    if "schema" not in options or options.get("provider") != "mistral" or options.get("text_layer") != "never":
-        return False
-    selected = len(parse_pages(opts.pages, page_count))
-    return 0 < selected <= min(settings.annotation_max_pages, settings.max_request_pages)
 
 
 def register_file(
@@ -276,7 +194,7 @@ def _register_new(
             row.update(status=DocStatus.failed, error=f.problem.message, error_code=f.problem.code)
         elif f.info is not None:
             row.update(mime_type=f.info.mime_type, page_count=f.info.page_count)
-            if _annotate_in_request(doc_options, settings, opts, f.info.page_count):
+            if annotate_in_request(doc_options, settings, opts, f.info.page_count):
                 # one document, one annotation: its pages go as one request (README: structured extraction)
                 row["options"] = {**doc_options, ANNOTATE_KEY: True}
         rows.append(row)
@@ -295,7 +213,7 @@ def _register_new(
         elif f.info is not None:
             requested = parse_pages(opts.pages, f.info.page_count)
             per_task = opts.pages_per_task
-            if _annotate_in_request(doc_options, settings, opts, f.info.page_count):
+            if annotate_in_request(doc_options, settings, opts, f.info.page_count):
                 per_task = settings.max_request_pages
             for seq, chunk in enumerate(split_ranges(requested, per_task, settings.max_request_pages), 1):
                 range_rows.append({
@@ -319,7 +237,7 @@ def _register_new(
             result.note = "no pages selected"
         if f.problem is None and "schema" in doc_options:
             assert result.document_id is not None
-            _want_fields(session, result.document_id, doc_options)  # its pending fields row
+            want_fields(session, result.document_id, doc_options)  # its pending fields row
     _record_names(session, files, results, job_id, opts)
     return results
 
@@ -420,7 +338,7 @@ def _register_known(
             doc.error = doc.error_code = None  # an intake failure that no longer applies
         plan_opts = opts
         stored_pages = session.scalar(select(func.count()).select_from(Page).where(Page.document_id == doc.id))
-        if not stored_pages and _annotate_in_request(doc_options, settings, opts, info.page_count):
+        if not stored_pages and annotate_in_request(doc_options, settings, opts, info.page_count):
             # one document, one annotation: its pages go as one request (README: structured extraction)
             doc.options = {**doc_options, ANNOTATE_KEY: True}
             plan_opts = replace(opts, pages_per_task=settings.max_request_pages)
@@ -439,7 +357,7 @@ def _register_known(
         elif result.note is None:
             n = result.pages_planned
             result.note = f"known document {doc.id}: OCR of the {n} page{'s' if n != 1 else ''} not stored yet"
-        if _want_fields(session, doc.id, doc_options) and not result.range_ids and stored_pages:
+        if want_fields(session, doc.id, doc_options) and not result.range_ids and stored_pages:
             result.extract_now = True
             result.note = f"{result.note or ''}; fields to extract from the stored pages".lstrip("; ")
     _record_names(session, [f], [result], job_id, opts)

@@ -26,7 +26,8 @@ from models.errors import StorageError
 from worker.objects import ObjectStore
 from worker.settings import WorkerSettings
 
-from .intake import IntakeOptions, IntakeResult, PreparedFile, prepare_file, register_prepared, save_schemas
+from .intake import IntakeOptions, IntakeResult, PreparedFile, prepare_file, register_prepared
+from .intake_fields import save_schemas
 
 __all__ = ["IntakeProgress", "intake_files", "DEFAULT_BATCH_FILES"]
 
