@@ -3,6 +3,7 @@ itself here; commands are thin wrappers over functions that raise."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -87,6 +88,11 @@ def main() -> None:
             name = name if name.startswith(("PAGEMILL_", "MISTRAL_")) else f"PAGEMILL_{name}"
             err_console.print(f"[red]error[/red] (config): {name}: {e['msg']}")
         raise SystemExit(2) from None
+    finally:
+        # The command is over. At exit the interpreter's last garbage collections walk every object the command
+        # loaded (SQLAlchemy, pydantic, the engine): 0.3-0.5 s of a one-page `run` on this machine, 0.03 s once
+        # those objects are frozen. Exit handlers and finalizers still run.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from .lease import holder_is_dead
 from .pipeline import fail_range, finish_document
 from .redact import redact
 from .retry import backoff_s
+from .row_lock import ROW_LOCK
 from .settings import WorkerSettings
 
 __all__ = ["HOLDER_PREFIX", "Member", "holder", "claim_job", "members", "owned", "give_back", "stop_batches",
@@ -33,7 +34,6 @@ __all__ = ["HOLDER_PREFIX", "Member", "holder", "claim_job", "members", "owned",
 
 HOLDER_PREFIX = "batch:"
 _LEASE_MARGIN = timedelta(hours=1)
-_ROW_LOCK = {"key_share": True}  # as worker/pipeline.py: does not conflict with the inserts' KEY SHARE locks
 
 
 def holder(token: str) -> str:
@@ -130,7 +130,7 @@ def _claim(db: Database, settings: WorkerSettings, ids: list[int], now: datetime
         lease = now + timedelta(hours=settings.batch_timeout_hours) + _LEASE_MARGIN
         claimed = 0
         for rid in ids:
-            rng = s.get(PageRange, rid, with_for_update=_ROW_LOCK, populate_existing=True)
+            rng = s.get(PageRange, rid, with_for_update=ROW_LOCK, populate_existing=True)
             if rng is None or rng.status != RangeStatus.queued:
                 continue  # another claimer (a synchronous retry, another sweeper) took it first
             if rng.attempts >= settings.max_attempts:
@@ -223,7 +223,7 @@ def give_back(session: Session, settings: WorkerSettings, token: str, link: Batc
               message: str) -> str:
     """A range of the job got no usable answer: back to the queue for another attempt (in a later batch, or
     synchronously with PAGEMILL_BATCH_FALLBACK=sync), or failed once out of attempts. Returns the outcome."""
-    rng = session.get(PageRange, link.range_id, with_for_update=_ROW_LOCK, populate_existing=True)
+    rng = session.get(PageRange, link.range_id, with_for_update=ROW_LOCK, populate_existing=True)
     message = redact(message)
     link.error = message
     if not owned(rng, token, link.attempt):

@@ -23,7 +23,7 @@ from models.errors import (
     UnsupportedFormat,
 )
 
-from .mime import image_bytes_mime, sniff_mime
+from .mime import sniff_mime
 
 __all__ = [
     "DocumentInfo",

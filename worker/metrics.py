@@ -37,11 +37,12 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["METRICS", "Metrics", "MetricsSettings", "serve_metrics", "build_registry", "observe_range",
-           "forget_process"]
+           "forget_process", "remove_multiprocess_dir"]
 
 log = logging.getLogger("pagemill.metrics")
 
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_OWNER_ENV = "PAGEMILL_METRICS_DIR_OWNER"  # "pid:folder" of the process that made the folder
 
 
 def _prepare_multiprocess_dir() -> None:
@@ -52,11 +53,16 @@ def _prepare_multiprocess_dir() -> None:
     os.environ[_MULTIPROC_ENV] = folder
     owner = os.getpid()
 
-    def _remove() -> None:  # forked children run atexit too: only the creator removes the folder
-        if os.getpid() == owner:
-            shutil.rmtree(folder, ignore_errors=True)
+    os.environ[_OWNER_ENV] = f"{owner}:{folder}"
+    atexit.register(remove_multiprocess_dir)
 
-    atexit.register(_remove)
+
+def remove_multiprocess_dir() -> None:
+    """Remove the metrics folder this process made (at exit; `pagemill worker` calls it itself). Forked children
+    run exit handlers too: only the creator removes it."""
+    owner, _, folder = os.environ.get(_OWNER_ENV, "").partition(":")
+    if folder and owner == str(os.getpid()):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _prepare_multiprocess_dir()

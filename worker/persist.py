@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from models.corrections import keep_corrections
 from models.tables import Image, Page, PageBlock, PageTable, Usage
 
-from .documents import image_bytes_mime, read_image_size
+from .documents import read_image_size
+from .mime import image_bytes_mime
 from .objects import IMAGE_EXTENSIONS, ObjectStore
 from .page_parts import block_rows, page_fields, rename_placeholders, table_names, table_rows
 from .providers.base import OcrImage, OcrPage, OcrResult

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -355,7 +356,29 @@ def worker(
         if settings.embedded_broker:
             argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         _exit_with_parent()
-        app.worker_main(argv)
+        try:
+            app.worker_main(argv)
+        except SystemExit as stopped:
+            _exit_at_once(stopped.code)
+        _exit_at_once(0)
+
+
+def _exit_at_once(code: object) -> None:
+    """The worker has stopped: Celery has stopped its pool and the worker_shutdown handlers have closed the
+    database and HTTP clients. Exit without the interpreter's exit handlers: after a cold shutdown (SIGTERM
+    mid-range, past worker_soft_shutdown_timeout) multiprocessing's handler finalizes billiard's pool by putting
+    a sentinel on a queue whose lock the killed pool child may still hold, and the worker never exits (seen
+    here; py-spy showed the main thread in `Pool._terminate_pool` -> `SemLock.__enter__`). The one exit handler
+    of ours, the metrics folder's removal, runs first."""
+    import logging
+
+    from worker.metrics import remove_multiprocess_dir
+
+    remove_multiprocess_dir()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
 
 
 def _exit_with_parent() -> None:

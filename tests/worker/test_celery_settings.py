@@ -74,12 +74,17 @@ def test_sigterm_mid_range_puts_the_work_back(tmp_path: Path, monkeypatch: pytes
         with db.read_session() as s:
             return s.scalar(select(PageRange.id).where(PageRange.status == "running")) is not None
 
-    assert wait_until(running, 40)
-    time.sleep(1)
-    started = time.monotonic()
-    first.send_signal(signal.SIGTERM)
-    first.wait(60)
-    assert time.monotonic() - started < 40  # bounded by worker_soft_shutdown_timeout, not by the range
+    try:
+        assert wait_until(running, 40)
+        time.sleep(1)
+        started = time.monotonic()
+        first.send_signal(signal.SIGTERM)
+        first.wait(60)
+        assert time.monotonic() - started < 40  # bounded by worker_soft_shutdown_timeout, not by the range
+    finally:
+        if first.poll() is None:  # failed: never leave a worker running behind the suite
+            first.kill()
+            first.wait(30)
     from scheduler.sweep import Sweeper
 
     sweeper = Sweeper(db, WorkerSettings(), 1.0, 4.0)
@@ -111,6 +116,13 @@ def test_each_worker_thread_keeps_a_database_connection_open(pool: str, concurre
     finally:
         app.close_resources()
         app.db_connections = 5
+        # a WorkController sets process-wide worker state that would follow later tests in this process:
+        # `result.get()` refused as if inside a task, the fast tracer on
+        from celery._state import _set_task_join_will_block
+        from celery.app.trace import reset_worker_optimizations
+
+        _set_task_join_will_block(False)
+        reset_worker_optimizations(app)
 
 
 def test_threads_asking_at_once_share_one_set_of_resources(monkeypatch: pytest.MonkeyPatch) -> None:

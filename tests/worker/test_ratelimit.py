@@ -202,13 +202,14 @@ def test_a_near_miss_429_slows_every_worker_in_proportion(make_limiter: Factory)
     assert two.backend.cooldown_remaining(two.cfg) == 0  # not a full pause of everyone...
     started = time.monotonic()
     assert two._sleep_to_slot(reserved)  # ...but the slot reserved before the 429 moves back one interval
-    assert 0.1 + 0.1 <= time.monotonic() - started + 0.02 < 0.6
+    # at least the extra interval, and well short of the 1 s a full pause would take (a slow machine adds to it)
+    assert 0.1 + 0.1 <= time.monotonic() - started + 0.02 < 0.9
     two.release("reserved-before")
     times = []
     for _ in range(3):  # and the pace after it is ~10 % slower, recovering within about a second
         with two.slot():
             times.append(time.monotonic())
-    assert 0.1 * 2 <= times[-1] - times[0] < 0.6
+    assert 0.1 * 2 <= times[-1] - times[0] < 0.9
 
 
 def test_429s_in_a_row_or_a_long_retry_after_pause_everyone(make_limiter: Factory) -> None:
