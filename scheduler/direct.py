@@ -1,10 +1,8 @@
 """Direct processing: a small embedded `pagemill run` OCRs with processes forked from itself, without a broker.
 
 Celery workers start as a fresh interpreter: on 2 cores one took 1.5-3 s to load everything and be ready,
-more than the OCR of a few pages. Direct processes are forked from the command as it starts, so they begin with
-its modules loaded and load the engine while the command migrates the database and registers the files; once
-intake is done they are told the job's documents, and they take their ranges from the database, not from a
-broker. Each range
+more than the OCR of a few pages. Direct processes are forked from the command once intake is done, so they
+start with its modules loaded, and they take their ranges from the database, not from a broker. Each range
 goes through the code a Celery task calls (worker/pipeline.py `run_range`: the claim with its lease and
 attempt count, the provider, the store), so the guarantees are the same:
 
@@ -36,7 +34,7 @@ import socket
 import sys
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from select import select as wait_readable
@@ -88,8 +86,7 @@ def direct_applies(settings: WorkerSettings, pages: int) -> bool:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What a direct process needs beyond the environment (it reads its settings from there, as a worker).
-    A process forked before intake gets its documents later, through a pipe (`DirectProcessing.begin`)."""
+    """What a direct process needs beyond the environment (it reads its settings from there, as a worker)."""
 
     worker_id: str
     document_ids: tuple[int, ...]
@@ -97,28 +94,22 @@ class _Plan:
 
 
 class DirectProcessing:
-    """The direct processes of one command, as a context manager like EmbeddedProcessing.
-
-    Entered before intake, it forks the processes at once: each loads the engine and its language data (0.3-0.5 s)
-    while the command migrates the database and registers the files, then waits for its documents. After
-    intake, `begin(db, document_ids)` hands them their documents, or `cancel()` stops them when the job turned
-    out too big for direct processing. Then `check()` from the wait loop (replaces dead processes, enforces the
-    time limit, sweeps), and `finished` once every range is."""
+    """The direct processes of one command, as a context manager like EmbeddedProcessing: `check()` from the
+    wait loop (replaces dead processes, enforces the time limit, sweeps), `finished` once every range is."""
 
     SWEEP_INTERVAL_S = 2.0
     # the wait loop's longest pause between checks; a process that finishes a range wakes it at once (`pause`)
     POLL_S = 0.5
 
-    def __init__(self, settings: WorkerSettings, processes: int | None = None) -> None:
-        self.settings = settings
-        self.db: Database | None = None
-        self.document_ids: list[int] = []
+    def __init__(self, db: Database, settings: WorkerSettings, document_ids: list[int],
+                 processes: int | None = None) -> None:
+        self.db, self.settings = db, settings
+        self.document_ids = sorted(set(document_ids))
         self.processes = max(1, processes or SchedulerSettings().embedded_workers or os.cpu_count() or 1)
-        self.plan = _Plan(f"pagemill-direct-{uuid.uuid4().hex[:8]}@{socket.gethostname()}", (),
-                          settings.data_dir / "worker.log")
+        self.plan = _Plan(f"pagemill-direct-{uuid.uuid4().hex[:8]}@{socket.gethostname()}",
+                          tuple(self.document_ids), settings.data_dir / "worker.log")
         self._ctx = multiprocessing.get_context("fork")
         self._procs: list[Any] = []
-        self._waiting: list[tuple[Any, int]] = []  # forked before intake: (process, the pipe its documents go to)
         self._clock: Any = None  # per process: time.monotonic() when its current range started, 0.0 when idle
         self._signalled: set[tuple[int, float]] = set()
         self._idle_deaths = 0
@@ -127,54 +118,25 @@ class DirectProcessing:
         self.finished = False
 
     def __enter__(self) -> DirectProcessing:
+        self._start_all()
+        self._next_sweep = time.monotonic() + self.SWEEP_INTERVAL_S
+        return self
+
+    def _start_all(self) -> None:
+        """As many processes as there are ranges to run, up to `processes`; none while there is nothing (the
+        documents are done, or another live command runs their ranges: the sweep may give them back later)."""
+        n = min(self.processes, self._open_ranges())
+        if n == 0:
+            return
         _preload()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._clock = self._ctx.Array("d", self.processes, lock=False)
+        self._clock = self._ctx.Array("d", n, lock=False)
         self._wake = os.pipe()
         for fd in self._wake:
             os.set_blocking(fd, False)
-        for slot in range(self.processes):
-            read_end, write_end = os.pipe()
-            self._waiting.append((self._fork(slot, self.plan, read_end), write_end))
-            os.close(read_end)
-        return self
-
-    def begin(self, db: Database, document_ids: list[int]) -> None:
-        """Intake is over: as many of the waiting processes as there are ranges to run get the job's documents,
-        the others stop. None runs while there is nothing (the documents are done, or another live command runs
-        their ranges: the sweep may give them back later, and processes are forked then)."""
-        self.db, self.document_ids = db, sorted(set(document_ids))
-        self.plan = replace(self.plan, document_ids=tuple(self.document_ids))
-        n = min(self.processes, self._open_ranges())
-        ids = ",".join(map(str, self.document_ids)).encode() + b"\n"
         self._procs = [None] * n
-        for slot, (proc, write_end) in enumerate(self._waiting):
-            if slot < n:
-                try:
-                    os.write(write_end, ids)  # a few hundred bytes at most (PAGEMILL_DIRECT_MAX_PAGES)
-                except BrokenPipeError:  # it died waiting: check() starts another
-                    pass
-                self._procs[slot] = proc
-            else:
-                _kill(proc)
-            os.close(write_end)
-        self._waiting = []
-        self._next_sweep = time.monotonic() + self.SWEEP_INTERVAL_S
-
-    def cancel(self) -> None:
-        """Not needed after all (the job is too big for direct processing): stop the waiting processes."""
-        for proc, write_end in self._waiting:
-            _kill(proc)
-            os.close(write_end)
-        self._waiting = []
-
-    def _fork(self, slot: int, plan: _Plan, plan_fd: int | None = None) -> Any:
-        self._clock[slot] = 0.0
-        assert self._wake is not None
-        proc = self._ctx.Process(target=_serve, args=(plan, self._clock, slot, os.getpid(), self._wake[1], plan_fd),
-                                 name=f"pagemill-direct-{slot}", daemon=True)
-        proc.start()
-        return proc
+        for slot in range(n):
+            self._start(slot)
 
     def _open_ranges(self) -> int:
         with self.db.read_session() as s:
@@ -184,7 +146,12 @@ class DirectProcessing:
             )).all())
 
     def _start(self, slot: int) -> None:
-        self._procs[slot] = self._fork(slot, self.plan)
+        self._clock[slot] = 0.0
+        assert self._wake is not None
+        proc = self._ctx.Process(target=_serve, args=(self.plan, self._clock, slot, os.getpid(), self._wake[1]),
+                                 name=f"pagemill-direct-{slot}", daemon=True)
+        proc.start()
+        self._procs[slot] = proc
 
     def pause(self, seconds: float) -> None:
         """Wait up to `seconds`, less when a process finishes a range (the progress is read again then)."""
@@ -223,21 +190,21 @@ class DirectProcessing:
             elif now - started > soft and (slot, started) not in self._signalled:
                 self._signalled.add((slot, started))
                 os.kill(proc.pid, signal.SIGUSR1)
-        if now >= self._next_sweep and self.db is not None:
+        if now >= self._next_sweep:
             self._next_sweep = now + self.SWEEP_INTERVAL_S
             sweep_database(self.db, self.settings, self.document_ids)
             if not self._procs:
-                self._procs = [None] * min(self.processes, self._open_ranges())
-                for slot in range(len(self._procs)):
-                    self._start(slot)
+                self._start_all()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         # idle once finished (every result committed), and otherwise stopped for good: no warm shutdown to wait for
-        self.cancel()
         for proc in self._procs:
-            _kill(proc)
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGKILL)
+        for proc in self._procs:
+            proc.join(5)
         if self._procs and not self.finished:
             self._hand_back()
         if self._wake is not None:
@@ -246,7 +213,6 @@ class DirectProcessing:
             self._wake = None
 
     def _hand_back(self) -> None:
-        assert self.db is not None
         """Ranges our processes were running back to queued now (or failed when out of attempts), instead of
         when their leases run out: interrupted (Ctrl-C) or failed, the next command takes them at once."""
         now = datetime.now(UTC)
@@ -260,12 +226,6 @@ class DirectProcessing:
             log.warning("could not hand back the running ranges: %s", type(err).__name__)
 
 
-def _kill(proc: Any) -> None:
-    if proc.is_alive():
-        os.kill(proc.pid, signal.SIGKILL)
-    proc.join(5)
-
-
 def _preload() -> None:
     """Import, before forking, what every process needs: each then starts with it loaded."""
     import worker.providers.tesseract  # noqa: F401
@@ -273,9 +233,8 @@ def _preload() -> None:
     from worker.providers._tesseract import find_tessdata  # noqa: F401
 
 
-def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int, plan_fd: int | None) -> None:
-    """A direct process: ranges of the plan's documents, one at a time, until the command kills it. Forked before
-    intake (`plan_fd`), it gets ready first and then reads its documents from the pipe."""
+def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int) -> None:
+    """A direct process: ranges of the plan's documents, one at a time, until the command kills it."""
     from billiard.exceptions import SoftTimeLimitExceeded
 
     from worker.pipeline import run_range
@@ -300,8 +259,6 @@ def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int, plan_fd: 
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_SETUP_FAILED)
-    if plan_fd is not None:
-        plan = replace(plan, document_ids=_read_documents(plan_fd))
     s = res.settings
     due: dict[int, float] = {}  # range id -> when a retry of it may run (the database was away)
     while True:
@@ -329,19 +286,6 @@ def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int, plan_fd: 
         due.pop(range_id, None)
         if outcome.status == "retry" and outcome.retry_in_s is not None:
             due[range_id] = time.monotonic() + outcome.retry_in_s
-
-
-def _read_documents(fd: int) -> tuple[int, ...]:
-    """The job's document ids, one line written once intake is over; the pipe closed without one means this
-    process is not needed. (A line, not the end of the pipe: processes forked later hold copies of its write
-    end.)"""
-    data = b""
-    while not data.endswith(b"\n") and (chunk := os.read(fd, 65536)):
-        data += chunk
-    os.close(fd)
-    if not data.endswith(b"\n"):
-        os._exit(0)
-    return tuple(int(i) for i in data.decode().split(","))
 
 
 def _next_range(db: Database, plan: _Plan, slot: int, due: dict[int, float]) -> int | None:

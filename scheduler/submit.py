@@ -123,29 +123,28 @@ def submit(
         raise ConfigError("--batch needs the Mistral provider (PAGEMILL_PROVIDER=mistral): the Batch API is Mistral's")
     sched = SchedulerSettings()
     files = expand_paths(paths)
+    db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
+    db.migrate()
+    objects = open_objects(settings)
+    opts = IntakeOptions(
+        pages=pages, pages_per_task=pages_per_task or sched.pages_per_task, force=force, password=password,
+        collection=collection, batch=batch,
+    )
+    with db.write_session() as s:
+        options = {"pages": pages, "force": force, "batch": batch, **settings.document_options()}
+        if budget_usd is not None:
+            options["budget_usd"] = budget_usd
+        row = JobRow(kind=kind, options=options)
+        s.add(row)
+        s.flush()
+        job = Job(id=row.id, db=db)
     if start_workers is None:
         start_workers = wait and settings.embedded_broker
-    # a small job may go to direct processes (no broker): forked now, they get ready while the database is
-    # migrated and the files registered; its ranges are held back here rather than sent until it is more
+    # a small job may go to direct processes, forked once intake is done (no broker); until it is more than
+    # that, its ranges are held back here rather than sent
     direct = bool(not batch and start_workers and wait and direct_applies(settings, 1))
     held: list[int] = []
     with ExitStack() as stack:
-        early = stack.enter_context(DirectProcessing(settings)) if direct else None
-        db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
-        db.migrate()
-        objects = open_objects(settings)
-        opts = IntakeOptions(
-            pages=pages, pages_per_task=pages_per_task or sched.pages_per_task, force=force, password=password,
-            collection=collection, batch=batch,
-        )
-        with db.write_session() as s:
-            options = {"pages": pages, "force": force, "batch": batch, **settings.document_options()}
-            if budget_usd is not None:
-                options["budget_usd"] = budget_usd
-            row = JobRow(kind=kind, options=options)
-            s.add(row)
-            s.flush()
-            job = Job(id=row.id, db=db)
         here: EmbeddedProcessing | DirectProcessing | None = None
         if start_workers and not direct:
             # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
@@ -153,7 +152,7 @@ def submit(
 
         def send(ids: list[int]) -> None:
             # workers start on the first batch while the rest are read; Batch API ranges wait for
-            # _flush_batches, and a direct run's for its processes to be given their documents
+            # _flush_batches, and a direct run's for the processes forked once intake is over
             if batch:
                 return
             if direct:
@@ -169,9 +168,8 @@ def submit(
         job.entries.extend(intake.results)
         job.unreadable.extend(intake.unreadable)
         objects.close()
-        if early is not None and not direct_applies(settings, sum(e.pages_planned for e in job.entries)):
+        if direct and not direct_applies(settings, sum(e.pages_planned for e in job.entries)):
             direct = False  # too big after all: Celery workers take the held ranges
-            early.cancel()
             here = stack.enter_context(EmbeddedProcessing(db, settings))
             _enqueue(held, settings)
         extract_now = [e.document_id for e in job.entries if e.extract_now and e.document_id is not None]
@@ -182,9 +180,8 @@ def submit(
                 extract_stored(db, doc_id)  # nothing to OCR: the fields come from the stored pages
         if batch and any(e.range_ids for e in job.entries):
             _flush_batches(db, settings)
-        if direct and early is not None:
-            early.begin(db, job.document_ids)
-            here = early
+        if direct:
+            here = stack.enter_context(DirectProcessing(db, settings, job.document_ids))
         elif here is not None and not batch:
             _enqueue(_left_queued(db, job.document_ids, {r for e in job.entries for r in e.range_ids}), settings)
         if wait:
