@@ -225,11 +225,14 @@ def _register_new(
                 result.pages_planned += len(chunk)
         results.append(result)
     if range_rows:
+        # inserted without RETURNING, then read back by (document, seq): SQLAlchemy can only keep RETURNING rows
+        # in parameter order on SQLite one INSERT per row (2,000 statements for 2,000 files)
         ranges = PageRange.__table__
-        range_ids = session.execute(insert(ranges).returning(ranges.c.id, sort_by_parameter_order=True),
-                                    range_rows).scalars().all()
-        for owner, range_id in zip(owners, range_ids):
-            results[owner].range_ids.append(range_id)
+        session.execute(insert(ranges), range_rows)
+        by_key = {(d, q): i for i, d, q in session.execute(  # new documents: every range of theirs is one of these
+            select(ranges.c.id, ranges.c.document_id, ranges.c.seq).where(ranges.c.document_id.in_(ids.values())))}
+        for owner, row in zip(owners, range_rows):
+            results[owner].range_ids.append(by_key[(row["document_id"], row["seq"])])
     for f, result in zip(files, results):
         if f.problem is None and not result.range_ids:
             assert result.document_id is not None
