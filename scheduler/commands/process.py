@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -363,7 +363,7 @@ def worker(
         _exit_at_once(0)
 
 
-def _exit_at_once(code: object) -> None:
+def _exit_at_once(code: object) -> NoReturn:
     """The worker has stopped: Celery has stopped its pool and the worker_shutdown handlers have closed the
     database and HTTP clients. Exit without the interpreter's exit handlers: after a cold shutdown (SIGTERM
     mid-range, past worker_soft_shutdown_timeout) multiprocessing's handler finalizes billiard's pool by putting
