@@ -36,8 +36,6 @@ ImageSchemaOpt = Annotated[
 def set_extraction(schema: Path | None, prompt: str | None, image_schema: Path | None) -> None:
     """Check the schema files (given here or in the environment) and pass them on to the settings. Call inside
     cli_errors(): a bad file raises SchemaRefused (exit 2)."""
-    from worker.extraction.schema import load_schema
-
     if schema is not None:
         os.environ["PAGEMILL_SCHEMA"] = str(schema.absolute())
     if image_schema is not None:
@@ -46,4 +44,6 @@ def set_extraction(schema: Path | None, prompt: str | None, image_schema: Path |
         os.environ["PAGEMILL_EXTRACT_PROMPT"] = prompt
     for name in ("PAGEMILL_SCHEMA", "PAGEMILL_IMAGE_SCHEMA"):
         if os.environ.get(name, "").strip():
+            from worker.extraction.schema import load_schema  # only now: jsonschema takes ~0.1 s to load
+
             load_schema(Path(os.environ[name]))
