@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -53,6 +53,22 @@ __all__ = [
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class JsonDocument(TypeDecorator[Any]):
+    """JSON; jsonb on PostgreSQL. JSON().with_variant(JSONB(), "postgresql") would do the same, but importing the
+    PostgreSQL dialect package (every one of its drivers' modules) cost a read-only command on SQLite 30-50 ms:
+    here it loads only when a PostgreSQL connection compiles the type."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
 
 
 class DocStatus:
@@ -312,7 +328,7 @@ class FieldsRow(Base):
     schema_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default=FieldsStatus.pending)
     # jsonb on PostgreSQL: its operators (->>, @>) and GIN indexes work on it directly (docs/schema.md)
-    data: Mapped[dict[str, Any] | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument())
     source: Mapped[str | None] = mapped_column(String(20))  # annotation (in the OCR request) | chat
     model: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)  # e.g. which pages a long document's extraction read

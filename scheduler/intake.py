@@ -225,12 +225,11 @@ def _register_new(
                 result.pages_planned += len(chunk)
         results.append(result)
     if range_rows:
-        # inserted without RETURNING, then read back by (document, seq): SQLAlchemy can only keep RETURNING rows
-        # in parameter order on SQLite one INSERT per row (2,000 statements for 2,000 files)
+        # RETURNING in any order, matched by (document, seq): SQLAlchemy keeps RETURNING rows in parameter order
+        # on SQLite only by one INSERT per row, and without RETURNING psycopg sends one INSERT per row
         ranges = PageRange.__table__
-        session.execute(insert(ranges), range_rows)
-        by_key = {(d, q): i for i, d, q in session.execute(  # new documents: every range of theirs is one of these
-            select(ranges.c.id, ranges.c.document_id, ranges.c.seq).where(ranges.c.document_id.in_(ids.values())))}
+        by_key = {(d, q): i for i, d, q in session.execute(
+            insert(ranges).returning(ranges.c.id, ranges.c.document_id, ranges.c.seq), range_rows)}
         for owner, row in zip(owners, range_rows):
             results[owner].range_ids.append(by_key[(row["document_id"], row["seq"])])
     for f, result in zip(files, results):
