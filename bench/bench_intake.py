@@ -1,6 +1,6 @@
 """Intake at disk speed: `submit` of many small files, embedded and on Redis + PostgreSQL (and a bucket).
 
-For each size it prints files/s of `scheduler.submit.submit` (hash, copy, inspect, register, enqueue: what
+For each size it prints files/s of `scheduler.submit.submit` in a process of its own (hash, copy, inspect, register, enqueue: what
 `pagemill submit` does, without worker processes), the same figure for a bare loop that only hashes and copies the
 same files into a folder (the disk's speed for this work), their ratio, the cost per file (flat from 1k to 100k
 files means no query grows with the number of documents), and `pagemill status` latency at that size: the totals
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import struct
 import subprocess
@@ -158,23 +159,35 @@ def status_only(count: int, work: Path) -> None:
                 _drop_schema(cleanup)
 
 
-def run_size(label: str, files: list[Path], work: Path, extra_env: dict[str, str]) -> dict[str, float]:
-    from scheduler.submit import submit
-
-    data = work / f"data-{label}-{len(files)}"
+def run_size(label: str, files_dir: Path, work: Path, extra_env: dict[str, str]) -> dict[str, float]:
+    """One stack's intake of every file in `files_dir`, in a process of its own, as `pagemill submit` runs: a
+    stack measured after another in the same process inherits its heap and its threads' history."""
+    count = len(list(files_dir.iterdir()))
+    data = work / f"data-{label}-{count}"
     env = dict(os.environ, PAGEMILL_DATA_DIR=str(data), PYTHONPATH=str(ROOT), **extra_env)
+    proc = subprocess.run([sys.executable, __file__, "--one", str(files_dir)], env=env, check=True,
+                          capture_output=True, text=True)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        start = time.perf_counter()
-        job = submit(files)
-        elapsed = time.perf_counter() - start
-        assert len(job.entries) == len(files) and not job.unreadable, job.unreadable[:3]
         inside, wall = _status_latency(env)
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return {"files_per_s": len(files) / elapsed, "status_s": inside, "status_cmd_s": wall}
+    return {**result, "status_s": inside, "status_cmd_s": wall}
+
+
+def _one(files_dir: Path) -> None:
+    """The child of run_size: submit the files with the settings in the environment, print files/s as JSON."""
+    from scheduler.submit import submit
+
+    files = sorted(files_dir.iterdir())
+    start = time.perf_counter()
+    job = submit(files)
+    elapsed = time.perf_counter() - start
+    assert len(job.entries) == len(files) and not job.unreadable, job.unreadable[:3]
+    print(json.dumps({"files_per_s": len(files) / elapsed}))
 
 
 def _postgres_schema() -> tuple[str, object] | None:
@@ -214,9 +227,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated file counts")
     parser.add_argument("--s3", action="store_true", help="also measure intake into a bucket (moto, 127.0.0.1)")
     parser.add_argument("--only", choices=("embedded", "production"), help="one stack only")
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # run_size's child process
     parser.add_argument("--status-docs", type=int, default=0,
                         help="only measure `pagemill status` at this many synthetic documents (both databases)")
     args = parser.parse_args()
+    if args.one:
+        _one(args.one)
+        return
     if args.status_docs:
         with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp:
             status_only(args.status_docs, Path(tmp))
@@ -251,7 +268,7 @@ def main() -> None:
                                                   "PAGEMILL_OBJECTS_URL": f"s3://{moto.new_bucket()}/pm"}, None))
                 for label, env, cleanup in stacks:
                     try:
-                        r = run_size(label, files, work, env)
+                        r = run_size(label, work / f"in-{size}", work, env)
                     finally:
                         if cleanup is not None:
                             _drop_schema(cleanup[0])  # type: ignore[index]
