@@ -63,7 +63,7 @@ def _insert_ignore_statement(dialect: str, table: Table, keys: tuple[str, ...], 
     if many:
         # a RETURNING of one key column (read by nobody) is what makes SQLAlchemy send many rows as one
         # multi-row INSERT ("insertmanyvalues"); without it psycopg sends one INSERT per row, pipelined, which
-        # cost intake ~75 us of client time per row (3 rows per file: names, job entries, ranges)
+        # cost intake ~75 us of client time per row (two rows per file: its name and its job entry)
         return stmt.returning(table.c[keys[0]])
     return stmt.inline()  # one row: nothing to fetch back
 
