@@ -157,10 +157,13 @@ class WorkerSettings(BaseSettings):
     def document_options(self) -> dict[str, object]:
         """What decides the OCR output of a document: identical content with identical options is not
         OCR'd again (dedup compares a hash of this)."""
-        from .extraction.options import extraction_options
-
         text_layer = self.text_layer_mode
-        extraction = extraction_options(self)
+        extraction: dict[str, object] = {}
+        if self.schema_path is not None or self.image_schema is not None:
+            # only then: the schema module loads jsonschema, 0.05-0.1 s of every run's start
+            from .extraction.options import extraction_options
+
+            extraction = extraction_options(self)
         if self.provider in LOCAL_PROVIDERS:
             return {"provider": "tesseract", "lang": self.lang, "dpi": self.dpi, "text_layer": text_layer,
                     **extraction}

@@ -96,6 +96,16 @@ def test_export_writes_the_markdown_without_loading_heavy_libraries(one_document
     assert not modules & HEAVY, sorted(modules & HEAVY)
 
 
+def test_a_run_without_a_schema_does_not_load_jsonschema(tmp_path: Path) -> None:
+    """jsonschema (0.05-0.1 s to load) is for runs with --schema or --image-schema; a plain run OCRs without it."""
+    image = tmp_path / "quay-receipt.png"
+    make_image(image, page_text(11), dpi=150)
+    code, modules, out = _probe(["--data", str(tmp_path / "data"), "run", str(image)])
+    assert code == 0, out
+    assert "quay-receipt.png" in out and "done" in out
+    assert "jsonschema" not in modules
+
+
 def test_every_commands_help_is_light() -> None:
     """`COMMAND --help` of every registered command, including ones added later, imports nothing heavy."""
     from scheduler.cli import app
