@@ -231,7 +231,8 @@ def _drop_queue(queue: str) -> None:
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    client.delete(queue)
+    # kombu's exchange bindings of the queue too, or every run leaves two keys behind
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     client.close()
 
 
