@@ -78,8 +78,7 @@ def direct_applies(settings: WorkerSettings, pages: int) -> bool:
         and settings.provider in _LOCAL_PROVIDERS
         and not VisionSettings().enabled
         # a schema's fields are extracted by Celery tasks (worker/extraction_tasks.py), which direct runs lack
-        and settings.schema_path is None
-        and settings.image_schema is None
+        and not settings.extracts
         and sys.platform.startswith("linux")
     )
 

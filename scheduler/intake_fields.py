@@ -24,8 +24,8 @@ __all__ = ["save_schemas", "want_fields", "annotate_in_request"]
 
 def save_schemas(db: Database, settings: WorkerSettings) -> None:
     """The run's schemas, stored once per intake (before its documents name them)."""
-    if settings.schema_path is None and settings.image_schema is None:
-        return  # and jsonschema stays unloaded (0.05-0.1 s)
+    if not settings.extracts:
+        return
     from worker.extraction.options import schemas_of
     from worker.extraction.store import save_schema
 

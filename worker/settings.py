@@ -106,6 +106,12 @@ class WorkerSettings(BaseSettings):
     max_request_pages: int = 1000
 
     @property
+    def extracts(self) -> bool:
+        """Whether a schema was given (--schema or --image-schema): only then are the schema modules, and
+        jsonschema with them (0.05-0.1 s to load), needed."""
+        return self.schema_path is not None or self.image_schema is not None
+
+    @property
     def batch_price(self) -> float:
         """USD per 1000 pages through the Batch API."""
         if self.batch_price_per_1000_pages is not None:
@@ -159,8 +165,7 @@ class WorkerSettings(BaseSettings):
         OCR'd again (dedup compares a hash of this)."""
         text_layer = self.text_layer_mode
         extraction: dict[str, object] = {}
-        if self.schema_path is not None or self.image_schema is not None:
-            # only then: the schema module loads jsonschema, 0.05-0.1 s of every run's start
+        if self.extracts:
             from .extraction.options import extraction_options
 
             extraction = extraction_options(self)
