@@ -24,9 +24,11 @@ def test_a_small_embedded_local_job_is_direct_up_to_the_limit(monkeypatch: pytes
         ("PAGEMILL_BROKER_URL", "redis://127.0.0.1:6379/0"),  # other workers may share that queue
         ("PAGEMILL_PROVIDER", "mistral"),  # HTTP: a threads pool does it better
         ("PAGEMILL_VISION_BASE_URL", "http://127.0.0.1:9/"),  # the vision step runs as Celery tasks
+        ("PAGEMILL_SCHEMA", "invoice.schema.json"),  # so do the fields of a schema
+        ("PAGEMILL_IMAGE_SCHEMA", "figure.schema.json"),
     ],
 )
-def test_a_broker_an_http_provider_or_the_vision_step_means_celery_workers(
+def test_a_broker_an_http_provider_the_vision_step_or_a_schema_means_celery_workers(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str
 ) -> None:
     monkeypatch.setenv(variable, value)
