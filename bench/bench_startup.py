@@ -78,9 +78,6 @@ def main() -> None:
         subprocess.run([*cli, "--data", str(data), "run", str(ROOT / "samples")], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         word = "shipping"
-        from scheduler.cli import app
-
-        registered = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback is not None}
         rows: list[tuple[str, list[str], float | None]] = [
             ("python -c pass", [sys.executable, "-c", "pass"], None),
             ("pagemill --help", [*cli, "--help"], 0.4),
@@ -95,10 +92,10 @@ def main() -> None:
             (f"pagemill search {word}", [*cli, *d, "search", word], 0.6),
             ("pagemill export 1 --format md", [*cli, *d, "export", "1", "--format", "md", "--out", str(out)], 0.6),
             ("pagemill usage", [*cli, *d, "usage"], 0.6),
+            ("pagemill review", [*cli, *d, "review"], 0.6),
+            # the fields command's rows need a schema's extraction through a chat model: its help is timed
+            ("pagemill fields --help", [*cli, "fields", "--help"], 0.6),
         ]
-        rows.append(("pagemill review", [*cli, *d, "review"], 0.6))
-        if "fields" in registered:  # its rows need a schema's extraction (a chat model): its help is timed
-            rows.append(("pagemill fields --help", [*cli, "fields", "--help"], 0.6))
         print(f"  {'':34s} {'wall':>8s} {'cpu':>8s}")
         for label, argv, target in rows:
             t, cpu = median_s(argv, env, args.repeat)
