@@ -66,6 +66,7 @@ class _Chars:
         self._x, self._y = ctypes.c_double(), ctypes.c_double()
         self._buf = ctypes.create_string_buffer(128)
         self._flags = ctypes.c_int()
+        self._matrix = pdfium_c.FS_MATRIX()
 
     def char(self, i: int) -> str:
         return chr(pdfium_c.FPDFText_GetUnicode(self.raw, i))
@@ -79,7 +80,11 @@ class _Chars:
         return self._x.value, self._y.value
 
     def size(self, i: int) -> float:
-        return float(pdfium_c.FPDFText_GetFontSize(self.raw, i))
+        # the size set by Tf, scaled by the text and graphics matrices: many office PDFs set `1 Tf` and scale
+        # the text matrix to the real size, so Tf alone would make every gap between letters look like a space
+        pdfium_c.FPDFText_GetMatrix(self.raw, i, self._matrix)
+        scale = (self._matrix.c ** 2 + self._matrix.d ** 2) ** 0.5 or 1.0
+        return float(pdfium_c.FPDFText_GetFontSize(self.raw, i)) * scale
 
     def bold(self, i: int) -> bool:
         obj = pdfium_c.FPDFText_GetTextObject(self.raw, i)
