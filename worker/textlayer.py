@@ -22,12 +22,14 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from ._wordlike import is_wordlike
 from .layout.from_pdfium import page_input as layout_input
+from .layout.pdf_chars import PdfChars, TurnedFrame, reading_turn
 from .layout.markdown import PageMarkdown, PageOptions
 from .layout.model import Box, Figure, PageInput
 from .layout.page import plain_page, structured_page
@@ -61,8 +63,11 @@ _ALLOWED_FORMAT = {"\xad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}  # 
 _GLYPH_NAMES = re.compile(r"(?:/(?:g|cid|glyph|uni)[0-9A-Fa-f]+|\(cid:\d+\))+")
 _EDGE_PUNCT = "\"'.,;:!?()[]<>«»“”„‘’‚—–-…*•·§¶"
 _WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+# web and mail addresses are not words but are what such pages print
+_ADDRESS = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+_PUNCT_RUN = re.compile(r"[^\w]+")
 _PARTS = re.compile(r"[^\W\d_]+")
-_NUMBER = re.compile(r"[#$€£¥+\-]?(?=[\w.,:/%\-]*\d)[\w.,:/%\-]+")
+_NUMBER = re.compile(r"[#$€£¥+\-]?(?=[\w.,:/%+\-]*\d)[\w.,:/%+\-]+")
 # pdfium writes U+FFFE where it joined a word hyphenated across two lines
 _JOINED_HYPHEN = re.compile(r"(?<=[^\W\d_])\ufffe(?=[^\W\d_])")
 _STRIP = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
@@ -134,22 +139,66 @@ def _garbage(text: str) -> tuple[int, int]:
     return runs, chars
 
 
+# scripts written together in one word: Chinese, Japanese and Korean text mixes ideographs with kana or hangul
+_SCRIPT_GROUPS = {"CJK": "east-asian", "HIRAGANA": "east-asian", "KATAKANA": "east-asian", "HANGUL": "east-asian",
+                  "IDEOGRAPHIC": "east-asian", "HALFWIDTH": "east-asian", "FULLWIDTH": "latin", "LATIN": "latin"}
+
+
+@lru_cache(maxsize=4096)
+def _script(ch: str) -> str:
+    try:
+        first = unicodedata.name(ch).split()[0]
+    except ValueError:
+        return "unknown"
+    return _SCRIPT_GROUPS.get(first, first.lower())
+
+
+def _latin_is_wordlike(part: str) -> bool:
+    accented = sum(1 for ch in part if ord(ch) > 0x7F)
+    # text decoded with the wrong single-byte encoding (Cyrillic or Greek read as Latin-1, say) comes out as
+    # runs of accented letters: no language spells most of a long word with them
+    if len(part) >= 4 and accented > len(part) / 2:
+        return False
+    return is_wordlike(part)
+
+
 def _token_is_wordlike(core: str) -> bool:
+    """Word-like in any script. Latin-script words are checked against letter-bigram statistics, which catch
+    a font whose glyphs map to the wrong letters (a shifted or permuted alphabet). Words in other scripts have
+    no such model here; what marks garbage in them is a mix of unrelated scripts inside one word, since a
+    broken font maps its glyph codes onto whatever code points they happen to hit. Control, private-use and
+    replacement characters count against the page in `_garbage`, whatever the script."""
     if _WORD.fullmatch(core):
-        parts = [p for p in _PARTS.findall(core) if len(p) > 1] or [core]
-        return all(is_wordlike(p) for p in parts)
+        scripts = {_script(ch) for ch in core if ch.isalpha()}
+        others = scripts - {"latin"}
+        if len(others) > 1 or "unknown" in others:
+            return False
+        latin = [p for p in _PARTS.findall(core) if all(_script(ch) == "latin" for ch in p)]
+        if not latin:
+            return True
+        parts = [p for p in latin if len(p) > 1] or latin
+        return all(_latin_is_wordlike(p) for p in parts)
     return bool(_NUMBER.fullmatch(core))
+
+
+def _pieces(token: str) -> list[str]:
+    """A token in a script without spaces cut at its punctuation: Chinese and Japanese write no spaces, so a
+    line is one token with its commas, full stops and brackets (、，。：（）) inside it."""
+    if token.isascii():
+        return [token]
+    return [p for p in _PUNCT_RUN.split(token) if p]
 
 
 def _word_share(text: str) -> float:
     good = total = 0
     for token in text.split():
-        core = token.strip(_EDGE_PUNCT)
-        if not core:
-            continue  # a dash or a bullet on its own says nothing
-        total += len(core)
-        if _token_is_wordlike(core):
-            good += len(core)
+        for piece in _pieces(token):
+            core = piece.strip(_EDGE_PUNCT)
+            if not core:
+                continue  # a dash or a bullet on its own says nothing
+            total += len(core)
+            if _token_is_wordlike(core) or _ADDRESS.fullmatch(core):
+                good += len(core)
     return good / total if total else 0.0
 
 
@@ -258,6 +307,23 @@ def _drawings(page: pdfium.PdfPage, objects: _PageObjects, size_px: tuple[int, i
     return [im for im in drawn if not any(Box(*_box(im)).overlaps(t) for t in tables)]
 
 
+def _read_turned(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, dpi: int, size_px: tuple[int, int],
+                 objects: _PageObjects, images: list[OcrImage], turn: int, options: PageOptions | None,
+                 index: int) -> PageMarkdown:
+    """A page whose text runs down or up (a landscape table on a portrait page): read turned, block boxes
+    given back in the page's own frame. Vector drawings are not looked for as figures on such pages."""
+    frame = TurnedFrame(page, size_px, turn)
+    figures = [Figure(frame.into(Box(*_box(im))), image_id=im.id) for im in images]
+    layout_in = layout_input(page, textpage, dpi, size_px, objects.paths, figures, turn)
+    found = structured_page(layout_in, options, index=index)
+    for block in found.blocks:
+        if block.top_left_x is not None:
+            x0, y0, x1, y1 = frame.back(Box(block.top_left_x, block.top_left_y or 0, block.bottom_right_x or 0,
+                                            block.bottom_right_y or 0)).ints()
+            block.top_left_x, block.top_left_y, block.bottom_right_x, block.bottom_right_y = x0, y0, x1, y1
+    return found
+
+
 @dataclass
 class TextLayerPage:
     """One page read from its text layer (markdown and images only when the score passed)."""
@@ -285,14 +351,19 @@ def read_page(pdf: pdfium.PdfDocument, index: int, dpi: int = 300,
         result = TextLayerPage(index, score, width=size_px[0], height=size_px[1], dpi=dpi)
         if score.passed and not score.blank:
             result.images = page_images(page, objects.images, size_px)
-            figures = [Figure(Box(im.top_left_x or 0, im.top_left_y or 0, im.bottom_right_x or 0,
-                                  im.bottom_right_y or 0), image_id=im.id) for im in result.images]
+            turn = reading_turn(page, PdfChars(textpage), size_px)
             try:
-                layout_in = layout_input(page, textpage, dpi, size_px, objects.paths, figures)
-                drawn = _drawings(page, objects, size_px, layout_in, len(result.images))
-                result.images += drawn
-                layout_in.figures += [Figure(Box(*_box(im)), image_id=im.id) for im in drawn]
-                result.found = structured_page(layout_in, options, index=index)
+                if turn:
+                    found = _read_turned(page, textpage, dpi, size_px, objects, result.images, turn,
+                                                    options, index)
+                else:
+                    figures = [Figure(Box(*_box(im)), image_id=im.id) for im in result.images]
+                    layout_in = layout_input(page, textpage, dpi, size_px, objects.paths, figures)
+                    drawn = _drawings(page, objects, size_px, layout_in, len(result.images))
+                    result.images += drawn
+                    layout_in.figures += [Figure(Box(*_box(im)), image_id=im.id) for im in drawn]
+                    found = structured_page(layout_in, options, index=index)
+                result.found = found
             except Exception as exc:  # the layer passed, so its text is kept even when reading its layout fails
                 log.warning("text layer layout failed on page %s: %r", index, exc)
                 result.found = plain_page(_STRIP.sub("", _JOINED_HYPHEN.sub("", textpage.get_text_range())),

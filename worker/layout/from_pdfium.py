@@ -1,6 +1,14 @@
 """A page's layout input from its PDF text layer: pdfium's characters into words and lines with their font size,
 weight and baseline, thin path objects as ruling lines, and the page's pictures as figures. Boxes are in the
-pixels of the page rendered at `dpi`, as the OCR path has them.
+pixels of the page rendered at `dpi`, as the OCR path has them (in a turned frame when the page's text runs
+down or up: `pdf_chars.reading_turn`).
+
+Words are where PDFium puts them. PDFium writes a space (flagged as generated) wherever the gap between two
+glyphs is wider than the font's space, taking character spacing (`Tc`), horizontal scaling (`Tz`), kerning and
+the glyphs' advance widths into account, and it puts right-to-left text in logical order. So a word ends at a
+space or a line end in PDFium's text, and otherwise only at a gap far wider than any letter spacing (a table's
+column gap with no space drawn), a change of direction, baseline or superscript. Letter-spaced titles, text
+placed glyph by glyph, CID and Type 3 fonts all come out as PDFium reads them: whole words.
 
 pdfium marks a word it found hyphenated across two lines with U+FFFE (or U+0002); such a word is split at the
 line end and flagged, so the paragraph joiner makes it whole without touching real hyphens.
@@ -8,128 +16,104 @@ line end and flagged, so the paragraph joiner makes it whole without touching re
 
 from __future__ import annotations
 
-import ctypes
 import statistics
+import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from .model import Box, Figure, Line, PageInput, Word
+from .pdf_chars import DOWN, LEFT, RIGHT, UP, PdfChars, PixelMap, reading_turn
 
-__all__ = ["page_input", "PixelMap"]
+__all__ = ["page_input", "PixelMap", "turned_size"]
 
 _HYPHEN_MARKS = {"\ufffe", "\x02", "\xad"}
 _STRIP = {chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32), 0x7F, 0xFFFF)}
-_BOLD_NAMES = ("bold", "black", "heavy", "semibold", "demi")
 _RULE_MAX_PT = 3.0
 _RULE_MIN_PT = 8.0
+# a gap between two glyphs, in font sizes, that splits a word even where PDFium wrote no space
+_COLUMN_GAP = 0.8
 
 
-class PixelMap:
-    """PDF user space to the pixels of the page rendered at `dpi` (rotation and crop box included)."""
-
-    def __init__(self, page: pdfium.PdfPage, size_px: tuple[int, int]) -> None:
-        self.size_px = size_px
-        o = self._device(page, 0, 0)
-        ax = self._device(page, 1000, 0)
-        ay = self._device(page, 0, 1000)
-        self._o = o
-        self._ax = ((ax[0] - o[0]) / 1000, (ax[1] - o[1]) / 1000)
-        self._ay = ((ay[0] - o[0]) / 1000, (ay[1] - o[1]) / 1000)
-        self.scale = (self._ax[0] ** 2 + self._ax[1] ** 2) ** 0.5
-
-    def _device(self, page: pdfium.PdfPage, x: float, y: float) -> tuple[float, float]:
-        dx, dy = ctypes.c_int(), ctypes.c_int()
-        # 100x the size, then divided, so the integers pdfium returns lose no precision
-        w, h = self.size_px
-        pdfium_c.FPDF_PageToDevice(page.raw, 0, 0, w * 100, h * 100, 0, x, y, dx, dy)
-        return dx.value / 100, dy.value / 100
-
-    def point(self, x: float, y: float) -> tuple[float, float]:
-        return (self._o[0] + self._ax[0] * x + self._ay[0] * y, self._o[1] + self._ax[1] * x + self._ay[1] * y)
-
-    def box(self, left: float, bottom: float, right: float, top: float) -> Box:
-        xa, ya = self.point(left, top)
-        xb, yb = self.point(right, bottom)
-        return Box(min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
+@dataclass
+class _Built:
+    word: Word
+    size: float  # pixels
+    base: float  # the baseline: y for text running right or left, x for text running down or up
+    bold: bool
+    way: int  # RIGHT, DOWN, LEFT or UP
+    rtl: bool  # the word is in a right-to-left script: PDFium gives it in logical order, placed leftwards
 
 
-class _Chars:
-    """Per-character facts read through pdfium's C API (the Python helpers do not expose font sizes)."""
+def _is_rtl(text: str) -> bool:
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            return True
+        if kind == "L":
+            return False
+    return False
 
-    def __init__(self, textpage: pdfium.PdfTextPage) -> None:
-        self.raw = textpage.raw
-        self.count = pdfium_c.FPDFText_CountChars(self.raw)
-        self._fonts: dict[int, bool] = {}
-        self._l, self._r, self._b, self._t = (ctypes.c_double() for _ in range(4))
-        self._x, self._y = ctypes.c_double(), ctypes.c_double()
-        self._buf = ctypes.create_string_buffer(128)
-        self._flags = ctypes.c_int()
-        self._matrix = pdfium_c.FS_MATRIX()
 
-    def char(self, i: int) -> str:
-        return chr(pdfium_c.FPDFText_GetUnicode(self.raw, i))
-
-    def box(self, i: int) -> tuple[float, float, float, float]:
-        pdfium_c.FPDFText_GetCharBox(self.raw, i, self._l, self._r, self._b, self._t)
-        return self._l.value, self._b.value, self._r.value, self._t.value
-
-    def origin(self, i: int) -> tuple[float, float]:
-        pdfium_c.FPDFText_GetCharOrigin(self.raw, i, self._x, self._y)
-        return self._x.value, self._y.value
-
-    def size(self, i: int) -> float:
-        # the size set by Tf, scaled by the text and graphics matrices: many office PDFs set `1 Tf` and scale
-        # the text matrix to the real size, so Tf alone would make every gap between letters look like a space
-        pdfium_c.FPDFText_GetMatrix(self.raw, i, self._matrix)
-        scale = (self._matrix.c ** 2 + self._matrix.d ** 2) ** 0.5 or 1.0
-        return float(pdfium_c.FPDFText_GetFontSize(self.raw, i)) * scale
-
-    def bold(self, i: int) -> bool:
-        obj = pdfium_c.FPDFText_GetTextObject(self.raw, i)
-        key = ctypes.cast(obj, ctypes.c_void_p).value or 0
-        if key not in self._fonts:
-            weight = pdfium_c.FPDFText_GetFontWeight(self.raw, i)
-            pdfium_c.FPDFText_GetFontInfo(self.raw, i, self._buf, len(self._buf), self._flags)
-            name = self._buf.value.decode("latin-1", "replace").lower()
-            self._fonts[key] = weight >= 600 or any(b in name for b in _BOLD_NAMES) or bool(self._flags.value & 0x40000)
-        return self._fonts[key]
+def _along(box: Box, way: int) -> tuple[float, float]:
+    return (box.x0, box.x1) if way in (RIGHT, LEFT) else (box.y0, box.y1)
 
 
 class _WordBuilder:
-    def __init__(self, px: PixelMap) -> None:
-        self.px = px
+    def __init__(self) -> None:
         self.text = ""
         self.box: Box | None = None
         self.size = 0.0
         self.base = 0.0
         self.bold = False
         self.sup = False
-        self.words: list[tuple[Word, float, float, bool]] = []  # word, size px, baseline px, bold
+        self.way = RIGHT
+        self.last: Box | None = None  # the box of the last character added
+        self.obj = 0  # and its text object
+        self.words: list[_Built] = []
 
     def end(self, soft: bool = False) -> None:
         if self.text.strip() and self.box is not None:
             # pdfium hands characters outside the BMP over as two UTF-16 halves: make them one character
             text = self.text.strip().encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
             w = Word(text, self.box, sup=self.sup, soft_hyphen=soft)
-            self.words.append((w, self.size, self.base, self.bold))
+            self.words.append(_Built(w, self.size, self.base, self.bold, self.way, _is_rtl(text)))
         self.text, self.box, self.sup = "", None, False
 
-    def add(self, ch: str, box: Box, size: float, base: float, bold: bool, sup: bool) -> None:
-        if self.box is not None:
-            gap = box.x0 - self.box.x1
-            if sup != self.sup or abs(base - self.base) > 0.5 * self.size or gap > 0.3 * self.size or gap < -self.size:
-                self.end()
+    def add(self, ch: str, box: Box, size: float, base: float, bold: bool, sup: bool, way: int, obj: int) -> None:
+        if self.box is not None and (sup != self.sup or way != self.way or self._apart(box, size, base)):
+            self.end()
         if self.box is None:
-            self.box, self.size, self.base, self.bold, self.sup = box, size, base, bold, sup
+            self.box, self.size, self.base, self.bold, self.sup, self.way = box, size, base, bold, sup, way
+        elif ch == self.text[-1:] and obj != self.obj and self._same_place(box, size):
+            return  # the same glyph drawn again over itself by another text object (fake bold, a shadow)
         else:
+            # (the letters of a ligature, "ffi", share one box but one text object: they all stay)
             self.box = self.box.union(box)
+        self.last, self.obj = box, obj
         self.text += ch
 
+    def _apart(self, box: Box, size: float, base: float) -> bool:
+        """Another baseline, or a gap no space marks that is far wider than letter spacing. The gap is measured
+        on either side, so text set right to left or mirrored stays whole too."""
+        assert self.last is not None
+        if abs(base - self.base) > 0.5 * max(size, self.size):
+            return True
+        a0, a1 = _along(box, self.way)
+        b0, b1 = _along(self.last, self.way)
+        return max(a0 - b1, b0 - a1) > _COLUMN_GAP * max(size, self.size)
 
-def _words(chars: _Chars, px: PixelMap) -> list[tuple[Word, float, float, bool]]:
-    build = _WordBuilder(px)
+    def _same_place(self, box: Box, size: float) -> bool:
+        assert self.last is not None
+        tol = 0.1 * size
+        b = self.last
+        return abs(box.x0 - b.x0) < tol and abs(box.y0 - b.y0) < tol and abs(box.x1 - b.x1) < tol
+
+
+def _words(chars: PdfChars, px: PixelMap) -> list[_Built]:
+    build = _WordBuilder()
     line_base: float | None = None
     line_size = 0.0
     for i in range(chars.count):
@@ -142,41 +126,60 @@ def _words(chars: _Chars, px: PixelMap) -> list[tuple[Word, float, float, bool]]
         if ch.isspace() or ch in _STRIP:
             build.end()
             continue
-        size = chars.size(i) * px.scale
+        size, way, _mirrored = chars.size_and_direction(i, px)
         ox, oy = px.point(*chars.origin(i))
-        left, bottom, right, top = chars.box(i)
-        box = px.box(left, bottom, right, top)
+        box = px.box(*chars.box(i))
+        if way not in (RIGHT, LEFT):
+            build.add(ch, box, size, ox, False, False, way, chars.text_object(i))
+            continue
         # a smaller character set above the line's baseline is a footnote mark or superscript
         sup = (line_base is not None and size < 0.9 * line_size and line_base - oy > 0.25 * line_size
                and abs(line_base - oy) < line_size)
         if not sup:
             if line_base is None or abs(oy - line_base) > 0.3 * max(size, line_size) or size > line_size:
                 line_base, line_size = oy, size
-        build.add(ch, box, size, line_base if sup and line_base is not None else oy, chars.bold(i), sup)
+        base = line_base if sup and line_base is not None else oy
+        build.add(ch, box, size, base, chars.bold(i), sup, way, chars.text_object(i))
     build.end()
     return build.words
 
 
-def _lines(words: list[tuple[Word, float, float, bool]]) -> list[Line]:
+def _continues(w: _Built, last: _Built, ref: _Built) -> bool:
+    """Does word `w` continue the line whose last word is `last` (`ref`: its last word that is no superscript)?"""
+    if (w.way in (RIGHT, LEFT)) != (ref.way in (RIGHT, LEFT)):
+        return False
+    if abs(w.base - ref.base) > 0.5 * max(w.size, ref.size) and not w.word.sup:
+        return False
+    if w.way in (DOWN, UP):
+        return True
+    if w.word.box.x0 >= last.word.box.x1 - ref.size:
+        return True
+    # right-to-left words come in logical order, each to the left of the one before
+    return (w.rtl or w.way == LEFT) and (last.rtl or last.way == LEFT) and w.word.box.x1 <= last.word.box.x0 + ref.size
+
+
+def _lines(words: list[_Built]) -> list[Line]:
     lines: list[Line] = []
-    cur: list[tuple[Word, float, float, bool]] = []
+    cur: list[_Built] = []
 
     def close() -> None:
         if cur:
-            main = [c for c in cur if not c[0].sup] or cur
-            size = statistics.median(c[1] for c in main)
-            base = statistics.median(c[2] for c in main)
-            bold = sum(1 for c in main if c[3]) > len(main) / 2
-            lines.append(Line([c[0] for c in cur], size, base, bold))
+            main = [c for c in cur if not c.word.sup] or cur
+            size = statistics.median(c.size for c in main)
+            bold = sum(1 for c in main if c.bold) > len(main) / 2
+            words = [c.word for c in cur]
+            if main[0].way in (DOWN, UP):
+                # text set sideways in a margin: a line of its own, standing where it is on the page
+                base = max(w.box.y1 for w in words)
+            else:
+                base = statistics.median(c.base for c in main)
+            lines.append(Line(words, size, base, bold))
             cur.clear()
 
     for entry in words:
-        w, size, base, _ = entry
         if cur:
-            last = cur[-1][0]
-            ref = next((c for c in reversed(cur) if not c[0].sup), cur[-1])
-            new_row = abs(base - ref[2]) > 0.5 * max(size, ref[1])
-            if (new_row and not w.sup) or w.box.x0 < last.box.x1 - ref[1]:
+            ref = next((c for c in reversed(cur) if not c.word.sup), cur[-1])
+            if not _continues(entry, cur[-1], ref):
                 close()
         cur.append(entry)
     close()
@@ -198,8 +201,15 @@ def _rules(objects: Iterable[pdfium.PdfObject], px: PixelMap) -> list[Box]:
     return rules
 
 
+def turned_size(size_px: tuple[int, int], turn: int) -> tuple[int, int]:
+    return (size_px[1], size_px[0]) if turn % 2 else size_px
+
+
 def page_input(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, dpi: int, size_px: tuple[int, int],
-               objects: list[pdfium.PdfObject], figures: list[Figure]) -> PageInput:
-    px = PixelMap(page, size_px)
-    lines = _lines(_words(_Chars(textpage), px))
-    return PageInput(size_px[0], size_px[1], dpi, lines, figures, _rules(objects, px))
+               objects: list[pdfium.PdfObject], figures: list[Figure], turn: int = 0) -> PageInput:
+    """The page's layout input; with `turn`, in the frame turned by that many quarter turns (`size_px` is the
+    page's size as rendered, unturned; `figures` must already be in the turned frame)."""
+    size = turned_size(size_px, turn)
+    px = PixelMap(page, size, turn)
+    lines = _lines(_words(PdfChars(textpage), px))
+    return PageInput(size[0], size[1], dpi, lines, figures, _rules(objects, px))

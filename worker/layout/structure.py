@@ -1,7 +1,7 @@
 """One page's lines, rules and figures into typed blocks in reading order.
 
-Steps: running header and footer set apart; tables taken out (ruled, then borderless); words under a figure
-dropped (they are part of the picture); the rest put in reading order with the tables and figures, grouped
+Steps: running header and footer set apart; tables taken out (ruled, then borderless); words over a figure
+kept (a figure never swallows text); the rest put in reading order with the tables and figures, grouped
 into paragraphs, and each paragraph typed: a heading when it is short and larger than the body text (level 1
 from 1.6x, level 2 from 1.15x) or the same size but bold (level 3), a list item when it starts with a bullet
 or a number, a caption when it starts "Figure 1" or "Table 1", else text.
@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from .margins import split_margins
-from .model import Block, Box, Figure, Line, PageInput, union_all
+from .model import Block, Box, Line, PageInput, union_all
 from .order import reading_order
 from .paragraphs import body_metrics, group_paragraphs, join_lines, list_marker
 from .tables import FoundTable, find_tables
@@ -34,17 +34,6 @@ class PageLayout:
     blocks: list[Block]  # body blocks in reading order
     header: list[Line] = field(default_factory=list)
     footer: list[Line] = field(default_factory=list)
-
-
-def _drop_under_figures(lines: list[Line], figures: list[Figure]) -> list[Line]:
-    if not figures:
-        return lines
-    out: list[Line] = []
-    for ln in lines:
-        words = [w for w in ln.words if not any(f.box.contains(w.box.cx, w.box.cy) for f in figures)]
-        if words:
-            out.append(Line(words, ln.size, ln.baseline, ln.bold, ln.stroke))
-    return out
 
 
 def _without(lines: list[Line], tables: list[FoundTable]) -> list[Line]:
@@ -154,7 +143,9 @@ def analyse(page: PageInput) -> PageLayout:
     tables = find_tables(body, page.rules, page.dpi)
     # a picture region that is really a table (Tesseract sometimes calls a grid an image) stays a table
     figures = [f for f in page.figures if not any(t.box.overlaps(f.box) for t in tables)]
-    body = _split_wide_gaps(_drop_under_figures(_without(body, tables), figures))
+    # words over a picture stay text: a page printed over a full-page background, a label set on a photo, a
+    # text box drawn with a filled frame. The picture is kept beside them, never in their place.
+    body = _split_wide_gaps(_without(body, tables))
     m = _metrics(body) if body else _Metrics(10.0, 1.25, None, False)
     items: list[Line | Block] = [*body, *(_table_block(t) for t in tables)]
     items += [Block("image", f.box, "", figure=f) for f in figures]
