@@ -117,10 +117,15 @@ def drawn_figures(page: pdfium.PdfPage, paths: list[pdfium.PdfObject], size_px: 
         box = (max(0, min(xa, xb)), max(0, min(ya, yb)), min(size_px[0], max(xa, xb)), min(size_px[1], max(ya, yb)))
         if words_in(box) > _MAX_DRAWING_WORDS:
             continue  # a framed block of text or a shaded table, not a picture
+        # a drawing may reach past the page's edges (a form's frame, a bleed): render only what is on the page
+        left, bottom = max(0.0, left), max(0.0, bottom)
+        right, top = min(width_pt, right), min(height_pt, top)
+        if right - left < 1 or top - bottom < 1:
+            continue
         try:
-            crop = (max(0.0, left), max(0.0, bottom), max(0.0, width_pt - right), max(0.0, height_pt - top))
+            crop = (left, bottom, width_pt - right, height_pt - top)
             pil = page.render(scale=scale, crop=crop).to_pil()
-        except pdfium.PdfiumError:
+        except (pdfium.PdfiumError, ValueError):
             continue
         buf = io.BytesIO()
         pil.convert("RGB").save(buf, "PNG")

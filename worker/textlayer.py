@@ -10,8 +10,11 @@ providers return them.
 
 The score (0..1) is the product of
     printable share x (1 - 10 x garbage share) x word-like share x scan factor
-where the scan factor is 1 unless images cover most of the page, and then the text density (characters per
-square inch) against `SCAN_MIN_DENSITY`. A layer passes at `PASS_THRESHOLD`; an invisible layer over a
+where the scan factor is 1 unless images cover most of the page and the text on it is hidden (drawn invisibly,
+or under the picture: an OCR layer), and then the text density (characters per square inch) against
+`SCAN_MIN_DENSITY`. No part of the check depends on a language: garbage is judged by what it looks like in any
+script (control, private-use and replacement characters, glyph names, a mix of unrelated scripts inside one
+word, a Latin alphabet mapped to the wrong letters). A layer passes at `PASS_THRESHOLD`; an invisible layer over a
 full-page picture (an earlier OCR) must reach `OCR_LAYER_THRESHOLD`. A page with no objects at all is blank
 and passes with empty markdown.
 """
@@ -84,7 +87,9 @@ class TextLayerScore:
     word_share: float  # share of token characters in word-like tokens (words, numbers, codes)
     density: float  # characters per square inch of page
     image_cover: float  # share of the page area under images
-    invisible: float  # share of text objects drawn invisibly (render mode 3: an OCR layer)
+    # share of text objects a viewer cannot see: drawn invisibly (render mode 3) or under a picture that
+    # covers most of the page, the two ways OCR tools lay their text over a scan
+    invisible: float
     score: float
     threshold: float
     blank: bool = False  # no text and nothing drawn: an empty page
@@ -222,10 +227,12 @@ def score_text_layer(
     words = _word_share(_GLYPH_NAMES.sub(" ", text))
     density = n / max(page_area_sq_in, 1e-6)
     score = printable * max(0.0, 1.0 - 10.0 * garbage_share) * words
-    scan_like = image_cover >= _SCAN_IMAGE_COVER
+    # a picture covering the page with text nobody sees is a scan with an OCR layer: judged as OCR. Visible
+    # text printed over a picture (a background, a letterhead, a form) is the page's own text.
+    scan_like = image_cover >= _SCAN_IMAGE_COVER and invisible >= 0.5
     if scan_like:
         score *= min(1.0, density / SCAN_MIN_DENSITY)
-    threshold = OCR_LAYER_THRESHOLD if scan_like and invisible >= 0.5 else PASS_THRESHOLD
+    threshold = OCR_LAYER_THRESHOLD if scan_like else PASS_THRESHOLD
     return TextLayerScore(n, printable, runs, garbage_share, words, density, image_cover, invisible,
                           round(score, 4), threshold)
 
@@ -235,6 +242,7 @@ class _PageObjects:
     count: int = 0
     text_objects: int = 0
     invisible_text: int = 0
+    text_before_image: list[int] = field(default_factory=list)  # visible text objects drawn before each image
     images: list[pdfium.PdfImage] = field(default_factory=list)
     paths: list[pdfium.PdfObject] = field(default_factory=list)
 
@@ -250,6 +258,7 @@ def _page_objects(page: pdfium.PdfPage) -> _PageObjects:
                 found.invisible_text += 1
         elif obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
             found.images.append(obj)
+            found.text_before_image.append(found.text_objects - found.invisible_text)
         elif obj.type == pdfium_c.FPDF_PAGEOBJ_PATH:
             found.paths.append(obj)
     return found
@@ -265,9 +274,19 @@ def _image_cover(images: list[pdfium.PdfImage], width: float, height: float) -> 
     return min(1.0, area / max(width * height, 1e-6))
 
 
+def _hidden_text(objects: _PageObjects, width: float, height: float) -> int:
+    """Text objects nobody sees: invisible ones, and visible ones a picture over most of the page hides."""
+    covered = 0
+    for img, before in zip(objects.images, objects.text_before_image):
+        if _image_cover([img], width, height) >= _SCAN_IMAGE_COVER:
+            covered = max(covered, before)
+    return objects.invisible_text + covered
+
+
 def _check(page: pdfium.PdfPage, text: str, objects: _PageObjects) -> TextLayerScore:
     width, height = page.get_size()
-    invisible = objects.invisible_text / objects.text_objects if objects.text_objects else 0.0
+    hidden = _hidden_text(objects, width, height)
+    invisible = hidden / objects.text_objects if objects.text_objects else 0.0
     return score_text_layer(
         text,
         page_area_sq_in=width * height / 72**2,
