@@ -6,6 +6,7 @@ Every problem becomes a typed `InputError` with a message that says what to do n
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ __all__ = [
     "IMAGE_MIME_TYPES",
     "PDFIUM_LOCK",
 ]
+
+log = logging.getLogger(__name__)
 
 # PDFium's FPDF_ERR_* codes (fpdfview.h)
 _PDFIUM_ERR_FORMAT = 3
@@ -91,7 +94,7 @@ def open_pdf(path: Path | bytes, password: str | None = None) -> Iterator[pdfium
 def open_pdf_document(path: Path | bytes, password: str | None = None) -> pdfium.PdfDocument:
     """Open a PDF (the caller holds PDFIUM_LOCK and closes it); encrypted and damaged files raise typed errors."""
     try:
-        return pdfium.PdfDocument(path, password=password)
+        pdf = pdfium.PdfDocument(path, password=password)
     except pdfium.PdfiumError as exc:
         code = getattr(exc, "err_code", None)
         if code == _PDFIUM_ERR_PASSWORD:
@@ -103,6 +106,13 @@ def open_pdf_document(path: Path | bytes, password: str | None = None) -> pdfium
                 "the PDF is encrypted: give its password with --password to process it"
             ) from None
         raise CorruptInput(f"the PDF is damaged and cannot be read ({exc}); re-export or re-scan it") from None
+    # the form environment must exist before any page is loaded for pages to render with their filled-in
+    # fields (and for worker/pdf_forms.py to read check states); a document without a form skips it at once
+    try:
+        pdf.init_forms()
+    except pdfium.PdfiumError as exc:  # a broken form costs its fields' drawing, not the document
+        log.warning("the PDF's form could not be set up, fields are drawn as stored: %s", exc)
+    return pdf
 
 
 @contextmanager

@@ -33,12 +33,31 @@ _SCAN_DPI_RANGE = (200, 400)
 _SCAN_COVERAGE = 0.98
 
 
+# annotations that draw nothing on the page: a link's box and a note's popup window
+_UNDRAWN_ANNOTS = (pdfium_c.FPDF_ANNOT_LINK, pdfium_c.FPDF_ANNOT_POPUP)
+
+
+def _draws_annotations(page: pdfium.PdfPage) -> bool:
+    """Whether annotations (filled form fields, free text, stamps) are drawn over the page's content."""
+    for i in range(pdfium_c.FPDFPage_GetAnnotCount(page.raw)):
+        annot = pdfium_c.FPDFPage_GetAnnot(page.raw, i)
+        try:
+            if annot and pdfium_c.FPDFAnnot_GetSubtype(annot) not in _UNDRAWN_ANNOTS:
+                return True
+        finally:
+            if annot:
+                pdfium_c.FPDFPage_CloseAnnot(annot)
+    return False
+
+
 def _scan_image(page: pdfium.PdfPage) -> tuple[Image.Image, int] | None:
     if page.get_rotation() != 0:
         return None
     objects = list(page.get_objects(max_depth=1))
     if len(objects) != 1 or objects[0].type != pdfium_c.FPDF_PAGEOBJ_IMAGE:
         return None
+    if _draws_annotations(page):
+        return None  # a scanned form filled in on screen: its values are drawn only when the page is rendered
     image = objects[0]
     assert isinstance(image, pdfium.PdfImage)
     a, b, c, d, _e, _f = image.get_matrix().get()
@@ -89,7 +108,8 @@ def _pdf_pages(source: SourceDocument, pages: Sequence[int], dpi: int) -> Iterat
                     yield RenderedPage(index, scan[0], scan[1])
                     continue
                 at = page_dpi(*page.get_size(), dpi)
-                bitmap = page.render(scale=at / 72, grayscale=True)
+                # filled form fields are drawn through the form environment open_pdf sets up
+                bitmap = page.render(scale=at / 72, grayscale=True, may_draw_forms=True)
                 image = bitmap.to_pil()
                 # detach from the PDFium buffer so the bitmap can be freed now
                 yield RenderedPage(index, image.copy(), at)

@@ -37,6 +37,7 @@ from .layout.markdown import PageMarkdown, PageOptions
 from .layout.model import Box, Figure, PageInput
 from .layout.page import plain_page, structured_page
 from .layout.tables import ruled_tables
+from .pdf_forms import page_form_text, with_form_lines
 from .pdf_images import drawn_figures, page_images
 from .providers.base import OcrImage
 
@@ -368,16 +369,18 @@ def read_page(pdf: pdfium.PdfDocument, index: int, dpi: int = 300,
         width_pt, height_pt = page.get_size()
         size_px = (round(width_pt * dpi / 72), round(height_pt * dpi / 72))
         result = TextLayerPage(index, score, width=size_px[0], height=size_px[1], dpi=dpi)
-        if score.passed and not score.blank:
+        # filled form values and free-text annotations are not in the text layer (worker/pdf_forms.py)
+        forms = page_form_text(pdf, page, textpage) if score.passed else []
+        if score.passed and (not score.blank or forms):
             result.images = page_images(page, objects.images, size_px)
             turn = reading_turn(page, PdfChars(textpage), size_px)
             try:
                 if turn:
-                    found = _read_turned(page, textpage, dpi, size_px, objects, result.images, turn,
-                                                    options, index)
+                    found = _read_turned(page, textpage, dpi, size_px, objects, result.images, turn, options, index)
                 else:
                     figures = [Figure(Box(*_box(im)), image_id=im.id) for im in result.images]
                     layout_in = layout_input(page, textpage, dpi, size_px, objects.paths, figures)
+                    layout_in.lines = with_form_lines(layout_in.lines, forms, page, size_px)
                     drawn = _drawings(page, objects, size_px, layout_in, len(result.images))
                     result.images += drawn
                     layout_in.figures += [Figure(Box(*_box(im)), image_id=im.id) for im in drawn]

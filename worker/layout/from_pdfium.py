@@ -27,7 +27,7 @@ import pypdfium2.raw as pdfium_c
 from .model import Box, Figure, Line, PageInput, Word
 from .pdf_chars import DOWN, LEFT, RIGHT, UP, PdfChars, PixelMap, reading_turn
 
-__all__ = ["page_input", "PixelMap", "turned_size"]
+__all__ = ["page_input", "turned_size"]
 
 _HYPHEN_MARKS = {"\ufffe", "\x02", "\xad"}
 _STRIP = {chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32), 0x7F, 0xFFFF)}
