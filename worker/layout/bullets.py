@@ -64,11 +64,7 @@ def _fits(glyph: Word, item: Line, first: Word) -> bool:
         return False
     if not bullet_sized(glyph.box, size):
         return False
-    # the baseline from the item's first words (the highest bottom among them: descenders only go lower);
-    # Tesseract's line baseline drifts with skew and with the glyph itself
-    words = [w for w in item.words[:9] if w is not glyph and sum(ch.isalpha() for ch in w.text) >= 2]
-    baseline = min(w.box.y1 for w in words) if words else item.baseline
-    if abs(glyph.box.cy - (baseline - 0.5 * size)) > _CENTRE * size:
+    if abs(glyph.box.cy - (item.baseline - 0.5 * size)) > _CENTRE * size:
         return False  # a comma, a footnote mark, a descender: off the x-height band
     gap = first.box.x0 - glyph.box.x1
     return _MIN_GAP * size <= gap <= _MAX_GAP * size
