@@ -4,7 +4,8 @@
 
 Documents (tests/structure_docs.py): a one-page report (title, sections, a wrapped and a hyphenated paragraph,
 a numbered and a bullet list, a ruled and a borderless table, a figure with a caption, a running header and a
-page-number footer) and a two-column paper page (full-width title and authors, four sections, a footnote mark).
+page-number footer), a two-column paper page (full-width title and authors, four sections, a footnote mark)
+and a notice with a bulleted list whose bullets Tesseract misreads (and a paragraph starting with "A").
 The text-layer path reads the born-digital PDFs; the OCR path reads scans of them made at each dpi with mild
 skew and noise. "before" is the code of the git revision `--before` (today's `main`), loaded from git.
 
@@ -34,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.structure_docs import Truth, make_paper, make_report, scan_pdf  # noqa: E402
+from tests.structure_docs import Truth, make_notice, make_paper, make_report, scan_pdf  # noqa: E402
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.'][A-Za-z0-9]+)*")
 
@@ -273,7 +274,7 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-structure-"))
     docs: list[tuple[str, Path, Truth]] = []
-    for name, maker in (("report", make_report), ("paper", make_paper)):
+    for name, maker in (("report", make_report), ("paper", make_paper), ("notice", make_notice)):
         path = tmp / f"{name}.pdf"
         docs.append((name, path, maker(path)[0]))
     runs: list[tuple[str, str, Path, int, Truth]] = [("text layer", n, p, 300, t) for n, p, t in docs]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
-__all__ = ["Truth", "make_report", "make_paper", "scan_pdf", "bar_chart_png"]
+__all__ = ["Truth", "make_report", "make_paper", "make_notice", "scan_pdf", "bar_chart_png"]
 
 
 @dataclass
@@ -225,6 +225,35 @@ def make_paper(path: Path) -> list[Truth]:
         footer="1",
     )
     return [truth]
+
+
+NOTICE_ITEMS = [
+    "Berth seven reopened to container traffic on Monday after the divers cleared the wreck from the approach",
+    "Night pilotage resumes once the buoys are replaced",
+    "Dredging of the inner channel starts in the spring",
+]
+NOTICE_AFTER = "A crane was moved to the north quay and the work should finish in May."
+
+
+def make_notice(path: Path) -> list[Truth]:
+    """One page: a heading, a paragraph, a bulleted list in 10 pt Helvetica with reportlab's default indent
+    (on a scan Tesseract reads these bullets as `«`, `e` or `*` and often puts them on lines of their own), one
+    item wrapping onto a second line, then a paragraph that starts with the one-letter word "A"."""
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import ListFlowable, ListItem, Paragraph, SimpleDocTemplate
+
+    st = _styles()
+    body = ParagraphStyle("notice", parent=st["body"], fontSize=10, leading=13)
+    intro = "The harbour master reported on the state of the berths and the channel after the storm."
+    story = [
+        Paragraph("Harbour Operations", st["h2"]),
+        Paragraph(intro, body),
+        ListFlowable([ListItem(Paragraph(t, body)) for t in NOTICE_ITEMS], bulletType="bullet", start="\u2022"),
+        Paragraph(NOTICE_AFTER, body),
+    ]
+    SimpleDocTemplate(str(path), pagesize=letter).build(story)  # type: ignore[arg-type]
+    return [Truth(headings=["Harbour Operations"], paragraphs=[intro, NOTICE_AFTER], list_items=NOTICE_ITEMS)]
 
 
 def scan_pdf(src: Path, dst: Path, dpi: int = 200, skew_deg: float = 0.4, noise: float = 0.04,

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .bullets import BULLET, bullet_sized, mark_bullets
 from .figures import ink_figures
 from .model import Box, Figure, Line, PageInput, Word
 
@@ -53,6 +54,22 @@ def _superscripts(words: list[Word], baseline: float, size: float) -> None:
             w.sup = True
 
 
+def _bullets(lines: list[Line], maybe: set[int]) -> list[Line]:
+    """Bullet glyphs made `•` words at the start of their items (see `bullets`), then the kept specks that
+    were not bullets dropped."""
+    lines = mark_bullets(lines)
+    if not maybe:
+        return lines
+    out: list[Line] = []
+    for ln in lines:
+        words = [w for w in ln.words if id(w) not in maybe or w.text == BULLET]
+        if len(words) == len(ln.words):
+            out.append(ln)
+        elif words:
+            out.append(Line(words, ln.size, ln.baseline, ln.bold, ln.stroke))
+    return out
+
+
 def page_input(api: Any, tess: Any, image: Image.Image, dpi: int) -> PageInput:
     ril, pt = tess.RIL, tess.PT
     width, height = image.size
@@ -76,6 +93,9 @@ def page_input(api: Any, tess: Any, image: Image.Image, dpi: int) -> PageInput:
     dark = np.asarray(gray) < 128
     lines: list[Line] = []
     current: list[Word] = []
+    # bullet-sized specks kept only in case they are bullets (a bullet is often read as `.` or `-` with a low
+    # confidence); those that do not turn out to be bullets go as the other specks did
+    maybe_bullets: set[int] = set()
     size = baseline = 0.0
 
     def close() -> None:
@@ -106,10 +126,14 @@ def page_input(api: Any, tess: Any, image: Image.Image, dpi: int) -> PageInput:
                 continue
             conf = float(w.Confidence(ril.WORD))
             tiny = max(bb[2] - bb[0], bb[3] - bb[1]) < 0.3 * size
+            word = Word(text.strip(), Box(*bb), conf=conf)
             if (conf < _SPECK_CONF or tiny) and not (set(text.strip()) - _SPECKS):
-                continue  # a speck of noise read as a quote mark, a dot or a rule
-            current.append(Word(text.strip(), Box(*bb), conf=conf))
+                if not bullet_sized(word.box, size):
+                    continue  # a speck of noise read as a quote mark, a dot or a rule
+                maybe_bullets.add(id(word))
+            current.append(word)
         close()
+    lines = _bullets(lines, maybe_bullets)
     words = [w.box for ln in lines for w in ln.words]
     for box in ink_figures(dark, dpi, words, rules):
         if not any(f.box.overlaps(box) for f in figures):

@@ -27,6 +27,7 @@ _HEADING_RATIO = 1.15
 _HEAVY_STROKE = 1.3
 _MAX_HEADING_WORDS = 15
 _MIN_HEADING_CONF = 60.0
+_BULLET_GLYPHS = set("•·▪◦●○■□‣⁃∙")
 
 
 @dataclass
@@ -47,11 +48,14 @@ def _without(lines: list[Line], tables: list[FoundTable]) -> list[Line]:
 
 
 def _split_wide_gaps(lines: list[Line]) -> list[Line]:
-    """A line with a gap wider than 2.5 sizes is two lines (two columns, or cells left after tables)."""
+    """A line with a gap wider than 2.5 sizes is two lines (two columns, or cells left after tables). A bullet
+    and its item stay together however wide the list's indent."""
     out: list[Line] = []
     for ln in lines:
         start = 0
         for i in range(1, len(ln.words)):
+            if i == 1 and ln.words[0].text in _BULLET_GLYPHS:
+                continue
             if ln.words[i].box.x0 - ln.words[i - 1].box.x1 > 2.5 * ln.size:
                 out.append(Line(ln.words[start:i], ln.size, ln.baseline, ln.bold, ln.stroke))
                 start = i
