@@ -195,7 +195,7 @@ def _register_new(
         elif f.info is not None:
             row.update(mime_type=f.info.mime_type, page_count=f.info.page_count)
             if annotate_in_request(doc_options, settings, opts, f.info.page_count):
-                # one document, one annotation: its pages go as one request (README: structured extraction)
+                # one document, one annotation: its pages go as one request (docs/extraction.md)
                 row["options"] = {**doc_options, ANNOTATE_KEY: True}
         rows.append(row)
     # Core inserts (the ORM's bulk path costs more per row); defaults such as created_at apply all the same
@@ -341,7 +341,7 @@ def _register_known(
         plan_opts = opts
         stored_pages = session.scalar(select(func.count()).select_from(Page).where(Page.document_id == doc.id))
         if not stored_pages and annotate_in_request(doc_options, settings, opts, info.page_count):
-            # one document, one annotation: its pages go as one request (README: structured extraction)
+            # one document, one annotation: its pages go as one request (docs/extraction.md)
             doc.options = {**doc_options, ANNOTATE_KEY: True}
             plan_opts = replace(opts, pages_per_task=settings.max_request_pages)
         result.range_ids = _plan(session, doc, info, plan_opts, settings.max_request_pages)

@@ -53,9 +53,9 @@ class WorkerSettings(BaseSettings):
     # §1.1 (OCR 4: $5 vs $4); the Batch API takes the same share off it as off plain pages (annotated_batch_price)
     annotated_price_per_1000_pages: float = Field(default=5.0, validation_alias=AliasChoices(
         "PAGEMILL_ANNOTATED_PRICE_PER_1000_PAGES", "PAGEMILL_PRICE_PER_1000_ANNOTATED_PAGES"))
-    # what of an OCR page is asked for (README "Settings" says why these defaults): tables as HTML objects
-    # (merged cells survive; exports put them back in place), layout blocks and page confidence; headers and
-    # footers stay in the text unless asked
+    # what of an OCR page is asked for (docs/mistral.md, "What is kept of a page", says why these defaults):
+    # tables as HTML objects (merged cells survive; exports put them back in place), layout blocks and page
+    # confidence; headers and footers stay in the text unless asked
     table_format: str | None = "html"  # html | markdown | inline (null: tables stay in the markdown)
     extract_header: bool = False
     extract_footer: bool = False
@@ -72,7 +72,7 @@ class WorkerSettings(BaseSettings):
     schema_path: Path | None = Field(default=None, validation_alias=AliasChoices("PAGEMILL_SCHEMA"))
     image_schema: Path | None = None  # bbox_annotation_format: each extracted image's annotation (mistral)
     extract_prompt: str | None = None  # document_annotation_prompt, and more instructions for the chat model
-    annotation_max_pages: int = 100  # longer documents are OCR'd in ranges and extracted after (README)
+    annotation_max_pages: int = 100  # longer documents are OCR'd in ranges and extracted after (docs/extraction.md)
 
     # Batch API mode (worker/batch_*.py, scheduler/batch_poller.py): ranges go out as JSONL batch jobs
     batch: bool = False
