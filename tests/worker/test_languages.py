@@ -113,6 +113,13 @@ def test_auto_reads_latin_script_with_english(auto_engine: TesseractEngine) -> N
     assert recall(ENGLISH, page.found.markdown) >= 0.95, page.found.markdown
 
 
+def test_auto_reads_a_bilevel_scan(auto_engine: TesseractEngine) -> None:
+    """Fax TIFFs and CCITT PDFs come as 1-bit images: script detection takes them too."""
+    page = auto_engine.read(scan(ENGLISH).convert("1"), 300, index=0)
+    assert page.lang == "eng"
+    assert recall(ENGLISH, page.found.markdown) >= 0.95, page.found.markdown
+
+
 def test_auto_keeps_one_engine_per_language_across_pages(auto_engine: TesseractEngine) -> None:
     needs("ell", "tesseract-ocr-ell")
     greek, english = scan(GREEK), scan(ENGLISH)

@@ -96,10 +96,6 @@ class TesseractEngine:
         self.last_lang = FALLBACK if self.auto else self.lang  # the language the last page was read with
         self._api_for(self.last_lang)  # load the first language now: a worker warms up with it
 
-    @property
-    def tessdata(self) -> Path:
-        return self.data.folder(self.last_lang)
-
     def _api_for(self, lang: str) -> Any:
         api = self._apis.get(lang)
         if api is None:
@@ -126,7 +122,8 @@ class TesseractEngine:
         folder = self.data.installed.get("osd")
         if folder is None:
             return None
-        small = image.reduce(2) if halve else image
+        # reduce() takes no bilevel or palette image (a fax TIFF, a GIF): those go to grayscale first
+        small = (image if image.mode in ("L", "RGB") else image.convert("L")).reduce(2) if halve else image
         try:
             if self._osd is None:
                 self._osd = tess.PyTessBaseAPI(path=str(folder) + os.sep, lang="osd", psm=tess.PSM.OSD_ONLY)
