@@ -11,8 +11,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..console import cli_errors, console, err_console, safe
-from ._ocr_options import (BlocksOpt, ConfidenceOpt, FooterOpt, HeaderOpt, LangOpt, TableFormatOpt,
-                           check_lang_here, set_lang, set_page_parts)
+from ._ocr_options import (
+    BlocksOpt,
+    ConfidenceOpt,
+    FooterOpt,
+    HeaderOpt,
+    LangOpt,
+    TableFormatOpt,
+    check_lang_here,
+    set_lang,
+    set_page_parts,
+)
 from ._schema_options import ImageSchemaOpt, PromptOpt, SchemaOpt, set_extraction
 from ._worker_process import exit_at_once, exit_with_parent
 

@@ -14,8 +14,16 @@ from typing import Annotated
 import typer
 
 from ..console import cli_errors
-from ._ocr_options import (BlocksOpt, ConfidenceOpt, FooterOpt, HeaderOpt, LangOpt, TableFormatOpt, set_lang,
-                           set_page_parts)
+from ._ocr_options import (
+    BlocksOpt,
+    ConfidenceOpt,
+    FooterOpt,
+    HeaderOpt,
+    LangOpt,
+    TableFormatOpt,
+    set_lang,
+    set_page_parts,
+)
 from ._schema_options import ImageSchemaOpt, PromptOpt, SchemaOpt, set_extraction
 
 __all__ = ["register"]

@@ -23,7 +23,7 @@ from worker.providers._tessdata import LanguageData
 def _cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}  # the error and the summary table on unwrapped lines
     return subprocess.run([sys.executable, "-m", "scheduler.cli", "--data", str(data), *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+                          text=True, env=env, timeout=300, check=False)
 
 
 def _documents(data: Path) -> list[Document]:

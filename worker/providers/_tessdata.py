@@ -32,13 +32,14 @@ AUTO = "auto"
 _ON_PYPI = frozenset({"eng", "deu", "jpn"})
 
 # the codes of the tesseract-ocr/tessdata repository, so that a typo is told apart from a missing package
-_KNOWN = frozenset("""
+_CODES = """
 afr amh ara asm aze aze_cyrl bel ben bod bos bre bul cat ceb ces chi_sim chi_sim_vert chi_tra chi_tra_vert chr cos
 cym dan deu deu_latf div dzo ell eng enm epo equ est eus fao fas fil fin fra frk frm fry gla gle glg grc guj hat heb
 hin hrv hun hye iku ind isl ita ita_old jav jpn jpn_vert kan kat kat_old kaz khm kir kmr kor kor_vert lao lat lav
 lit ltz mal mar mkd mlt mon mri msa mya nep nld nor oci ori osd pan pol por pus que ron rus san sin slk slv snd spa
 spa_old sqi srp srp_latn sun swa swe syr tam tat tel tgk tha tir ton tur uig ukr urd uzb uzb_cyrl vie yid yor
-""".split())
+"""
+_KNOWN = frozenset(_CODES.split())
 
 # OSD's script names (osdetect.cpp; Hiragana/Katakana come out as "Japanese", Hangul as "Korean") to the
 # languages that read them, most common first: the first one installed is used
