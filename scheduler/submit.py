@@ -17,7 +17,7 @@ from models.errors import ConfigError, PagemillError
 from models.settings import DatabaseSettings
 from models.tables import Job as JobRow
 from worker.objects import open_objects
-from worker.providers import check_provider
+from worker.providers import check_languages, check_provider
 from worker.settings import WorkerSettings
 
 from .direct import DirectProcessing, direct_applies
@@ -121,6 +121,12 @@ def submit(
     batch = settings.batch if batch is None else batch
     if batch and settings.provider != "mistral":
         raise ConfigError("--batch needs the Mistral provider (PAGEMILL_PROVIDER=mistral): the Batch API is Mistral's")
+    if start_workers is None:
+        start_workers = wait and settings.embedded_broker
+    if start_workers or settings.embedded_broker:
+        # the engines run on this host: a language it lacks fails now, not on every document (separate
+        # `pagemill worker` hosts have their own data and record a missing language on the document)
+        check_languages(settings)
     sched = SchedulerSettings()
     files = expand_paths(paths)
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
@@ -138,8 +144,6 @@ def submit(
         s.add(row)
         s.flush()
         job = Job(id=row.id, db=db)
-    if start_workers is None:
-        start_workers = wait and settings.embedded_broker
     # a small job may go to direct processes, forked once intake is done (no broker); until it is more than
     # that, its ranges are held back here rather than sent
     direct = bool(not batch and start_workers and wait and direct_applies(settings, 1))

@@ -128,6 +128,10 @@ def watch_folders(
 ) -> None:
     """`pagemill watch`: watch until `stop_event` is set. Embedded, it runs workers and sweeps too."""
     settings = settings or WorkerSettings()
+    if settings.embedded_broker:
+        from worker.providers import check_languages
+
+        check_languages(settings)  # the workers run here: a language missing here stops the watch at once
     sched = SchedulerSettings()
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
     db.migrate()

@@ -5,6 +5,7 @@ these settings and checks that PAGEMILL_PROVIDER names one of them (`check_provi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -12,13 +13,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.settings import DEFAULT_DATA_DIR
 
-__all__ = ["WorkerSettings", "DEFAULT_QUEUE", "DEFAULT_PAGES_PER_TASK", "LOCAL_PROVIDERS"]
+__all__ = ["WorkerSettings", "lang_syntax", "DEFAULT_QUEUE", "DEFAULT_PAGES_PER_TASK", "LOCAL_PROVIDERS"]
 
 DEFAULT_QUEUE = "pagemill"
 DEFAULT_PAGES_PER_TASK = 8
 DEFAULT_OCR_BASE_URL = "https://api.mistral.ai"
 DEFAULT_MISTRAL_MODEL = "mistral-ocr-latest"
 LOCAL_PROVIDERS = ("tesseract", "local")  # the local engine's names; the other providers are HTTP APIs
+
+
+def lang_syntax(value: str) -> str:
+    """A --lang / PAGEMILL_LANG value in its usual form, or ValueError. Only the form is checked here (settings
+    import no provider): whether the data is installed is checked by the commands before queueing
+    (providers/_tessdata.check_lang) and by the engine when it loads."""
+    value = value.strip()
+    if value.lower() == "auto":
+        return "auto"
+    if not re.fullmatch(r"[A-Za-z0-9_/]+(\+[A-Za-z0-9_/]+)*", value):
+        raise ValueError(f"{value!r} is not a Tesseract language string: e.g. eng, deu, eng+fra, or auto")
+    return value
 
 
 class WorkerSettings(BaseSettings):
@@ -34,6 +47,8 @@ class WorkerSettings(BaseSettings):
     objects_retries: int = 5  # attempts per bucket request on transient faults (botocore's standard mode)
 
     provider: str = "tesseract"  # a key of worker.providers.PROVIDERS (worker.providers.check_provider)
+    # a Tesseract language string (deu, eng+fra) or auto (each page's script picks it); PAGEMILL_TESSDATA is
+    # looked in first, then TESSDATA_PREFIX, the pip packages' folder and the system's (providers/_tessdata.py)
     lang: str = "eng"
     tessdata: str | None = None
     dpi: int = 300
@@ -149,6 +164,11 @@ class WorkerSettings(BaseSettings):
         if value not in ("html", "markdown"):
             raise ValueError(f"unknown table format {value!r}; choose html, markdown or inline")
         return value
+
+    @field_validator("lang")
+    @classmethod
+    def _lang_syntax(cls, value: str) -> str:
+        return lang_syntax(value)
 
     @field_validator("confidence_scores")
     @classmethod

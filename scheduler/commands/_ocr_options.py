@@ -12,7 +12,9 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["TableFormatOpt", "HeaderOpt", "FooterOpt", "BlocksOpt", "ConfidenceOpt", "set_page_parts"]
+__all__ = ["TableFormatOpt", "HeaderOpt", "FooterOpt", "BlocksOpt", "ConfidenceOpt", "LangOpt", "check_lang_here",
+           "set_lang",
+           "set_page_parts"]
 
 TableFormatOpt = Annotated[str | None, typer.Option(
     "--table-format", show_default=False,
@@ -52,3 +54,34 @@ def set_page_parts(table_format: str | None = None, extract_header: bool | None 
                        ("INCLUDE_BLOCKS", blocks)):
         if flag is not None:
             os.environ[f"PAGEMILL_{name}"] = "1" if flag else "0"
+
+
+LangOpt = Annotated[str | None, typer.Option(
+    "--lang", show_default=False,
+    help="Local engine: Tesseract language(s) of the scans, e.g. deu or eng+fra, or auto (each page's script"
+         " picks the language installed for it, English if none) [default eng; env PAGEMILL_LANG]. Data comes"
+         " from `pip install tessdata-<code>` or `apt-get install tesseract-ocr-<code>`.")]
+
+
+def set_lang(lang: str | None) -> None:
+    """Only the form is checked here; `submit`/`watch` check that the data is installed before queueing."""
+    if lang is None:
+        return
+    from worker.settings import lang_syntax
+
+    try:
+        value = lang_syntax(lang)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lang") from None
+    os.environ["PAGEMILL_LANG"] = value
+
+
+def check_lang_here(always: bool) -> None:
+    """Before any progress bar: the language data this host's workers will need (`always` for `run`, which
+    starts workers whatever the broker; else only with the embedded broker)."""
+    from worker.providers import check_languages
+    from worker.settings import WorkerSettings
+
+    settings = WorkerSettings()
+    if always or settings.embedded_broker:
+        check_languages(settings)

@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..console import cli_errors, console, err_console, safe
-from ._ocr_options import BlocksOpt, ConfidenceOpt, FooterOpt, HeaderOpt, TableFormatOpt, set_page_parts
+from ._ocr_options import (
+    BlocksOpt,
+    ConfidenceOpt,
+    FooterOpt,
+    HeaderOpt,
+    LangOpt,
+    TableFormatOpt,
+    check_lang_here,
+    set_lang,
+    set_page_parts,
+)
 from ._schema_options import ImageSchemaOpt, PromptOpt, SchemaOpt, set_extraction
 from ._worker_process import exit_at_once, exit_with_parent
 
@@ -224,6 +234,7 @@ def run(
     ] = None,
     text_layer: TextLayerOpt = None,
     vision_min_size: VisionMinOpt = None,
+    lang: LangOpt = None,
     table_format: TableFormatOpt = None,
     extract_header: HeaderOpt = None,
     extract_footer: FooterOpt = None,
@@ -247,9 +258,11 @@ def run(
     _set_text_layer(text_layer)
     _set_vision_min_size(vision_min_size)
     set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
+    set_lang(lang)
     use_batch = _set_batch(batch, batch_fallback)
     with cli_errors():
         set_extraction(schema, extract_prompt, image_schema)
+        check_lang_here(always=True)
         with _intake_progress() as intake, _progress() as progress:
             job = run_job(
                 paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password,
@@ -268,6 +281,7 @@ def submit(
     wait: Annotated[bool, typer.Option("--wait", help="Show progress until every document is finished.")] = False,
     text_layer: TextLayerOpt = None,
     vision_min_size: VisionMinOpt = None,
+    lang: LangOpt = None,
     table_format: TableFormatOpt = None,
     extract_header: HeaderOpt = None,
     extract_footer: FooterOpt = None,
@@ -288,9 +302,11 @@ def submit(
     _set_text_layer(text_layer)
     _set_vision_min_size(vision_min_size)
     set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
+    set_lang(lang)
     use_batch = _set_batch(batch, batch_fallback)
     with cli_errors():
         set_extraction(schema, extract_prompt, image_schema)
+        check_lang_here(always=False)
         if wait:
             from worker.settings import WorkerSettings
 

@@ -14,7 +14,16 @@ from typing import Annotated
 import typer
 
 from ..console import cli_errors
-from ._ocr_options import BlocksOpt, ConfidenceOpt, FooterOpt, HeaderOpt, TableFormatOpt, set_page_parts
+from ._ocr_options import (
+    BlocksOpt,
+    ConfidenceOpt,
+    FooterOpt,
+    HeaderOpt,
+    LangOpt,
+    TableFormatOpt,
+    set_lang,
+    set_page_parts,
+)
 from ._schema_options import ImageSchemaOpt, PromptOpt, SchemaOpt, set_extraction
 
 __all__ = ["register"]
@@ -49,6 +58,7 @@ def watch(
         int | None,
         typer.Option("--workers", min=1, help="Embedded worker processes (default: one per core)."),
     ] = None,
+    lang: LangOpt = None,
     table_format: TableFormatOpt = None,
     extract_header: HeaderOpt = None,
     extract_footer: FooterOpt = None,
@@ -73,6 +83,7 @@ def watch(
     from ..watch import WatchSettings, watch_folders
 
     set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
+    set_lang(lang)
     if batch:
         os.environ["PAGEMILL_BATCH"] = "1"  # read by the watcher's settings and the sweeps it starts
     for name in ("pagemill.watch", "pagemill.sweep", "pagemill.batch"):

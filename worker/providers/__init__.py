@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROVIDERS",
+    "check_languages",
     "check_provider",
     "get_provider",
     "OcrImage",
@@ -62,6 +63,17 @@ def check_provider(name: str) -> None:
     """A PAGEMILL_PROVIDER that names no provider stops the command with what is accepted."""
     if name not in PROVIDERS:
         raise ConfigError(f"PAGEMILL_PROVIDER: unknown provider {name!r}; choose one of {', '.join(sorted(PROVIDERS))}")
+
+
+def check_languages(settings: WorkerSettings) -> None:
+    """With the local engine, a --lang / PAGEMILL_LANG this host has no data for stops the command before
+    anything is queued, with the package to install (the engine says the same on a document otherwise)."""
+    from ..settings import LOCAL_PROVIDERS
+
+    if settings.provider in LOCAL_PROVIDERS:
+        from ._tessdata import check_lang
+
+        check_lang(settings.lang, settings.tessdata)
 
 
 def get_provider(settings: WorkerSettings) -> OcrProvider:
