@@ -92,14 +92,80 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-def _wait(driver: object, condition: object, timeout_s: float = 20) -> object:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+# What chromedriver says when the page it is asked about is being replaced (a click that navigates, htmx
+# swapping the part of the page a query touched): the question is asked again, never failed on.
+_PAGE_CHANGING = ("unhandled inspector error", "target frame detached", "frame was detached",
+                  "execution context was destroyed", "cannot find context with specified id",
+                  "node with given id does not belong to the document", "no such execution context")
+
+
+def _page_changing(exc: Exception) -> bool:
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
+
+    if isinstance(exc, (NoSuchElementException, StaleElementReferenceException)):
+        return True
+    return isinstance(exc, WebDriverException) and any(m in str(exc).lower() for m in _PAGE_CHANGING)
+
+
+def _wait(driver: object, condition: object, what: str, timeout_s: float = 20) -> object:
+    """`condition(driver)` once it is truthy; AssertionError saying `what` never happened after `timeout_s`.
+
+    The condition finds what it looks at itself, every time it is asked: an element found before a navigation
+    belongs to the page that is gone. While the page changes under it, the answer is "not yet"."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    # a click that loads a new page leaves the old page's elements stale until it has arrived
-    wait = WebDriverWait(driver, timeout_s,  # type: ignore[arg-type]
-                         ignored_exceptions=[NoSuchElementException, StaleElementReferenceException])
-    return wait.until(condition)  # type: ignore[arg-type]
+    last: list[Exception] = []
+
+    def tolerant(drv: object) -> object:
+        try:
+            return condition(drv)  # type: ignore[operator]
+        except Exception as exc:
+            if not _page_changing(exc):
+                raise
+            last[:] = [exc]
+            return False
+
+    try:
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.2).until(tolerant)  # type: ignore[arg-type]
+    except TimeoutException:
+        try:
+            url = driver.current_url  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - only for the message
+            url = f"unknown ({exc.__class__.__name__})"
+        seen = f"; last: {str(last[0]).splitlines()[0]}" if last else ""
+        raise AssertionError(f"{what} within {timeout_s} s (page {url}{seen})") from None
+
+
+def _click(driver: object, by: str, locator: str, what: str) -> None:
+    """Find and click, finding again while the page is still changing; once the click is delivered a page that
+    navigates under chromedriver's post-click checks is what the click was for, not a failure (clicking again
+    would do it twice)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    def click(drv: object) -> bool:
+        element = drv.find_element(by, locator)  # type: ignore[attr-defined]
+        try:
+            element.click()
+        except (NoSuchElementException, StaleElementReferenceException):
+            raise  # not clicked: the element went with the page; find it again
+        except Exception as exc:
+            if not _page_changing(exc):
+                raise
+        return True
+
+    _wait(driver, click, f"{what} could not be clicked")
+
+
+def _text(driver: object, by: str, locator: str) -> str:
+    return str(driver.find_element(by, locator).text)  # type: ignore[attr-defined]
+
+
+_IMAGE_LOADED = "const i = document.querySelector(arguments[0]); return i && i.complete && i.naturalWidth"
 
 
 def test_the_list_shows_documents_and_the_failures_view_a_failure(server: str, browser: object, library: Library) -> None:
@@ -109,8 +175,10 @@ def test_the_list_shows_documents_and_the_failures_view_a_failure(server: str, b
     d.get(server + "/")  # type: ignore[attr-defined]
     rows = d.find_element(By.ID, "doc-rows").text  # type: ignore[attr-defined]
     assert "letters.pdf" in rows and "broken.pdf" in rows and "1 failed range(s)" in rows
-    d.find_element(By.LINK_TEXT, "Failures").click()  # type: ignore[attr-defined]
-    assert "the provider rejected the request: page too large" in d.find_element(By.TAG_NAME, "main").text  # type: ignore[attr-defined]
+    _click(d, By.LINK_TEXT, "Failures", "the Failures link")
+    _wait(d, lambda drv: drv.current_url.endswith("/failures"), "the Failures link never opened /failures")
+    assert "the provider rejected the request: page too large" in _wait(
+        d, lambda drv: _text(drv, By.TAG_NAME, "main"), "the failures page never showed its main part")
 
 
 def test_a_page_shows_a_loaded_image_beside_its_text_and_keys_turn_pages(server: str, browser: object,
@@ -120,18 +188,20 @@ def test_a_page_shows_a_loaded_image_beside_its_text_and_keys_turn_pages(server:
 
     d = browser
     d.get(f"{server}/doc/{library.letters}/page/0")  # type: ignore[attr-defined]
+    _wait(d, lambda drv: drv.execute_script(_IMAGE_LOADED, "#page-image"), "the page image never loaded")
     image = d.find_element(By.ID, "page-image")  # type: ignore[attr-defined]
-    _wait(d, lambda drv: drv.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
     assert d.execute_script("return arguments[0].naturalWidth", image) > 500  # type: ignore[attr-defined]
     text = d.find_element(By.ID, "page-text")  # type: ignore[attr-defined]
     assert "Dear heron, the quarterly report follows." in text.text
     inline = text.find_element(By.TAG_NAME, "img")  # the page's stored image, inline in its text
-    _wait(d, lambda drv: drv.execute_script("return arguments[0].complete && arguments[0].naturalWidth", inline))
+    _wait(d, lambda drv: drv.execute_script(_IMAGE_LOADED, "#page-text img"),
+          "the image inline in the page text never loaded")
     assert d.execute_script("return arguments[0].naturalWidth", inline) == 40  # type: ignore[attr-defined]
     assert text.location["x"] > image.location["x"] + image.size["width"] - 5  # beside it, not below
     d.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)  # type: ignore[attr-defined]
-    _wait(d, lambda drv: drv.current_url.endswith(f"/doc/{library.letters}/page/1"))
-    assert "Yours sincerely" in d.find_element(By.ID, "page-text").text  # type: ignore[attr-defined]
+    _wait(d, lambda drv: drv.current_url.endswith(f"/doc/{library.letters}/page/1"),
+          "the right arrow key never turned to page 1")
+    _wait(d, lambda drv: "Yours sincerely" in _text(drv, By.ID, "page-text"), "page 1's text never showed")
 
 
 def test_a_search_finds_and_opens_a_page(server: str, browser: object, library: Library) -> None:
@@ -142,11 +212,12 @@ def test_a_search_finds_and_opens_a_page(server: str, browser: object, library: 
     box = d.find_element(By.NAME, "q")  # type: ignore[attr-defined]
     box.send_keys("quarterly")
     box.submit()
-    hit = _wait(d, lambda drv: drv.find_element(By.CLASS_NAME, "hit"))
-    assert d.find_element(By.TAG_NAME, "mark").text == "quarterly"  # type: ignore[attr-defined]
-    hit.click()  # type: ignore[attr-defined]
-    _wait(d, lambda drv: drv.current_url.endswith(f"/doc/{library.letters}/page/0"))
-    assert "quarterly report" in d.find_element(By.ID, "page-text").text  # type: ignore[attr-defined]
+    _wait(d, lambda drv: drv.find_element(By.CLASS_NAME, "hit"), "the search never showed a hit")
+    assert _wait(d, lambda drv: _text(drv, By.TAG_NAME, "mark"), "the hit never marked a word") == "quarterly"
+    _click(d, By.CLASS_NAME, "hit", "the search hit")
+    _wait(d, lambda drv: drv.current_url.endswith(f"/doc/{library.letters}/page/0"),
+          "the search hit never opened page 0")
+    _wait(d, lambda drv: "quarterly report" in _text(drv, By.ID, "page-text"), "page 0's text never showed")
 
 
 def test_an_edit_is_saved_and_pagemill_search_finds_the_new_word(server: str, browser: object,
@@ -155,13 +226,14 @@ def test_an_edit_is_saved_and_pagemill_search_finds_the_new_word(server: str, br
 
     d = browser
     d.get(f"{server}/doc/{library.letters}/page/1")  # type: ignore[attr-defined]
-    d.find_element(By.ID, "edit-tab").click()  # type: ignore[attr-defined]
-    editor = _wait(d, lambda drv: drv.find_element(By.ID, "markdown-editor"))
+    _click(d, By.ID, "edit-tab", "the Edit tab")
+    editor = _wait(d, lambda drv: drv.find_element(By.ID, "markdown-editor"), "the Edit tab never showed the editor")
     editor.clear()  # type: ignore[attr-defined]
     editor.send_keys("Yours sincerely, the flamingo committee")  # type: ignore[attr-defined]
-    d.find_element(By.ID, "save-correction").click()  # type: ignore[attr-defined]
-    _wait(d, lambda drv: "correction saved" in drv.find_element(By.TAG_NAME, "main").text)
-    assert "flamingo" in d.find_element(By.ID, "page-text").text  # type: ignore[attr-defined]
+    _click(d, By.ID, "save-correction", "the Save button")
+    _wait(d, lambda drv: "correction saved" in _text(drv, By.TAG_NAME, "main"), "the page never said the "
+          "correction was saved")
+    assert "flamingo" in _wait(d, lambda drv: _text(drv, By.ID, "page-text"), "the page text never showed")
 
     found = _cli("search", "flamingo")
     assert found.returncode == 0, found.stderr
@@ -220,7 +292,8 @@ def test_the_list_refreshes_while_work_runs(server: str, browser: object, librar
             s.execute(insert(Page).values(document_id=library.broken, page_index=1, markdown="second",
                                           source="tesseract"))
             s.execute(update(Document).where(Document.id == library.broken).values(status="done"))
-        _wait(d, lambda drv: "2/2" in drv.find_element(By.CSS_SELECTOR, "#doc-rows tr:nth-child(1)").text, 20)
+        _wait(d, lambda drv: "2/2" in _text(drv, By.CSS_SELECTOR, "#doc-rows tr:nth-child(1)"),
+              "the list never refreshed to show 2/2 pages", 20)
         assert d.current_url == server + "/"  # type: ignore[attr-defined]  # htmx swapped the rows in place
     finally:
         db.dispose()
@@ -245,12 +318,13 @@ def test_the_review_page_over_postgresql_and_redis(production_env: dict[str, str
         _wait_up(base + "/static/ui.css", proc)
         d = browser
         d.get(f"{base}/doc/{lib.letters}/page/0")  # type: ignore[attr-defined]
-        image = d.find_element(By.ID, "page-image")  # type: ignore[attr-defined]
-        _wait(d, lambda drv: drv.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+        _wait(d, lambda drv: drv.execute_script(_IMAGE_LOADED, "#page-image"), "the page image never loaded")
         assert "Dear heron" in d.find_element(By.ID, "page-text").text  # type: ignore[attr-defined]
         d.get(base + "/failures")  # type: ignore[attr-defined]
-        d.find_element(By.XPATH, "//td/form/button[text()='Retry']").click()  # type: ignore[attr-defined]
-        _wait(d, lambda drv: "queued 1 range(s), 1 page(s) again" in drv.find_element(By.TAG_NAME, "main").text)
+        _click(d, By.XPATH, "//td/form/button[text()='Retry']", "the failure's Retry button")
+        # the page navigates after Retry: chromedriver may be asked about it halfway (the wait asks again)
+        _wait(d, lambda drv: "queued 1 range(s), 1 page(s) again" in _text(drv, By.TAG_NAME, "main"),
+              "the page never said the range was queued again after Retry")
         import redis
 
         queued = redis.Redis.from_url(production_env["PAGEMILL_BROKER_URL"]).llen(production_env["PAGEMILL_QUEUE"])

@@ -121,6 +121,7 @@ def test_intake_killed_at_random_points_is_completed_by_a_second_run(data_dir: P
         deadline = time.monotonic() + 60
         while not db_file.exists() and time.monotonic() < deadline:  # started: its database exists
             time.sleep(0.05)
+        assert db_file.exists(), f"pagemill submit never created {db_file} within 60 s"
         time.sleep(rng.uniform(0.3, 1.5))
         proc.send_signal(signum)
         proc.wait(60)

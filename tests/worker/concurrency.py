@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from worker.pipeline import RangeOutcome
@@ -26,9 +27,13 @@ def run_in_threads(range_ids: list[int], threads: int, run: Callable[[int, str],
             with lock:
                 outcomes.append(outcome)
 
-    pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    pool = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(threads)]
     for t in pool:
         t.start()
+    deadline = time.monotonic() + 120
     for t in pool:
-        t.join(120)
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in pool if t.is_alive()]
+    assert not stuck, f"{len(stuck)} of {threads} threads were still running a range 120 s on " \
+                      f"({len(outcomes)} of {len(range_ids)} ranges finished)"
     return outcomes

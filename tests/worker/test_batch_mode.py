@@ -257,6 +257,8 @@ def test_fallback_sync_sends_a_failed_batch_line_as_a_synchronous_request(tmp_pa
             if s.scalar(select(BatchJob.collected_at)) is not None:
                 break
         time.sleep(0.05)
+    else:
+        pytest.fail("the batch job was never collected within 30 s")
     with db.read_session() as s:
         first = s.get(PageRange, 1)
         assert first is not None and (first.status, first.batch) == ("queued", False)

@@ -5,6 +5,7 @@ budget is raised."""
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from models import Database, DatabaseSettings
+from models.errors import BudgetExceeded
 from models.tables import PageRange, Usage
 from scheduler.cli import app
 from scheduler.samples import make_born_digital_pdf, page_text
@@ -31,18 +33,28 @@ PRICE = 0.07
 LIMIT = 1.0
 
 
+# the most any one racer can be granted is every reservation that fits; one more must be refused
+MAX_ATTEMPTS = int(LIMIT / PRICE) + 1
+
+
 def _race(kind: str, url: str, start_at: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """Reserve until refused, at most MAX_ATTEMPTS times; reports (granted, what ended the loop)."""
     backend = RedisBudget.from_url(url) if kind == "redis" else SqlBudget(Database(url))
     budget = Budget(backend, LIMIT)
     time.sleep(max(0.0, start_at - time.time()))
     granted = 0
-    while True:
-        try:
-            budget.reserve(PRICE)
-        except Exception:  # noqa: BLE001 - BudgetExceeded: the last dollars are gone
-            break
-        granted += 1
-    out.put(granted)
+    ended = f"never refused: {MAX_ATTEMPTS} reservations of ${PRICE} were all granted under a ${LIMIT} budget"
+    try:
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                budget.reserve(PRICE)
+            except BudgetExceeded:  # the last dollars are gone
+                ended = "refused"
+                break
+            granted += 1
+    except Exception as exc:  # noqa: BLE001 - reported to the test rather than lost in a child process
+        ended = f"failed: {exc!r}"
+    out.put((granted, ended))
     budget.close()
 
 
@@ -63,12 +75,23 @@ def test_processes_racing_for_the_last_dollars_never_overrun(backend_url: tuple[
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     start_at = time.time() + 2.0  # every racer is up before the first reserves
-    procs = [ctx.Process(target=_race, args=(kind, url, start_at, out)) for _ in range(RACERS)]
+    procs = [ctx.Process(target=_race, args=(kind, url, start_at, out), daemon=True) for _ in range(RACERS)]
     for p in procs:
         p.start()
-    grants = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(10)
+    try:
+        try:
+            reports = [out.get(timeout=60) for _ in procs]
+        except queue.Empty:
+            pytest.fail("a racer did not report within 60 s of starting: the budget's reserve never returned")
+        for p in procs:
+            p.join(10)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+    grants = [granted for granted, _ in reports]
+    assert [ended for _, ended in reports] == ["refused"] * RACERS  # every racer was told no in the end
     assert sum(grants) == int(LIMIT / PRICE)  # 14 x $0.07 fit in $1.00; the 15th never does
     backend = RedisBudget.from_url(url) if kind == "redis" else SqlBudget(Database(url))
     from worker.budget import month_key

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -319,22 +320,26 @@ def test_requests_beyond_the_queue_get_429_with_retry_after(small_server: str, t
     long_pdf = make_scanned_pdf(tmp_path / "long.pdf", SAMPLE_TEXTS * 2, dpi=100).read_bytes()
     small = make_image(tmp_path / "s.png", "tiny", "PNG", dpi=72).read_bytes()
     first: list[httpx.Response] = []
+    deadline = time.monotonic() + 180  # a server that always refuses, or never does, fails the test by then
 
     def long_request() -> None:  # retried until admitted: the small requests below may take the only place
-        while not first or first[-1].status_code == 429:
+        while (not first or first[-1].status_code == 429) and time.monotonic() < deadline:
             first.append(post_ocr(small_server, {"model": "m", "document": pdf_document(long_pdf)}, key=None))
 
-    worker = threading.Thread(target=long_request)
+    worker = threading.Thread(target=long_request, daemon=True)
     worker.start()
     refused: httpx.Response | None = None
-    while worker.is_alive() and refused is None:
+    while worker.is_alive() and refused is None and time.monotonic() < deadline:
         resp = post_ocr(small_server, {"model": "m", "document": {"type": "image_url",
                                                                    "image_url": data_uri(small, "image/png")}},
                         key=None)
         if resp.status_code == 429:
             refused = resp
-    worker.join()
-    assert first[-1].status_code == 200 and len(first[-1].json()["pages"]) == 8
+    worker.join(max(0.0, deadline - time.monotonic()) + 130)  # one more request of up to 120 s may be under way
+    assert not worker.is_alive(), "the long request was still being sent 180 s on"
+    assert first, "the long request was never sent"
+    assert first[-1].status_code == 200 and len(first[-1].json()["pages"]) == 8, \
+        f"the long request was not admitted within 180 s ({len(first)} tries, last HTTP {first[-1].status_code})"
     assert refused is not None, "no request was refused while the only OCR process was busy"
     assert int(refused.headers["Retry-After"]) >= 1
     assert refused.json()["object"] == "error" and refused.json()["type"] == "rate_limited"
