@@ -62,7 +62,8 @@ def _along(box: Box, way: int) -> tuple[float, float]:
 
 
 class _WordBuilder:
-    def __init__(self) -> None:
+    def __init__(self, chars: PdfChars) -> None:
+        self.chars = chars
         self.text = ""
         self.box: Box | None = None
         self.size = 0.0
@@ -71,7 +72,7 @@ class _WordBuilder:
         self.sup = False
         self.way = RIGHT
         self.last: Box | None = None  # the box of the last character added
-        self.obj = 0  # and its text object
+        self.last_i = 0  # and its index
         self.words: list[_Built] = []
 
     def end(self, soft: bool = False) -> None:
@@ -82,18 +83,23 @@ class _WordBuilder:
             self.words.append(_Built(w, self.size, self.base, self.bold, self.way, _is_rtl(text)))
         self.text, self.box, self.sup = "", None, False
 
-    def add(self, ch: str, box: Box, size: float, base: float, bold: bool, sup: bool, way: int, obj: int) -> None:
+    def add(self, i: int, ch: str, box: Box, size: float, base: float, sup: bool, way: int) -> None:
         if self.box is not None and (sup != self.sup or way != self.way or self._apart(box, size, base)):
             self.end()
         if self.box is None:
+            # a word's weight is its first letter's (asked once a word: the font lookup is the costly part)
+            bold = way in (RIGHT, LEFT) and self.chars.bold(i)
             self.box, self.size, self.base, self.bold, self.sup, self.way = box, size, base, bold, sup, way
-        elif ch == self.text[-1:] and obj != self.obj and self._same_place(box, size):
+        elif ch == self.text[-1:] and self._same_place(box, size) and self._other_object(i):
             return  # the same glyph drawn again over itself by another text object (fake bold, a shadow)
         else:
             # (the letters of a ligature, "ffi", share one box but one text object: they all stay)
             self.box = self.box.union(box)
-        self.last, self.obj = box, obj
+        self.last, self.last_i = box, i
         self.text += ch
+
+    def _other_object(self, i: int) -> bool:
+        return self.chars.text_object(i) != self.chars.text_object(self.last_i)
 
     def _apart(self, box: Box, size: float, base: float) -> bool:
         """Another baseline, or a gap no space marks that is far wider than letter spacing. The gap is measured
@@ -113,7 +119,7 @@ class _WordBuilder:
 
 
 def _words(chars: PdfChars, px: PixelMap) -> list[_Built]:
-    build = _WordBuilder()
+    build = _WordBuilder(chars)
     line_base: float | None = None
     line_size = 0.0
     for i in range(chars.count):
@@ -130,7 +136,7 @@ def _words(chars: PdfChars, px: PixelMap) -> list[_Built]:
         ox, oy = px.point(*chars.origin(i))
         box = px.box(*chars.box(i))
         if way not in (RIGHT, LEFT):
-            build.add(ch, box, size, ox, False, False, way, chars.text_object(i))
+            build.add(i, ch, box, size, ox, False, way)
             continue
         # a smaller character set above the line's baseline is a footnote mark or superscript
         sup = (line_base is not None and size < 0.9 * line_size and line_base - oy > 0.25 * line_size
@@ -139,7 +145,7 @@ def _words(chars: PdfChars, px: PixelMap) -> list[_Built]:
             if line_base is None or abs(oy - line_base) > 0.3 * max(size, line_size) or size > line_size:
                 line_base, line_size = oy, size
         base = line_base if sup and line_base is not None else oy
-        build.add(ch, box, size, base, chars.bold(i), sup, way, chars.text_object(i))
+        build.add(i, ch, box, size, base, sup, way)
     build.end()
     return build.words
 

@@ -26,7 +26,7 @@ RIGHT, DOWN, LEFT, UP = 0, 1, 2, 3
 _BOLD_NAMES = ("bold", "black", "heavy", "semibold", "demi")
 _TURN_FOR = {DOWN: 3, LEFT: 2, UP: 1}  # PDFium's rotate argument that makes text running that way run right
 _TURN_SHARE = 0.6  # the share of characters that must run one way before the page is read turned
-_TURN_SAMPLE = 2000
+_TURN_SAMPLE = 300  # characters looked at: enough to tell a page's direction
 
 
 class PixelMap:
@@ -43,6 +43,8 @@ class PixelMap:
         self._ax = ((ax[0] - o[0]) / 1000, (ax[1] - o[1]) / 1000)
         self._ay = ((ay[0] - o[0]) / 1000, (ay[1] - o[1]) / 1000)
         self.scale = (self._ax[0] ** 2 + self._ax[1] ** 2) ** 0.5
+        # the linear part ((p, q), (r, s)) of `point`: a direction (x, y) maps to (p x + q y, r x + s y)
+        self.axes = ((self._ax[0], self._ay[0]), (self._ax[1], self._ay[1]))
 
     def _device(self, page: pdfium.PdfPage, x: float, y: float) -> tuple[float, float]:
         dx, dy = ctypes.c_int(), ctypes.c_int()
@@ -105,12 +107,16 @@ class PdfChars:
         """The character's size in pixels, the way its baseline runs on the page, and whether it is mirrored."""
         pdfium_c.FPDFText_GetMatrix(self.raw, i, self._matrix)
         m = self._matrix
-        scale = (m.c**2 + m.d**2) ** 0.5 or 1.0
-        size = float(pdfium_c.FPDFText_GetFontSize(self.raw, i)) * scale * px.scale
-        ux, uy = px.vector(m.a, m.b)
-        vx, vy = px.vector(m.c, m.d)
+        a, b, c, d = m.a, m.b, m.c, m.d
+        scale = (c * c + d * d) ** 0.5 or 1.0
+        size = pdfium_c.FPDFText_GetFontSize(self.raw, i) * scale * px.scale
+        (p, q), (r, s) = px.axes
+        ux, uy = p * a + q * b, r * a + s * b
+        vx, vy = p * c + q * d, r * c + s * d
         # pixels run y down: an upright, unmirrored glyph has its up vector clockwise of its baseline
         mirrored = ux * vy - uy * vx > 0
+        if ux >= 0 and ux >= abs(uy):  # most glyphs run right: no need for the general case
+            return size, RIGHT, mirrored
         return size, _quadrant(ux, uy), mirrored
 
     def text_object(self, i: int) -> int:
