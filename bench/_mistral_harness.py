@@ -126,8 +126,8 @@ class Pipeline:
         """Until every worker answers a ping: started, resources built, consuming. A fixed pause (4 s) was too
         short on a loaded 2-core machine, and the runs then counted the last workers' start-up (imports, ~5 s
         of CPU each) against the pipeline."""
-        from worker.celery_app import app, configure
         from worker.settings import WorkerSettings
+        from worker.tasks.app import app, configure
 
         configure(app, WorkerSettings())  # this process's environment now names the bench's broker
         deadline = time.monotonic() + timeout_s
@@ -152,7 +152,7 @@ class Pipeline:
         self.submit_file(self.sample_pdf(pages, self.tmp), pages_per_task)
 
     def submit_file(self, path: Path, pages_per_task: int) -> None:
-        from scheduler.submit import submit
+        from scheduler.launch.submit import submit
 
         submit([path], pages_per_task=pages_per_task)
 

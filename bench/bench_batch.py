@@ -23,8 +23,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from models import Database, DatabaseSettings  # noqa: E402
 from models.tables import Page, Usage  # noqa: E402
+from scheduler.launch.submit import run  # noqa: E402
 from scheduler.samples import make_born_digital_pdf, page_text  # noqa: E402
-from scheduler.submit import run  # noqa: E402
 from tests.fakes.batch_server import BatchServer  # noqa: E402
 
 KEY = "sk-bench-batch-0000"

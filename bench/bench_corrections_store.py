@@ -21,7 +21,7 @@ from models.corrections import keep_corrections, save_correction
 from models.db import Database, pipelined
 from models.tables import Page
 from tests.results_db import add_document, migrated_database
-from worker.persist import PreparedResult, insert_ignore, insert_prepared_many
+from worker.ranges.persist import PreparedResult, insert_ignore, insert_prepared_many
 
 PAGES = 8
 

@@ -33,7 +33,7 @@ def main() -> None:
 
         from models.db import Database
         from models.tables import Document, Page
-        from scheduler.extraction import extract_documents
+        from scheduler.launch.extract import extract_documents
         from tests.fakes.chat_server import ChatServer
         from worker.extraction.prompt import PageText, select_pages
         from worker.extraction.schema import load_schema

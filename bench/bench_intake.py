@@ -1,6 +1,6 @@
 """Intake at disk speed: `submit` of many small files, embedded and on Redis + PostgreSQL (and a bucket).
 
-For each size it prints files/s of `scheduler.submit.submit` in a process of its own (hash, copy, inspect,
+For each size it prints files/s of `scheduler.launch.submit.submit` in a process of its own (hash, copy, inspect,
 register, enqueue: what `pagemill submit` does, without worker processes), the same figure for a bare loop that
 only hashes and copies the same files into a folder (the disk's speed for this work), their ratio, the cost per
 file (flat from 1k to 100k files means no query grows with the number of documents), the one-time cost a first
@@ -79,8 +79,8 @@ def bare_loop(files: list[Path], dest: Path) -> float:
 def _status_latency(env: dict[str, str]) -> tuple[float, float]:
     """(in-process seconds for the totals and rows `pagemill status` prints, wall seconds of the command)."""
     from models.db import Database
-    from scheduler.reports import list_documents
-    from scheduler.totals import totals
+    from scheduler.reports.status import list_documents
+    from scheduler.reports.totals import totals
 
     db = Database.from_settings()
     start = time.perf_counter()
@@ -190,7 +190,7 @@ def _one(files_dir: Path) -> None:
     """The child of run_size: submit the files with the settings in the environment, print files/s and the
     one-time setup as JSON."""
     from models.db import Database
-    from scheduler.submit import submit
+    from scheduler.launch.submit import submit
 
     files = sorted(files_dir.iterdir())
     # what only the first submit of a process on a new database pays, timed apart from the per-file work:
@@ -200,8 +200,8 @@ def _one(files_dir: Path) -> None:
     db = Database.from_settings()
     db.migrate()
     db.dispose()
-    import worker.celery_app  # noqa: F401
-    import worker.tasks  # noqa: F401
+    import worker.tasks.app
+    import worker.tasks.ocr
 
     setup = time.perf_counter() - start
     start = time.perf_counter()

@@ -5,7 +5,7 @@
 Prints pages/s of both, their ratio (target >= 1.6 on 2 cores; the whole run's >= 1.4), the CPU seconds the
 whole `pagemill run` (command and workers) spent per page, and the peak RSS of a worker process while it OCRs
 a 100-page document (target <= 400 MB). Figures from one run on the same generated pages. A job this small
-runs in direct processes forked from the command (scheduler/direct.py); the same run through Celery workers
+runs in direct processes forked from the command (scheduler/launch/direct.py); the same run through Celery workers
 (PAGEMILL_DIRECT_MAX_PAGES=0) is printed beside it. On a machine shared with other work pages/s follow its
 load; the CPU per page does much less, so A/B runs compare that.
 """

@@ -15,7 +15,7 @@ import argparse
 
 from _mistral_harness import KEY, MistralServer, Pipeline
 
-from worker.ratelimit import DEFAULT_RATE_SHARE
+from worker.ratelimit.limiter import DEFAULT_RATE_SHARE
 
 
 def main() -> None:

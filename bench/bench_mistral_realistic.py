@@ -92,7 +92,7 @@ def run_once(args: argparse.Namespace, docs: list[Path], database_url: str | Non
         }
         pipe = Pipeline(server, args.processes, args.threads, env, database_url=database_url)
         try:
-            from scheduler.submit import submit
+            from scheduler.launch.submit import submit
 
             submit(docs, pages_per_task=args.per_task)
             stored, done, failed = pipe.wait_done(args.seconds * 4 + 120)

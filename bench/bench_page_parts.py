@@ -25,10 +25,10 @@ from models.db import Database
 from models.tables import Document
 from tests.fakes.mistral_structure import Structure, enrich
 from tests.results_db import migrated_database
-from worker.objects import ObjectStore
-from worker.persist import insert_prepared, prepare_result
+from worker.objects.store import ObjectStore
 from worker.providers._mistral_response import parse_response
 from worker.providers.base import OcrResult
+from worker.ranges.persist import insert_prepared, prepare_result
 
 PAGES = 8
 TEXT = " ".join(["the quarterly figures for the northern region show a modest increase"] * 30)

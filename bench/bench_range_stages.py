@@ -29,13 +29,13 @@ from _mistral_harness import KEY, MistralServer, Pipeline, postgres_schema, serv
 
 from models.db import Database
 from models.tables import Document, PageRange
-from worker.lease import LeaseKeeper
-from worker.objects import ObjectStore
-from worker.objects_folder import FolderStore
-from worker.pipeline import claim_range, run_range
+from worker.objects.folder import FolderStore
+from worker.objects.store import ObjectStore
 from worker.providers._mistral_request import RequestOptions
 from worker.providers.base import SourceDocument
 from worker.providers.mistral import MistralProvider
+from worker.ranges.lease import LeaseKeeper
+from worker.ranges.run import claim_range, run_range
 
 
 def _cpu_ms(fn: Callable[[int], object], n: int) -> float:

@@ -32,10 +32,10 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from models.db import Database  # noqa: E402
 from models.search import search  # noqa: E402
 from models.tables import Document, Image, Page  # noqa: E402
-from scheduler.export import export_document  # noqa: E402
+from scheduler.export.document import export_document  # noqa: E402
 from tests.results_db import migrated_database  # noqa: E402
-from worker.objects import ObjectStore  # noqa: E402
-from worker.objects_folder import FolderStore  # noqa: E402
+from worker.objects.folder import FolderStore  # noqa: E402
+from worker.objects.store import ObjectStore  # noqa: E402
 
 POSTGRES_URL = os.environ.get("PAGEMILL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 VOCAB = 30_000

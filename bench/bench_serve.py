@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from scheduler.samples import make_scanned_pdf, page_text  # noqa: E402
 from tests.worker.serve_harness import running_server  # noqa: E402
-from worker.documents import inspect_document  # noqa: E402
+from worker.documents.inspect import inspect_document  # noqa: E402
 from worker.providers.base import SourceDocument  # noqa: E402
 from worker.providers.tesseract import TesseractProvider  # noqa: E402
 

@@ -157,9 +157,9 @@ def _ocr_readers(before: str) -> dict[str, Reader]:
 def _text_readers(before: str) -> dict[str, Reader]:
     import pypdfium2 as pdfium
 
-    from worker import textlayer
+    from worker.documents import textlayer
 
-    old = _module_from_git(before, "worker/textlayer.py", "worker._textlayer_before")
+    old = _module_from_git(before, "worker/documents/textlayer.py", "worker._textlayer_before")
 
     def make(module: types.ModuleType) -> Reader:
         def read(path: Path, dpi: int) -> tuple[str, str, str, int]:
@@ -211,9 +211,9 @@ def corpus(folder: Path, before: str) -> None:
     reference, so 1.00 means nothing before read is lost; now's header and footer count)."""
     import pypdfium2 as pdfium
 
+    from worker.documents.render import render_pages
+    from worker.documents.textlayer import check_page
     from worker.providers.base import SourceDocument
-    from worker.render import render_pages
-    from worker.textlayer import check_page
 
     _text_readers(before)  # loads before's text layer module
     old = sys.modules["worker.providers._tesseract_before"].TesseractEngine()
@@ -253,7 +253,7 @@ def corpus(folder: Path, before: str) -> None:
 def _layer_markdown(before: str | None, path: Path, index: int) -> str:
     import pypdfium2 as pdfium
 
-    from worker import textlayer
+    from worker.documents import textlayer
 
     module = sys.modules["worker._textlayer_before"] if before else textlayer
     with pdfium.PdfDocument(path) as pdf:

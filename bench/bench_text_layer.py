@@ -4,7 +4,7 @@
 
 Prints pages/s with --text-layer auto and with never, and their ratio (target >= 50), measured three ways:
 - provider: the provider call alone on the whole document (what a worker spends per page);
-- pipeline: pages / (last range finished - first range started), through `scheduler.submit.run` with
+- pipeline: pages / (last range finished - first range started), through `scheduler.launch.submit.run` with
   real worker processes (intake, queueing and worker start-up excluded);
 - wall: pages / the whole `run()` call, worker start-up and intake included.
 """
@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from models import Database, DatabaseSettings
 from models.tables import PageRange
+from scheduler.launch.submit import run
 from scheduler.samples import make_born_digital_pdf, page_text
-from scheduler.submit import run
 from worker.providers import get_provider
 from worker.providers.base import SourceDocument
 from worker.settings import WorkerSettings
@@ -42,9 +42,9 @@ def _provider_rate(pdf: Path, pages: int, mode: str) -> float:
 
 
 def _forget_broker_connection() -> None:
-    # worker.celery_app.configure() keeps the producer pool of the first broker it used; a second run() in
+    # worker.tasks.app.configure() keeps the producer pool of the first broker it used; a second run() in
     # this process would otherwise queue into the first run's data folder
-    from worker.celery_app import app
+    from worker.tasks.app import app
 
     if app._pool is not None:
         app._pool.force_close_all()

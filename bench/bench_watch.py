@@ -66,8 +66,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run_case(base: Path, db: object, settings: object, settle_s: float, polling: bool, seeds: range) -> None:
-    from scheduler.folder_watcher import FolderWatcher, WatchOptions
-    from scheduler.intake import IntakeResult
+    from scheduler.intake.register import IntakeResult
+    from scheduler.watch.folder import FolderWatcher, WatchOptions
 
     folder = base / f"inbox-{settle_s}-{polling}"
     folder.mkdir()
@@ -112,8 +112,8 @@ def main() -> None:
         os.environ["PAGEMILL_QUEUE"] = queue
     from models.db import Database
     from models.settings import DatabaseSettings
-    from worker.celery_app import app, configure
     from worker.settings import WorkerSettings
+    from worker.tasks.app import app, configure
 
     settings = WorkerSettings()
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))

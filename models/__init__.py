@@ -59,6 +59,6 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError(f"module 'models' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{home}", __name__), name)
-    # bound after the import, which binds a submodule of the same name (scheduler.submit) over it
+    # bound after the import, which binds a submodule of the same name (scheduler.launch.submit) over it
     globals()[name] = value
     return value

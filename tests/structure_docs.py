@@ -125,7 +125,15 @@ def make_report(path: Path) -> list[Truth]:
     from reportlab.lib.pagesizes import letter
     from reportlab.lib.units import inch
     from reportlab.platypus import Image as RLImage
-    from reportlab.platypus import ListFlowable, ListItem, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import (
+        ListFlowable,
+        ListItem,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
 
     st = _styles()
     ruled = [["Region", "Orders", "Late", "Cost"], ["North", "1200", "31", "4.10"],

@@ -47,7 +47,7 @@ def test_api_key_is_redacted_everywhere(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_embedded_data_folder_is_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
-    from scheduler.submit import submit
+    from scheduler.launch.submit import submit
 
     fault_env(monkeypatch)
     submit([make_pdf(tmp_path / "a.pdf", 2)], wait=False, start_workers=False)

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 from models.errors import PagemillError, ProviderAuthError, ProviderRejected, ProviderUnavailable, RateLimited
 
 if TYPE_CHECKING:
-    from .ratelimit import RateLimiter
+    from .ratelimit.limiter import RateLimiter
 
 __all__ = [
     "BearerApiClient",

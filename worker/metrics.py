@@ -6,12 +6,12 @@
 What is counted where:
 - `pagemill_pages_processed_total{provider}`, `pagemill_pages_failed_total{provider}`,
   `pagemill_ranges_total{provider,outcome}`, `pagemill_range_seconds{provider,outcome}` and
-  `pagemill_retries_total{provider}`: by the task (worker/tasks.py) once per range outcome;
+  `pagemill_retries_total{provider}`: by the task (worker/tasks/ocr.py) once per range outcome;
 - `pagemill_request_seconds{provider,status}` and `pagemill_rate_limited_total{provider}` (HTTP 429): by the
   HTTP provider around each request;
 - `pagemill_ratelimit_wait_seconds{limiter}`: by the shared rate limiter, the time a request waited for its slot;
 - `pagemill_queue_depth{queue}`, `pagemill_documents{status}`, `pagemill_page_ranges{status}`: read from the
-  broker and the database on each scrape by the scheduler (scheduler/metrics.py), so they are right however
+  broker and the database on each scrape by the scheduler (scheduler/reports/metrics.py), so they are right however
   many workers run.
 
 Process model. A prefork worker counts in its pool children, which cannot each own the port, so pagemill uses
@@ -192,7 +192,7 @@ def serve_metrics(settings: MetricsSettings | None = None, extra: Iterable[Colle
 
 def forget_process(pid: int) -> None:
     """A pool child is gone: its gauges leave the multiprocess sum (counters stay counted). Called from the
-    Celery worker's signals (worker/celery_app.py, which also calls serve_metrics on worker_init: connected
+    Celery worker's signals (worker/tasks/app.py, which also calls serve_metrics on worker_init: connected
     there, so that importing this module loads no Celery)."""
     if os.environ.get(_MULTIPROC_ENV):
         from prometheus_client import multiprocess

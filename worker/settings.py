@@ -40,7 +40,7 @@ class WorkerSettings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     broker_url: str | None = None  # unset: the embedded SQLite broker inside data_dir
     queue: str = DEFAULT_QUEUE
-    # the object store (worker/objects.py): unset = <data>/objects; s3://bucket/prefix = a bucket shared by every
+    # the object store (worker/objects/store.py): unset = <data>/objects; s3://bucket/prefix = a bucket shared by every
     # host (endpoint, region and credentials the way AWS tools take them: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID...)
     objects_url: str | None = None
     objects_cache_mb: int = 2048  # this host's cache of originals downloaded from a bucket
@@ -89,7 +89,7 @@ class WorkerSettings(BaseSettings):
     extract_prompt: str | None = None  # document_annotation_prompt, and more instructions for the chat model
     annotation_max_pages: int = 100  # longer documents are OCR'd in ranges and extracted after (docs/extraction.md)
 
-    # Batch API mode (worker/batch_*.py, scheduler/batch_poller.py): ranges go out as JSONL batch jobs
+    # Batch API mode (worker/batch_*.py, scheduler/sweep/batch_poller.py): ranges go out as JSONL batch jobs
     batch: bool = False
     batch_fallback: str = "batch"  # a failed batch line is tried again in the next batch, or "sync"
     batch_max_wait_s: float = 60.0  # a queued batch range waits at most this long for more to join its job
@@ -100,13 +100,13 @@ class WorkerSettings(BaseSettings):
     batch_poll_min_s: float = 2.0  # polling a live job backs off from this...
     batch_poll_max_s: float = 300.0  # ...to this
 
-    # budget (worker/budget.py): spending never crosses it; 0/unset = no limit
+    # budget (worker/budget/limit.py): spending never crosses it; 0/unset = no limit
     monthly_budget_usd: float | None = None
 
     # reliability
     max_attempts: int = 4
     task_time_limit_s: int = 600
-    # a running range's lease; a live worker renews it every lease_s/3 (worker/lease.py), so it can be short:
+    # a running range's lease; a live worker renews it every lease_s/3 (worker/ranges/lease.py), so it can be short:
     # the range of a dead worker is re-queued by the sweep soon after it runs out
     lease_s: float = 60
     visibility_timeout_s: int = 3600

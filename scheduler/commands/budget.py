@@ -25,7 +25,7 @@ def budget(
     from models.db import Database
     from models.errors import ConfigError
     from models.tables import Job, PageRange, RangeStatus
-    from worker.budget import build_budget, job_key, month_key
+    from worker.budget.limit import build_budget, job_key, month_key
     from worker.settings import WorkerSettings
 
     with cli_errors():

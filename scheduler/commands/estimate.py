@@ -30,7 +30,7 @@ def estimate(
     and annotated rates (PAGEMILL_PRICE_PER_1000_PAGES, ..._BATCH_..., ..._ANNOTATED_...). Sends nothing."""
     from worker.settings import WorkerSettings
 
-    from ..estimate import estimate as run_estimate
+    from ..reports.estimate import estimate as run_estimate
 
     with cli_errors():
         if text_layer is not None:

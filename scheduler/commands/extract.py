@@ -39,7 +39,7 @@ def extract(
     from worker.extraction.schema import load_schema
     from worker.extraction.settings import ExtractSettings
 
-    from ..extraction import extract_documents
+    from ..launch.extract import extract_documents
 
     with cli_errors():
         loaded = load_schema(schema)  # refused (exit 2) before anything is read or sent

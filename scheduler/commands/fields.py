@@ -27,7 +27,7 @@ def fields(
     from models.db import Database
     from models.errors import ConfigError
 
-    from ..fields import FORMATS, cell, fields_table, write_fields
+    from ..reports.fields import FORMATS, cell, fields_table, write_fields
 
     with cli_errors():
         if fmt not in FORMATS:

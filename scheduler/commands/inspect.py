@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
     from models.db import Database
 
-    from ..reports import DocumentRow
-    from ..totals import Totals
+    from ..reports.status import DocumentRow
+    from ..reports.totals import Totals
 
 __all__ = ["register"]
 
@@ -91,8 +91,8 @@ def status(
     document's page ranges, attempts and errors; or one job (job:N)."""
     from rich.table import Table
 
-    from ..reports import document_detail, list_documents
-    from ..totals import totals
+    from ..reports.status import document_detail, list_documents
+    from ..reports.totals import totals
 
     with cli_errors():
         db = _db()
@@ -172,7 +172,7 @@ def _print_fields(db: Database, doc_id: int) -> None:
 def _print_batch_jobs(db: Database) -> None:
     from rich.table import Table
 
-    from ..batch_report import age_text, batch_jobs
+    from ..reports.batch import age_text, batch_jobs
 
     jobs = batch_jobs(db)
     if not jobs:
@@ -194,7 +194,7 @@ def show(
         "--with-headers", help="Put each page's extracted header and footer back around its text.")] = False,
 ) -> None:
     """Print a document's markdown (pages joined by a horizontal rule, tables in place)."""
-    from ..reports import document_markdown
+    from ..reports.status import document_markdown
 
     with cli_errors():
         db = _db()

@@ -57,7 +57,7 @@ def wait_for_documents(
 
 def _process_here(db: Database, settings: WorkerSettings, ids: list[int]) -> dict[int, str]:
     """Embedded broker: start our own workers and a sweep, wait for the documents, stop them."""
-    from ..embedded import EmbeddedProcessing
+    from ..launch.embedded import EmbeddedProcessing
     from ..settings import SchedulerSettings
 
     with EmbeddedProcessing(db, settings, SchedulerSettings().embedded_workers or 1) as here:
@@ -81,7 +81,7 @@ def retry(
     from models.tables import DocStatus
     from worker.settings import WorkerSettings
 
-    from ..rerun import documents_of_job, retry_failed
+    from ..launch.rerun import documents_of_job, retry_failed
 
     with cli_errors():
         settings = WorkerSettings()
@@ -124,7 +124,7 @@ def cancel(
     """Stop the queued work of documents; they become `cancelled` (`pagemill retry` does not restart them)."""
     from worker.settings import WorkerSettings
 
-    from ..rerun import cancel_documents
+    from ..launch.rerun import cancel_documents
 
     with cli_errors():
         settings = WorkerSettings()
@@ -136,20 +136,20 @@ def cancel(
             console.print(f"document {doc_id}: already finished, nothing to cancel")
         if report.document_ids:
             console.print(f"{report.ranges_cancelled} page range(s) will not run")
-            from ..batch_poller import cancel_orphaned_jobs
+            from ..sweep.batch_poller import cancel_orphaned_jobs
 
             for line in cancel_orphaned_jobs(db, settings):
                 console.print(line)
 
 
 def start_watch_hook(db: Database, settings: WorkerSettings, stop: threading.Event) -> list[Any]:
-    """Watched folders from settings, when the `scheduler.watch` module offers them.
+    """Watched folders from settings, when the `scheduler.watch.start` module offers them.
 
-    Contract: `scheduler.watch.start_configured_watchers(db=..., settings=..., stop_event=...)` starts the
+    Contract: `scheduler.watch.start.start_configured_watchers(db=..., settings=..., stop_event=...)` starts the
     watchers configured in the environment and returns the started objects (each with a `stop()`), or None.
     """
     try:
-        watch = importlib.import_module("scheduler.watch")
+        watch = importlib.import_module("scheduler.watch.start")
     except ImportError:
         return []
     starter = getattr(watch, "start_configured_watchers", None)
@@ -167,7 +167,7 @@ def scheduler(
     from worker.settings import WorkerSettings
 
     from ..settings import SchedulerSettings
-    from ..sweep import Sweeper
+    from ..sweep.periodic import Sweeper
 
     with cli_errors():
         settings, sched = WorkerSettings(), SchedulerSettings()
@@ -178,7 +178,7 @@ def scheduler(
         sweeper = Sweeper(db, settings, interval or sched.sweep_interval_s, sched.requeue_after_s)
         sweeper.start()
         watchers = start_watch_hook(db, settings, stop)
-        from ..metrics import serve_scheduler_metrics
+        from ..reports.metrics import serve_scheduler_metrics
 
         metrics = serve_scheduler_metrics(db, settings)  # None unless PAGEMILL_METRICS_PORT is set
         console.print(

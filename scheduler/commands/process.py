@@ -28,8 +28,8 @@ from ._worker_process import exit_at_once, exit_with_parent
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from ..intake_batch import IntakeProgress
-    from ..jobs import Job, JobProgress
+    from ..intake.batch import IntakeProgress
+    from ..launch.jobs import Job, JobProgress
 
 __all__ = ["register"]
 
@@ -251,7 +251,7 @@ def run(
 
     Runs embedded (no services) by default; with PAGEMILL_BROKER_URL / PAGEMILL_DATABASE_URL set, its workers
     use that broker and database. Exits 1 and lists the failures if any document failed."""
-    from ..submit import run as run_job
+    from ..launch.submit import run as run_job
 
     if workers:
         os.environ["PAGEMILL_EMBEDDED_WORKERS"] = str(workers)
@@ -297,7 +297,7 @@ def submit(
     """Enqueue PATHs to the configured broker for `pagemill worker` processes.
 
     Without PAGEMILL_BROKER_URL the embedded broker is used, and --wait starts workers itself (like `run`)."""
-    from ..submit import submit as submit_job
+    from ..launch.submit import submit as submit_job
 
     _set_text_layer(text_layer)
     _set_vision_min_size(vision_min_size)
@@ -353,9 +353,9 @@ def worker(
     """Run a Celery worker with the project's settings (PAGEMILL_BROKER_URL, PAGEMILL_DATABASE_URL, ...)."""
     from models.db import Database
     from models.settings import DatabaseSettings
-    from worker.celery_app import app, configure
     from worker.providers import check_provider
     from worker.settings import WorkerSettings
+    from worker.tasks.app import app, configure
 
     with cli_errors():
         settings = WorkerSettings()

@@ -83,10 +83,10 @@ def export(
 ) -> None:
     """Write a document as markdown with its images (tables in place), as Mistral-shaped JSON with every stored
     part of each page, or as a zip of both."""
-    from worker.objects import open_objects
+    from worker.objects.store import open_objects
     from worker.settings import WorkerSettings
 
-    from ..export import FORMATS, export_all, export_document
+    from ..export.document import FORMATS, export_all, export_document
 
     with cli_errors():
         if fmt not in FORMATS:

@@ -24,7 +24,7 @@ def ui(
 ) -> None:
     """Serve the review page: documents and failures (with retry), each page beside its text, search, the review
     queue, corrections with their history, and re-OCR of a page."""
-    from .._ui_start import start
+    from ..ui.start import start
 
     with cli_errors():
         refusal = start(host, port)

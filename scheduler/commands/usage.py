@@ -29,7 +29,7 @@ def usage(
 
     from models.db import Database
 
-    from ..usage import pages_by_billing, usage_summary
+    from ..reports.usage import pages_by_billing, usage_summary
 
     with cli_errors():
         db = Database.from_settings()

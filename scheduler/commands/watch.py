@@ -79,8 +79,8 @@ def watch(
     Settings: PAGEMILL_WATCH_SETTLE_S, _POLLING, _RESCAN_INTERVAL_S, _IGNORE (comma-separated), _AFTER."""
     from models.errors import ConfigError
 
-    from ..after_intake import AfterIntake
-    from ..watch import WatchSettings, watch_folders
+    from ..watch.after import AfterIntake
+    from ..watch.start import WatchSettings, watch_folders
 
     set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
     set_lang(lang)

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from models.db import Database
-from worker.objects import open_objects
+from worker.objects.store import open_objects
 from worker.settings import WorkerSettings
 
 from . import routes_documents, routes_login, routes_pages, routes_search

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from models.db import Database
-from worker.objects import ObjectStore
+from worker.objects.store import ObjectStore
 from worker.settings import WorkerSettings
 
 from .page_images import PageImages

@@ -39,8 +39,8 @@ class PageImages:
         return target
 
     def _render(self, original: Path, mime_type: str | None, page_count: int, page_index: int) -> bytes:
+        from worker.documents.render import render_pages
         from worker.providers.base import SourceDocument
-        from worker.render import render_pages
 
         kind = "pdf" if mime_type == "application/pdf" else "image"
         source = SourceDocument(path=original, mime_type=mime_type or "", kind=kind, page_count=page_count)

@@ -51,7 +51,7 @@ def failures_view(request: Request, ctx: Annotated[UiContext, Depends(ui)], noti
 def retry(request: Request, ctx: Annotated[UiContext, Depends(ui)],
           document_id: Annotated[int | None, Form()] = None) -> Response:
     """What `pagemill retry [ID]` does: the failed ranges of one document (or of all) are queued again."""
-    from scheduler.rerun import retry_failed
+    from scheduler.launch.rerun import retry_failed
 
     try:
         report = retry_failed(ctx.db, ctx.worker_settings, [document_id] if document_id is not None else None)

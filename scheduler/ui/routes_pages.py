@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from models import corrections
 from models.errors import ConfigError, ObjectMissing, PagemillError
 
-from ..page_markdown import StoredTable, place_tables
+from ..export.page_markdown import StoredTable, place_tables
 from .context import UiContext, ui
 from .markdown import render_markdown
 from .queries import image_path, page_view
@@ -165,7 +165,7 @@ def mark(request: Request, ctx: Annotated[UiContext, Depends(ui)], doc_id: DocId
 @router.post("/doc/{doc_id}/page/{page_index}/reocr")
 def reocr(request: Request, ctx: Annotated[UiContext, Depends(ui)], doc_id: DocId, page_index: PageNo,
           queue: Annotated[str, Form()]) -> Response:
-    from scheduler.reocr import queue_page_again
+    from scheduler.launch.reocr import queue_page_again
 
     choices = ctx.settings.queues(ctx.worker_settings.queue)
     if queue not in choices:  # only the queues the settings offer, never a name from the request

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from urllib.parse import parse_qs
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response

@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from models import Database, DatabaseSettings
 from models.tables import BatchJob, Document, Page, Usage
-from scheduler.batch_poller import batch_tick
 from scheduler.cli import app
+from scheduler.launch.submit import submit
 from scheduler.samples import make_born_digital_pdf, page_text
-from scheduler.submit import submit
+from scheduler.sweep.batch_poller import batch_tick
 from tests.conftest import wait_until
 from tests.fakes.batch_server import BatchServer
 from worker.settings import WorkerSettings

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.submit import submit
-from scheduler.sweep import Sweeper
+from scheduler.launch.submit import submit
+from scheduler.sweep.periodic import Sweeper
 from tests.conftest import start_worker, stop_process
 from worker.settings import WorkerSettings
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from models.tables import Page
-from scheduler.submit import submit
-from scheduler.sweep import Sweeper
+from scheduler.launch.submit import submit
+from scheduler.sweep.periodic import Sweeper
 from tests.conftest import start_worker, stop_process, wait_until
 from worker.settings import WorkerSettings
 

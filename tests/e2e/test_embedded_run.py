@@ -1,5 +1,5 @@
 """End to end on the embedded defaults: no services, no key, real OCR through the command's direct processes
-(small jobs, scheduler/direct.py) and through real Celery worker processes (PAGEMILL_DIRECT_MAX_PAGES=0)."""
+(small jobs, scheduler/launch/direct.py) and through real Celery worker processes (PAGEMILL_DIRECT_MAX_PAGES=0)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from models import Database, DatabaseSettings
 from models.tables import Document, DocumentName, Page, PageRange
+from scheduler.launch.submit import run
 from scheduler.samples import make_image, make_scanned_pdf, make_tiff, page_text
-from scheduler.submit import run
 from tests.conftest import cer
 
 
@@ -147,7 +147,7 @@ def test_bad_inputs_are_failed_documents_with_typed_errors_and_the_run_goes_on(t
     db = _db()
     with db.read_session() as s:
         for doc in s.scalars(select(Document)):
-            from worker.objects_folder import FolderStore
+            from worker.objects.folder import FolderStore
             from worker.settings import WorkerSettings
 
             assert FolderStore(WorkerSettings().objects_dir).path(doc.object_path).exists()

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from models import Database, DatabaseSettings
 from models.tables import FieldsRow, Page, Usage
+from scheduler.launch.submit import run
 from scheduler.samples import make_born_digital_pdf, page_text
-from scheduler.submit import run
 from tests.fakes.chat_server import ChatServer
 from tests.fakes.mistral_server import MistralServer
 

@@ -1,4 +1,4 @@
-"""End to end with the Mistral provider: `scheduler.submit.run` (embedded broker, real worker processes) against
+"""End to end with the Mistral provider: `scheduler.launch.submit.run` (embedded broker, real worker processes) against
 a real loopback server speaking /v1/ocr, with scripted failures."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from models import Database, DatabaseSettings
 from models.tables import Document, Image, Page, PageRange, Usage
+from scheduler.launch.submit import run
 from scheduler.samples import make_born_digital_pdf, make_image, page_text
-from scheduler.submit import run
 from tests.fakes.mistral_server import ERROR_BODIES, Fault, MistralServer
 
 KEY = "sk-test-key-8d1f0c2e"

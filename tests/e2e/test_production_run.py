@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from models import Database
 from models.tables import Page, PageRange
+from scheduler.launch.submit import submit
 from scheduler.samples import make_image, make_scanned_pdf, page_text
-from scheduler.submit import submit
 from tests.conftest import cer, start_worker, stop_process
 
 

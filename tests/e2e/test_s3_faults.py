@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 
 from models import Database, DatabaseSettings
 from models.tables import Document, Image, Page, PageRange, Usage
+from scheduler.launch.submit import run
 from scheduler.samples import make_born_digital_pdf, page_text
-from scheduler.submit import run
 from tests.e2e._proxy import CuttableProxy
 from tests.fakes.mistral_server import MistralServer
 from tests.fakes.s3_server import MotoS3, aws_env
-from worker.objects import open_objects
+from worker.objects.store import open_objects
 from worker.settings import WorkerSettings
 
 pytestmark = [pytest.mark.slow]

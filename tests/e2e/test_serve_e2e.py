@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from models import Database, DatabaseSettings
 from models.tables import Image, Page
+from scheduler.launch.submit import run
 from scheduler.samples import make_image, make_scanned_pdf, page_text
-from scheduler.submit import run
 from tests.conftest import cer
 from tests.worker.serve_harness import running_server
 

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from models import Database, DatabaseSettings
 from models.tables import Document, Image, Page, Usage
+from scheduler.launch.submit import run
 from scheduler.samples import SAMPLE_TEXTS, make_born_digital_pdf, make_scanned_pdf, page_text
-from scheduler.submit import run
 from tests.conftest import cer
-from tests.worker.textlayer_pdfs import join_pdfs, make_broken_layer_pdf, make_picture_pdf
+from tests.fixtures.textlayer_pdfs import join_pdfs, make_broken_layer_pdf, make_picture_pdf
 
 
 def _db() -> Database:

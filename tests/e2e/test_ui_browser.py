@@ -21,7 +21,7 @@ from models.db import Database
 from tests.prom import free_port
 from tests.results_db import migrated_database
 from tests.scheduler.ui.helpers import HOSTILE_NAME, Library, fill_library
-from worker.objects import ObjectStore
+from worker.objects.store import ObjectStore
 from worker.settings import WorkerSettings
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

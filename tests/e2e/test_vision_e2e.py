@@ -17,13 +17,13 @@ from models import Database, DatabaseSettings
 from models.search import search
 from models.tables import Image, Usage
 from scheduler.cli import app as cli
-from scheduler.export import export_document
+from scheduler.export.document import export_document
+from scheduler.launch.submit import submit
 from scheduler.samples import make_born_digital_pdf, page_text
-from scheduler.submit import submit
 from tests.conftest import start_worker, stop_process, wait_until
 from tests.fakes.mistral_server import MistralServer
 from tests.fakes.vision_server import ERROR_BODIES, Fault, VisionServer
-from worker.objects_folder import FolderStore
+from worker.objects.folder import FolderStore
 from worker.settings import WorkerSettings
 from worker.vision.describe import PAGE_IMAGE_ID, pending_descriptions
 

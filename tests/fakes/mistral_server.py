@@ -38,7 +38,7 @@ from PIL import Image
 from tests.fakes._http_fake import ERROR_BODIES, Answer, Fault, LoopbackServer
 from tests.fakes.mistral_structure import Structure, enrich
 from tests.fakes.schema_answer import fill_from_text
-from worker.documents import PDFIUM_LOCK as _PDFIUM_LOCK  # one lock per process for all PDFium use
+from worker.documents.inspect import PDFIUM_LOCK as _PDFIUM_LOCK  # one lock per process for all PDFium use
 
 __all__ = ["Fault", "MistralServer", "Received", "ERROR_BODIES", "Structure"]
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import delete, select
 
 from models.corrections import choose_version, keep_held_text, pending_versions, save_correction
@@ -15,7 +14,7 @@ from models.db import Database, pipelined
 from models.search import search
 from models.tables import Page, PageVersion
 from tests.results_db import add_document, migrated_database
-from worker.persist import PreparedResult, insert_prepared_many
+from worker.ranges.persist import PreparedResult, insert_prepared_many
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,7 +41,7 @@ def _text(db: Database, doc: int, index: int) -> str:
 
 
 def _forced_rerun_wipes(db: Database, doc: int) -> None:
-    with db.write_session() as s:  # as `run --force` does (scheduler/intake.py _wipe)
+    with db.write_session() as s:  # as `run --force` does (scheduler/intake/register.py _wipe)
         s.execute(delete(Page).where(Page.document_id == doc))
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from worker.pipeline import RangeOutcome
+from worker.ranges.run import RangeOutcome
 
 __all__ = ["run_in_threads"]
 

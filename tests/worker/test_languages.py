@@ -23,12 +23,12 @@ from models.db import Database
 from models.errors import ConfigError
 from models.settings import DatabaseSettings
 from models.tables import Document
-from scheduler.intake import IntakeOptions, register_file
-from worker.objects_folder import FolderStore
-from worker.pipeline import run_range
+from scheduler.intake.register import IntakeOptions, register_file
+from worker.objects.folder import FolderStore
 from worker.providers._tessdata import LanguageData, check_lang
 from worker.providers._tesseract import TesseractEngine
 from worker.providers.tesseract import TesseractProvider
+from worker.ranges.run import run_range
 from worker.settings import WorkerSettings
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")

@@ -9,5 +9,5 @@ worker/providers/_mistral_request.py; annotation.py turns an OCR response's anno
 
 __all__ = ["ANNOTATE_KEY"]
 
-# set in a document's options at intake when its pages go as one annotated OCR request (scheduler/intake.py)
+# set in a document's options at intake when its pages go as one annotated OCR request (scheduler/intake/register.py)
 ANNOTATE_KEY = "annotate_in_request"

@@ -27,7 +27,7 @@ from .schema import ExtractionSchema, response_format
 from .settings import ExtractSettings
 
 if TYPE_CHECKING:
-    from ..ratelimit import RateLimiter
+    from ..ratelimit.limiter import RateLimiter
 
 __all__ = ["Answer", "ExtractClient", "EXTRACT_ERRORS", "chat_body"]
 

@@ -23,8 +23,8 @@ from models.db import Database
 from models.errors import InvalidFields, PagemillError, ProviderAuthError
 from models.tables import DocStatus, Document, FieldsStatus, Page, PageTable
 
+from ..ranges.retry import call_with_retries
 from ..redact import redact
-from ..retry import call_with_retries
 from .answer import parse_fields
 from .client import Answer, ExtractClient
 from .prompt import PageText, build_messages, retry_messages, select_pages

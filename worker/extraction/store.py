@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from models.db import Database
 from models.tables import FieldSchema, FieldsRow, FieldsStatus, Usage
 
-from ..persist import connection_of, insert_ignore
+from ..ranges.persist import connection_of, insert_ignore
 from .schema import ExtractionSchema
 
 __all__ = ["save_schema", "load_stored_schema", "claim_fields", "store_fields", "store_failure", "fields_status",

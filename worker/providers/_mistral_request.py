@@ -20,8 +20,8 @@ from PIL import Image, ImageSequence
 
 from models.errors import CorruptInput, OversizedInput
 
-from ..documents import open_pdf
-from ..pdf_cache import OpenPdfCache
+from ..documents.inspect import open_pdf
+from ..documents.pdf_cache import OpenPdfCache
 from .base import AnnotationRequest, SourceDocument
 
 __all__ = ["RequestOptions", "RequestPart", "plan_parts", "request_body", "IMAGE_URL_TYPES"]

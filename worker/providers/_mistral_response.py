@@ -38,7 +38,7 @@ class ParsedResponse:
     pages: list[OcrPage]
     model: str | None
     usage: OcrUsage
-    document_annotation: str | None = None  # a JSON string, as sent; validated by worker/annotation.py
+    document_annotation: str | None = None  # a JSON string, as sent; validated by worker/extraction/annotation.py
 
 
 def decode_image(value: str | None) -> bytes | None:

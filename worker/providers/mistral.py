@@ -1,6 +1,6 @@
 """The Mistral OCR provider: `POST {PAGEMILL_OCR_BASE_URL}/v1/ocr` with only the pages of one range.
 
-Each request waits for the shared rate limiter (worker/ratelimit.py) and holds one in-flight slot while it
+Each request waits for the shared rate limiter (worker/ratelimit/limiter.py) and holds one in-flight slot while it
 runs. A 429 slows every worker through the shared limiter (`slow_down`: in proportion for a near miss, a full
 pause for a long Retry-After or 429s in a row), then raises `RateLimited` so the task retries after
 Retry-After; 5xx/timeouts raise `ProviderUnavailable`; 400/404/422 `ProviderRejected` with the server's
@@ -29,15 +29,15 @@ from pydantic import SecretStr
 
 from models.errors import PagemillError, ProviderRejected, RateLimited
 
+from ..documents.pdf_cache import OpenPdfCache
 from ..http_api import DEFAULT_COOLDOWN_S, BearerApiClient
-from ..pdf_cache import OpenPdfCache
 from ._mistral_errors import OCR_ERRORS
 from ._mistral_request import RequestOptions, RequestPart, plan_parts, request_body
 from ._mistral_response import ParsedResponse, parse_response
 from .base import AnnotationRequest, OcrPage, OcrResult, OcrUsage, SourceDocument
 
 if TYPE_CHECKING:
-    from ..ratelimit import RateLimiter
+    from ..ratelimit.limiter import RateLimiter
     from ..settings import WorkerSettings
 
 __all__ = ["MistralProvider", "combine", "request_options", "DEFAULT_COOLDOWN_S", "OCR_PATH"]
@@ -118,7 +118,7 @@ class MistralProvider:
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings, client: httpx.Client | None = None) -> MistralProvider:
-        from ..ratelimit import build_limiter
+        from ..ratelimit.limiter import build_limiter
 
         return cls(
             request_options(settings),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..documents.render import DEFAULT_DPI, render_pages
 from ..layout.markdown import PageOptions
 from ..layout.page import crop_figures, fill_page
-from ..render import DEFAULT_DPI, render_pages
 from ._tesseract import TesseractEngine
 from .base import OcrPage, OcrResult, OcrUsage, SourceDocument
 

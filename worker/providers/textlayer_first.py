@@ -1,7 +1,7 @@
 """Text layer first: a wrapper around any OCR provider that reads good PDF text layers instead of OCRing them.
 
 Modes (PAGEMILL_TEXT_LAYER, `--text-layer`):
-- `auto`: pages whose text layer passes `worker.textlayer` 's quality check come from the layer (source
+- `auto`: pages whose text layer passes `worker.documents.textlayer` 's quality check come from the layer (source
   `text_layer`); the other pages go to the wrapped provider in one call. A document whose pages all pass
   never reaches the provider: no request, no cost. The default with the local engine.
 - `never`: always OCR (the wrapper is not used). The default with the Mistral provider, whose markdown keeps
@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 from models.errors import InputError
 
-from ..documents import open_pdf
+from ..documents.inspect import open_pdf
+from ..documents.textlayer import TextLayerPage, read_page
 from ..layout.markdown import PageOptions
 from ..layout.page import fill_page
-from ..textlayer import TextLayerPage, read_page
 from .base import OcrPage, OcrProvider, OcrResult, OcrUsage, SourceDocument
 
 __all__ = ["TextLayerFirst", "TEXT_LAYER_MODES", "TEXT_LAYER_SOURCE", "TEXT_LAYER_MODEL"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from ..documents import open_pdf
+from ..documents.inspect import open_pdf
 from ..providers.base import OcrImage
 
 __all__ = ["ImageOptions", "page_images"]

@@ -8,7 +8,7 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from ..mime import image_bytes_mime
+from ..documents.mime import image_bytes_mime
 from ..providers.base import OcrBlock, OcrPage
 from .schemas import (
     OCRConfidenceScore,

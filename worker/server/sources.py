@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 
-from ..documents import DocumentLimits, inspect_document
+from ..documents.inspect import DocumentLimits, inspect_document
 from ..providers.base import SourceDocument
 from .errors import ApiError, too_large, validation_error
 from .files import FileStore

@@ -2,7 +2,7 @@
 
 settings.py (VisionSettings), prepare.py (downscale/convert), chat.py (request body, response text),
 errors.py (HTTP status -> pagemill errors), client.py (VisionClient), describe.py (plan, describe, store).
-The Celery tasks are in worker/vision_tasks.py.
+The Celery tasks are in worker/vision/tasks.py.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from .prepare import PreparedImage
 from .settings import VisionSettings
 
 if TYPE_CHECKING:
-    from ..ratelimit import RateLimiter
+    from ..ratelimit.limiter import RateLimiter
 
 __all__ = ["VisionClient", "CHAT_PATH", "DEFAULT_COOLDOWN_S"]
 

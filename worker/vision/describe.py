@@ -25,10 +25,10 @@ from models.db import Database
 from models.errors import StorageError
 from models.tables import Document, Image, Usage
 
-from ..documents import read_image_size
-from ..objects import IMAGE_EXTENSIONS, ObjectStore
-from ..persist import insert_ignore
-from ..retry import call_with_retries
+from ..documents.inspect import read_image_size
+from ..objects.store import IMAGE_EXTENSIONS, ObjectStore
+from ..ranges.persist import insert_ignore
+from ..ranges.retry import call_with_retries
 from .chat import Description
 from .client import VisionClient
 from .ids import PAGE_IMAGE_ID

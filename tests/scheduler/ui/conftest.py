@@ -12,7 +12,7 @@ from models.db import Database
 from scheduler.ui.app import create_app
 from scheduler.ui.settings import UiSettings
 from tests.results_db import migrated_database
-from worker.objects import ObjectStore
+from worker.objects.store import ObjectStore
 from worker.settings import WorkerSettings
 
 from .helpers import Library, fill_library

@@ -13,7 +13,7 @@ from sqlalchemy import insert
 
 from models.db import Database
 from models.tables import Document, Image, Page, PageRange
-from worker.objects import ObjectStore
+from worker.objects.store import ObjectStore
 
 __all__ = ["Library", "fill_library", "pdf_bytes", "HOSTILE_NAME", "HOSTILE_MARKDOWN"]
 

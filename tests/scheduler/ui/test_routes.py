@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
 import re
 
+from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
 from models.db import Database
 from models.search import search
 from models.tables import Page, PageRange, PageVersion
-from scheduler.export import markdown_bundle
-from worker.objects import ObjectStore
+from scheduler.export.document import markdown_bundle
+from worker.objects.store import ObjectStore
 from worker.settings import WorkerSettings
 
 from .conftest import LOCAL, csrf_of
@@ -171,7 +171,7 @@ def test_re_ocr_queues_the_page_on_an_offered_queue_only(ui_db: Database, librar
 def test_a_pending_ocr_version_is_shown_beside_the_correction_and_can_be_taken(
         client: TestClient, library: Library, ui_db: Database) -> None:
     from models.corrections import save_correction
-    from worker.persist import PreparedResult, insert_prepared_many
+    from worker.ranges.persist import PreparedResult, insert_prepared_many
 
     save_correction(ui_db, library.letters, 1, "Yours sincerely, the corrected committee", author="ana")
     with ui_db.write_session() as s:

@@ -1,0 +1,135 @@
+"""The object store: originals, decrypted working copies and extracted images, content-addressed.
+
+One interface, two stores, chosen by PAGEMILL_OBJECTS_URL (`open_objects`):
+
+    unset or a path / file://PATH   worker/objects/folder.py: the object folder (default: <data>/objects)
+    s3://bucket/prefix              worker/objects/s3.py: any S3-compatible bucket (AWS, MinIO, Ceph, R2...)
+
+Every name in a store is built from a SHA-256 and an extension pagemill chose, `<kind>/<xx>/<sha>[.ext]`, never
+from an input file name or a provider response, so no name can escape it, and the same bytes always get the same
+name: hosts that share a bucket agree on every name without asking each other. Writes are atomic (a temp name
+renamed into place; an S3 PUT is visible whole or not at all), so no reader sees half an object.
+
+Code that needs a file on disk (PDFium, PIL) asks `local_path`: the folder store's own file, or for a bucket a
+copy in the host's bounded cache of originals (worker/objects/cache.py), downloaded once and checked against its
+SHA-256. Everything else reads `read_bytes`. Faults are the typed StorageError subclasses of models/errors.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from models.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..settings import WorkerSettings
+
+__all__ = ["ObjectStore", "StoredObject", "IMAGE_EXTENSIONS", "open_objects", "object_name", "sha_of_name"]
+
+IMAGE_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/tiff": "tiff",
+    "image/webp": "webp",
+    "image/bmp": "bmp",
+    "image/gif": "gif",
+}
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    sha256: str
+    relpath: str  # the object's name in the store, always "<kind>/<xx>/<sha>[.ext]"
+    size: int
+
+
+def object_name(kind: str, sha: str, ext: str | None) -> str:
+    return f"{kind}/{sha[:2]}/{sha}.{ext}" if ext else f"{kind}/{sha[:2]}/{sha}"
+
+
+def sha_of_name(relpath: str) -> str | None:
+    """The SHA-256 a content-addressed name was built from (None for a name pagemill did not build)."""
+    stem = relpath.rsplit("/", 1)[-1].split(".", 1)[0]
+    return stem if len(stem) == 64 and all(c in "0123456789abcdef" for c in stem) else None
+
+
+class ObjectStore(ABC):
+    """What every part of pagemill reads and writes objects through."""
+
+    url: str  # where the objects live, for messages (never carries credentials)
+
+    def __new__(cls, *args: object, **kwargs: object) -> ObjectStore:
+        # `ObjectStore(folder)` is what code written before the bucket store constructs: the object folder
+        if cls is ObjectStore:
+            from .folder import FolderStore
+
+            return FolderStore(*args, **kwargs)  # type: ignore[arg-type]
+        return super().__new__(cls)
+
+    @abstractmethod
+    def put_file(
+        self, source: Path, kind: str = "originals", ext: str | None = None, durable: bool = True
+    ) -> StoredObject:
+        """Store a file, hashing it while it is copied (one read). Raises StorageError. With `durable` False
+        the caller calls `sync()` before the database names the object (one flush for a batch of files)."""
+
+    @abstractmethod
+    def put_bytes(self, data: bytes, kind: str, ext: str | None) -> StoredObject:
+        """Store bytes under their SHA-256 (a no-op when they are stored already)."""
+
+    @abstractmethod
+    def read_bytes(self, relpath: str) -> bytes:
+        """An object's bytes. Raises ObjectMissing when the store does not have it."""
+
+    @abstractmethod
+    def local_path(self, relpath: str) -> Path:
+        """A file on this host holding the object (for PDFium and PIL). Raises ObjectMissing."""
+
+    @abstractmethod
+    def local_name(self, relpath: str) -> Path:
+        """Where `local_path` puts the object on this host, without any I/O."""
+
+    def path(self, relpath: str) -> Path:
+        """The name older code uses for `local_path`."""
+        return self.local_path(relpath)
+
+    def copy_out(self, relpath: str, dest: Path) -> None:
+        shutil.copyfile(self.local_path(relpath), dest)
+
+    def ensure(self) -> None:
+        """Create what the store needs (folders); checks nothing remote."""
+
+    def sync(self) -> None:
+        """Make every object stored with `durable=False` so far survive a power loss."""
+
+    def check(self) -> None:
+        """Reach the store once and raise the typed error a user can act on (bucket missing, credentials)."""
+
+    def close(self) -> None:
+        """Release connections and trim the local cache."""
+
+
+def open_objects(settings: WorkerSettings) -> ObjectStore:
+    """The store PAGEMILL_OBJECTS_URL names (the data folder's object folder when unset). boto3 is imported
+    only for an s3:// URL, so the folder store starts as fast as before."""
+    url = (settings.objects_url or "").strip()
+    if not url:
+        from .folder import FolderStore
+
+        return FolderStore(settings.objects_dir)
+    if url.startswith("s3://"):
+        from .s3 import S3Store
+
+        return S3Store.from_url(url, settings.data_dir / "cache" / "objects", settings.objects_cache_mb * 2**20,
+                                settings.objects_retries)
+    if url.startswith("file://"):
+        url = url.removeprefix("file://")
+    elif "://" in url:
+        raise ConfigError(f"PAGEMILL_OBJECTS_URL {url!r}: use s3://bucket/prefix or a folder path")
+    from .folder import FolderStore
+
+    return FolderStore(Path(url).expanduser())

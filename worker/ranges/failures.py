@@ -1,0 +1,103 @@
+"""Recording a range that did not finish: retried later with backoff, or failed with a readable error.
+
+A retryable error (429, 5xx, a timeout) puts the range back in the queue with a `not_before` that honours
+Retry-After, until PAGEMILL_MAX_ATTEMPTS is spent; anything else, or the last attempt, fails the range with the
+error's type and its redacted message, and the document's status is recomputed. A bad key (401/403) fails every
+pending range at once, since each would fail the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models.db import Database
+from models.errors import PagemillError, ProviderAuthError, RateLimited, StoreUnavailable
+from models.tables import PageRange, RangeStatus
+
+from ..redact import redact
+from .retry import backoff_s
+from .row_lock import ROW_LOCK
+from .store import finish_document
+
+if TYPE_CHECKING:
+    from .claim import ClaimedRange
+
+__all__ = ["RangeOutcome", "fail_range", "record_failure"]
+
+
+@dataclass
+class RangeOutcome:
+    status: str  # done | skipped | failed | retry
+    pages_written: int = 0
+    retry_in_s: float | None = None
+    message: str | None = None
+    wants_fields: bool = False  # its document has a schema: extract its fields once it is finished
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def fail_range(session: Session, rng: PageRange, code: str, message: str) -> None:
+    rng.status = RangeStatus.failed
+    rng.error = message
+    rng.error_code = code
+    rng.finished_at = _now()
+    rng.lease_expires_at = None
+    finish_document(session, rng.document_id)
+
+
+def record_failure(
+    db: Database, claimed: ClaimedRange, err: PagemillError, max_attempts: int, retry_base_s: float,
+    retry_max_s: float,
+) -> RangeOutcome:
+    """Queue the range again after a backoff, or fail it; says which."""
+    with db.write_session() as session:
+        rng = session.get(PageRange, claimed.range_id, with_for_update=ROW_LOCK)
+        if rng is None:
+            return RangeOutcome("skipped")
+        message = redact(err.message)
+        if isinstance(err, RateLimited) and not err.sent:
+            rng.attempts = max(0, rng.attempts - 1)  # our own limiter said wait: no request, no attempt spent
+        elif isinstance(err, StoreUnavailable):
+            # the bucket is away, as the database can be: the range waits for it (with backoff) instead of
+            # failing after a few attempts; botocore has already retried each request a few times
+            rng.attempts = max(0, rng.attempts - 1)
+        if err.retryable and rng.attempts < max_attempts:
+            wait = backoff_s(rng.attempts, retry_base_s, retry_max_s)
+            hinted = getattr(err, "retry_after_s", None)
+            if hinted is not None:
+                wait = max(wait, float(hinted))
+            wait = min(wait, retry_max_s)
+            rng.status = RangeStatus.queued
+            rng.error = message
+            rng.error_code = err.code
+            rng.lease_expires_at = None
+            rng.not_before = _now() + timedelta(seconds=wait)
+            rng.enqueued_at = _now()
+            return RangeOutcome("retry", retry_in_s=wait, message=message)
+        if err.retryable:
+            message = f"gave up after {rng.attempts} attempts: {message}"
+        fail_range(session, rng, err.code, message)
+        if isinstance(err, ProviderAuthError):
+            _stop_pending(session, err)
+        return RangeOutcome("failed", message=message)
+
+
+def _stop_pending(session: Session, err: PagemillError) -> None:
+    """A bad key fails every range the same way: fail the pending ones at once instead of one by one."""
+    doc_ids = set(
+        session.scalars(select(PageRange.document_id).where(PageRange.status == RangeStatus.queued))
+    )
+    session.execute(
+        update(PageRange)
+        .where(PageRange.status == RangeStatus.queued)
+        .values(status=RangeStatus.failed, error=redact(err.message), error_code=err.code, finished_at=_now())
+    )
+    for doc_id in doc_ids:
+        finish_document(session, doc_id)

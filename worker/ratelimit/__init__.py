@@ -1,0 +1,6 @@
+"""A rate limit and a cap on concurrent requests shared by every worker process and host.
+
+- `limiter.py`: A rate limit and a cap on concurrent requests shared by every worker process and host.
+- `redis.py`: The limiter's shared state in Redis: one Lua script, so every step is atomic and uses the Redis ...
+- `sql.py`: The limiter's shared state in the results database (embedded mode): table `rate_limits`.
+"""
