@@ -348,7 +348,7 @@ def test_python_examples_call_run_and_submit_with_keywords_they_take() -> None:
                         assert hasattr(module, alias.name), f"{rel(page)}: {node.module} has no {alias.name}"
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
                         "run", "submit"):
-                    params = inspect.signature(scheduler.launch.submit).parameters
+                    params = inspect.signature(scheduler.submit).parameters
                     for kw in node.keywords:
                         assert kw.arg in params, f"{rel(page)}: {node.func.id}() takes no {kw.arg}="
                         checked += 1
