@@ -19,7 +19,7 @@ from .errors import install_handlers, validation_error
 from .files import FileStore
 from .guard import Guard
 from .ocr_pool import EngineOptions, OcrPool
-from .pdf_images import ImageOptions
+from .figures import ImageOptions
 from .responses import build_response
 from .schemas import DeletedFile, FileObject, OCRRequest, OCRResponse, SignedURL, parse_pages, unknown_fields
 from .settings import ServerSettings
