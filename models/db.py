@@ -1,6 +1,6 @@
 """Engine and session setup for SQLite (embedded) and PostgreSQL (production).
 
-SQLite needs care with several writer processes (measured in reference/celery.md §4): WAL, a busy timeout on
+SQLite needs care with several writer processes (the embedded mode's workers): WAL, a busy timeout on
 every connection, and `BEGIN IMMEDIATE` for every transaction that reads then writes, because a deferred
 transaction that upgrades its read snapshot to a write fails with "database is locked" regardless of the
 busy timeout. Sessions from `write_session` take the write lock up front; `read_session` stays deferred.

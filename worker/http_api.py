@@ -9,7 +9,7 @@ thread-safe, closed only if it was not injected) and the shared rate limiter (a 
 every worker). `ServerErrors` translates HTTP failures into the errors of models/errors.py: 429 -> RateLimited
 (Retry-After honoured); 408/425/5xx and transport failures -> ProviderUnavailable (retryable); 401/403 ->
 ProviderAuthError (stop: the key is wrong; the message ends with a "check X_API_KEY" hint); any other 4xx ->
-ProviderRejected with the server's own words. Error bodies come in three shapes (reference/mistral-api.md §3):
+ProviderRejected with the server's own words. Error bodies come in three shapes (tests/fakes/_http_fake.py sends each):
 the documented `{"object":"error","message":...,"type":...,"code":...}`, FastAPI's
 `{"detail": "..." | [{"loc":..,"msg":..}]}` and the bare gateway `{"message": "..."}`.
 Nothing above this module sees an httpx exception. What a request carries and what an answer means stay with

@@ -62,10 +62,11 @@ class WorkerSettings(BaseSettings):
     rate_limit: float = 5.0  # requests per second, across every worker process and host
     max_inflight: int = 8  # concurrent requests, across every worker process and host
     price_per_1000_pages: float = 4.0
-    # the Batch API's price; unset: half the synchronous price (reference/mistral-api.md §1.1: 50 % off)
+    # the Batch API's price; unset: half the synchronous price (Mistral bills batch jobs at 50 % off)
     batch_price_per_1000_pages: float | None = None
-    # a page OCR'd with an annotation format (document_annotation_format / bbox_annotation_format sent): reference
-    # §1.1 (OCR 4: $5 vs $4); the Batch API takes the same share off it as off plain pages (annotated_batch_price)
+    # a page OCR'd with an annotation format (document_annotation_format / bbox_annotation_format sent), as
+    # Mistral prices it (OCR 4: $5 per 1000 pages vs $4); the Batch API takes the same share off it as off plain
+    # pages (annotated_batch_price)
     annotated_price_per_1000_pages: float = Field(default=5.0, validation_alias=AliasChoices(
         "PAGEMILL_ANNOTATED_PRICE_PER_1000_PAGES", "PAGEMILL_PRICE_PER_1000_ANNOTATED_PAGES"))
     # what of an OCR page is asked for (docs/mistral.md, "What is kept of a page", says why these defaults):

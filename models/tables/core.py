@@ -80,7 +80,7 @@ class Document(Base):
     # what was asked of this document: provider, model, pages, text-layer mode... (dedup compares options_key)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     options_key: Mapped[str | None] = mapped_column(String(64))
-    object_path: Mapped[str] = mapped_column(Text)  # original, relative to the object folder
+    object_path: Mapped[str] = mapped_column(Text)  # original, relative to the object store's root
     work_path: Mapped[str | None] = mapped_column(Text)  # decrypted copy, when a password was given
     collection: Mapped[str | None] = mapped_column(Text, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -233,7 +233,7 @@ class Image(Base):
     top_left_y: Mapped[int | None] = mapped_column(Integer)
     bottom_right_x: Mapped[int | None] = mapped_column(Integer)
     bottom_right_y: Mapped[int | None] = mapped_column(Integer)
-    path: Mapped[str] = mapped_column(Text)  # relative to the object folder
+    path: Mapped[str] = mapped_column(Text)  # relative to the object store's root
     sha256: Mapped[str] = mapped_column(String(64))
     mime_type: Mapped[str] = mapped_column(String(50))
     width: Mapped[int | None] = mapped_column(Integer)

@@ -1,4 +1,4 @@
-"""`pagemill ui`: the review page in a browser, over the same database and object folder as every command."""
+"""`pagemill ui`: the review page in a browser, over the same database and object store as every command."""
 
 from __future__ import annotations
 

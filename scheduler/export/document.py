@@ -6,7 +6,7 @@
     export_all(db, objects, "md", Path("out/"))                   # out/<id>-<name>/ for every done document
 
 Image files are named from the images table (names pagemill chose, re-checked here) with an extension taken
-from their bytes, and copied from the object folder; the markdown links point at `images/<name>`.
+from their bytes, and copied from the object store (a folder or a bucket); the markdown links point at `images/<name>`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,16 @@
-"""Which names in a watched folder are never documents.
+"""Which names in a folder are never documents: the one list, used alike by `submit`/`run` of a folder
+(`scheduler/launch/submit.py` `expand_paths`) and by a watched folder (`scheduler/watch/folder.py`).
 
-Dot files, the temporary names browsers, editors and copy tools write to before renaming (`*.part`,
-`*.crdownload`, `~$report.docx`...), and the clutter operating systems and NAS boxes leave behind. A rule
-that matches any part of the relative path (a folder or the file) ignores the file, so nothing under
-`@eaDir/` or `.git/` is taken either.
+Skipped, case-insensitively, in any folder given to submit or watched:
+- dot files and dot folders: `.DS_Store`, macOS `._name` resource forks, `.git/`, `.Trash-1000/` ...;
+- the temporary names browsers, editors and copy tools write to before renaming: `*.part`, `*.filepart`,
+  `*.crdownload`, `*.tmp`, Office's `~$report.docx`;
+- the clutter operating systems and NAS boxes leave behind: `Thumbs.db`, `desktop.ini`, `@eaDir/` (Synology),
+  `__MACOSX/` (zip archives made on a Mac).
+
+A rule that matches any part of the path relative to the folder (a folder or the file) ignores the file, so
+nothing under `@eaDir/` or `.git/` is taken either. A file named on the command line is always taken. A watched
+folder adds its own patterns (`watch --ignore`) and never reads back the folders it writes to itself.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from worker.providers import check_languages, check_provider
 from worker.settings import WorkerSettings
 
 from ..intake.batch import IntakeProgress, intake_files
+from ..intake.ignore import IgnoreRules
 from ..intake.register import IntakeOptions
 from ..settings import SchedulerSettings
 from .direct import DirectProcessing, direct_applies
@@ -29,20 +30,19 @@ from .jobs import Job, JobProgress
 
 __all__ = ["submit", "run", "expand_paths"]
 
-# names that are never documents: editors' temp files, OS clutter, partial downloads
-_SKIP_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
-
-
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders walked recursively (sorted, hidden files skipped, symlinks not followed)."""
+    """Files as given, folders walked recursively (sorted, symlinks not followed). In a folder, names that are
+    never documents are skipped, the same ones a watched folder skips (`scheduler/intake/ignore.py`)."""
+    rules = IgnoreRules()
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                here = Path(root).relative_to(p)
+                dirs[:] = sorted(d for d in dirs if not rules.ignored(here / d))
                 for name in sorted(files):
-                    if name.startswith(".") or name in _SKIP_NAMES:
+                    if rules.ignored(here / name):
                         continue
                     fp = Path(root) / name
                     if fp.is_file() and not fp.is_symlink():

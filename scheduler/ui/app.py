@@ -1,4 +1,4 @@
-"""`pagemill ui`: a server-rendered review page over the same database and object folder as every command.
+"""`pagemill ui`: a server-rendered review page over the same database and object store as every command.
 
     from scheduler.ui.app import create_app
     app = create_app()  # settings from PAGEMILL_UI_... and the usual PAGEMILL_... variables

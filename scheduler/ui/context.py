@@ -1,4 +1,4 @@
-"""What every route of the review page shares: the database, the object folder, settings, templates."""
+"""What every route of the review page shares: the database, the object store, settings, templates."""
 
 from __future__ import annotations
 

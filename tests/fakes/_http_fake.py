@@ -21,7 +21,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 
 __all__ = ["ERROR_BODIES", "Fault", "LoopbackServer", "Answer"]
 
-# the error-body shapes of reference/mistral-api.md §3
+# the error-body shapes Mistral-compatible servers answer with (worker/http_api.py reads each)
 ERROR_BODIES = {
     "documented": lambda msg: {"object": "error", "message": msg, "type": "invalid_request_error",
                                "param": None, "code": "3740"},

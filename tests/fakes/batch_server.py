@@ -1,4 +1,4 @@
-"""A loopback server for the Files and Batch APIs (reference/mistral-api.md §4), on top of the /v1/ocr fake.
+"""A loopback server for the Files and Batch APIs (`/v1/files`, `/v1/batch/jobs`), on top of the /v1/ocr fake.
 
     with BatchServer(api_key="sk-test", queue_s=0.5, run_s=1.0) as server:
         ...  # PAGEMILL_OCR_BASE_URL=server.url; then server.uploads, server.jobs, server.billed_pages

@@ -1,4 +1,4 @@
-"""The optional parts of an `OCRPageObject` as the reference documents them, for the fake Mistral server.
+"""The optional parts of an `OCRPageObject` as Mistral's API documents them, for the fake Mistral server.
 
 `enrich(page, request, n_table, model, options)` turns a plain page (index, markdown, images, dimensions) into
 what the real API answers for the request's fields:

@@ -1,4 +1,4 @@
-"""The Files and Batch API endpoints pagemill uses, over httpx (reference/mistral-api.md §4).
+"""The Files and Batch API endpoints pagemill uses, over httpx (docs/batch-and-budgets.md).
 
     client = BatchClient.from_settings(settings)
     file_id = client.upload("pagemill-batch-<token>.jsonl", jsonl_bytes)       # POST /v1/files, purpose=batch

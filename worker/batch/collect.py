@@ -1,7 +1,7 @@
 """A batch job at the provider: polled with backoff, and once it ends its answers stored.
 
 Answers are stored through the synchronous path (persist.prepare_result, pipeline.store_finished): images into
-the object folder, pages/images/usage rows in one transaction with the range marked done, the usage at the
+the object store, pages/images/usage rows in one transaction with the range marked done, the usage at the
 batch rate. Only a range still held by the job, at the attempt the line names, is stored, so a line read twice
 (a collector killed halfway, an output downloaded again) adds nothing.
 

@@ -113,5 +113,6 @@ def check_fields(body: dict[str, Any], data: Any) -> None:
 
 
 def response_format(schema: ExtractionSchema, strict: bool = True) -> dict[str, Any]:
-    """The `ResponseFormat` of reference/mistral-api.md §1.2, also what OpenAI-style chat servers take."""
+    """Mistral's `ResponseFormat` `{type: json_schema, json_schema: {name, schema, strict}}`, also what
+    OpenAI-style chat servers take."""
     return {"type": "json_schema", "json_schema": {"name": schema.name, "schema": schema.body, "strict": strict}}

@@ -22,7 +22,7 @@ from ..vision.settings import VisionSettings
 __all__ = ["ExtractSettings", "DEFAULT_EXTRACT_MODEL", "DEFAULT_INSTRUCTIONS", "DEFAULT_BASE_URL"]
 
 DEFAULT_BASE_URL = "https://api.mistral.ai"
-DEFAULT_EXTRACT_MODEL = "mistral-small-latest"  # a `-latest` alias: never a retired id (reference §5)
+DEFAULT_EXTRACT_MODEL = "mistral-small-latest"  # a `-latest` alias: never a retired id
 DEFAULT_INSTRUCTIONS = (
     "You extract structured fields from one document. Answer with a single JSON object that matches the "
     "given JSON schema, using only what the document says. Where the document does not give a value, use "

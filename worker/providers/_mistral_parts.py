@@ -21,7 +21,7 @@ __all__ = ["BLOCK_TYPES", "parse_tables", "parse_text", "parse_hyperlinks", "par
 
 log = logging.getLogger("pagemill.worker.mistral")
 
-# the block types of reference/mistral-api.md §2 (OCR 4)
+# the block types Mistral documents for OCR 4's `include_blocks` (docs/schema.md, `page_blocks.type`)
 BLOCK_TYPES = frozenset({"text", "title", "list", "table", "image", "equation", "caption", "code", "references",
                          "aside_text", "header", "footer", "signature"})
 _BLOCK_SCORE_KEYS = ("average_content_confidence_score", "minimum_content_confidence_score",
@@ -140,7 +140,7 @@ def parse_blocks(raw: Any, page_no: int) -> list[OcrBlock] | None:
             scores=scores,
         ))
     if unknown:
-        log.warning("page %s: block type(s) %s are not in the reference; kept as sent", page_no,
+        log.warning("page %s: block type(s) %s are not among OCR 4's documented types; kept as sent", page_no,
                     ", ".join(sorted(unknown)))
     return blocks
 

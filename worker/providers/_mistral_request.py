@@ -54,7 +54,7 @@ class RequestPart:
 
 
 def _response_format(name: str | None, schema: dict[str, Any]) -> dict[str, Any]:
-    # reference/mistral-api.md §1.2: ResponseFormat {type: json_schema, json_schema: {name, schema, strict}}
+    # Mistral's ResponseFormat: {type: json_schema, json_schema: {name, schema, strict}}
     return {"type": "json_schema", "json_schema": {"name": name or "fields", "schema": schema, "strict": True}}
 
 

@@ -40,7 +40,7 @@ class AnnotationRequest:
 
 @dataclass(frozen=True)
 class SourceDocument:
-    """A document as stored in the object folder. `kind` is "pdf" or "image"."""
+    """A document as stored in the object store (a folder or a bucket). `kind` is "pdf" or "image"."""
 
     path: Path
     mime_type: str

@@ -169,7 +169,7 @@ class MistralProvider:
     ) -> AnnotationRequest | None:
         """Send one part; returns the annotation the next parts ask for. A 400/422 to a request carrying
         annotation formats is asked once more without them (a schema the server refuses: nullable numbers,
-        `.optional()`, reference §1.2): the pages are OCR'd, and the refusal is the document's fields error."""
+        `.optional()`): the pages are OCR'd, and the refusal is the document's fields error."""
         try:
             sent.parsed.append(self._send(part, headers, annotation))
             sent.annotated = sent.annotated or annotation is not None

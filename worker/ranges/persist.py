@@ -1,4 +1,6 @@
-"""Write a provider's result: images into the object folder, pages/images/usage rows into the database.
+"""Write a provider's result: images into the object store, pages/images/usage rows into the database.
+
+The object store is a folder or an S3 bucket (worker/objects/); nothing here depends on which.
 
 `prepare_result` does the slow part (decoding, hashing and writing image objects) before any transaction, so
 the write transaction (the SQLite write lock, the document row lock on PostgreSQL) only inserts rows. An
@@ -141,7 +143,7 @@ def prepare_result(
     billing: str = "sync",
     annotated_cost_per_page_usd: float | None = None,
 ) -> PreparedResult:
-    """Store the result's images in the object folder and build its rows; touches no database. `billing` is the
+    """Store the result's images in the object store and build its rows; touches no database. `billing` is the
     rate the pages were paid at (sync or batch); a request that carried an annotation format bills its pages at
     `annotated_cost_per_page_usd` instead (usage kind 'annotation', billing 'annotated' or 'batch_annotated')."""
     page_rows: list[dict[str, Any]] = []

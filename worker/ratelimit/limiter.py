@@ -8,8 +8,8 @@
         limiter.slow_down(retry_after_s)                      # every worker slows, in proportion
     limiter.cool_down(seconds)                                # every worker pauses for `seconds`
 
-Algorithm: GCRA with burst 1 (requests evenly spaced, which a server's sliding window never sees as a burst;
-reference/celery.md §2). Each acquire is one atomic step on the shared backend that
+Algorithm: GCRA with burst 1 (requests evenly spaced, which a server's sliding window never sees as a
+burst). Each acquire is one atomic step on the shared backend that
 1. drops in-flight leases whose expiry passed (a worker that died mid-request gives its slot back this way),
 2. refuses while a shared cooldown is running,
 3. refuses while `max_inflight` leases are held,
@@ -20,8 +20,8 @@ of holding a worker thread.
 
 Headroom: the limiter sends at `PAGEMILL_RATE_LIMIT_SHARE` (default 0.97) of the configured rate. Requests reach
 the server some milliseconds late, unevenly, and a sliding window counts a late request with the ones that follow
-it: at a share s the spacing leaves (1/s - 1) s of slack per window (31 ms at 0.97, 53 ms at 0.95; measured in
-reference/celery.md §2: 95 % gave no 429 at all, 97.7 % one in 400).
+it: at a share s the spacing leaves (1/s - 1) s of slack per window (31 ms at 0.97, 53 ms at 0.95; measured
+against a sliding-window server: at 95 % no 429 at all, at 97.7 % one request in 400).
 
 After a 429 (`slow_down`): an isolated 429 is a near miss, so every worker slows in proportion instead of
 pausing for the whole Retry-After: the whole schedule, including slots already reserved, is pushed back by one

@@ -16,10 +16,10 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from .errors import install_handlers, validation_error
+from .figures import ImageOptions
 from .files import FileStore
 from .guard import Guard
 from .ocr_pool import EngineOptions, OcrPool
-from .pdf_images import ImageOptions
 from .responses import build_response
 from .schemas import DeletedFile, FileObject, OCRRequest, OCRResponse, SignedURL, parse_pages, unknown_fields
 from .settings import ServerSettings

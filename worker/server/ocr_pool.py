@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ..providers.base import OcrImage, OcrPage, SourceDocument
 from ..providers.tesseract import TesseractProvider
 from .errors import ApiError
-from .pdf_images import ImageOptions, page_images
+from .figures import ImageOptions, embedded_figures
 
 __all__ = ["EngineOptions", "OcrPool", "Ticket"]
 
@@ -49,7 +49,8 @@ def _init_process(options: EngineOptions) -> None:
 def _ocr_page(source: SourceDocument, index: int, images: ImageOptions) -> OcrPage:
     assert _engine is not None, "the pool initializer did not run"
     page = _engine.ocr(source, [index]).pages[0]
-    embedded = page_images(source.path, index, _engine.dpi, images, source.password) if source.kind == "pdf" else []
+    embedded = (embedded_figures(source.path, index, _engine.dpi, images, source.password)
+                if source.kind == "pdf" else [])
     if embedded or not images.wanted:
         # the PDF's own pictures beat the engine's crops of them; and with image_limit 0 there are none at all
         for found in page.images:

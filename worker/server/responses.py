@@ -1,6 +1,6 @@
 """Assemble the `/v1/ocr` response from the engine's pages: image ids numbered across the document, and the
-optional parts the engine filled (confidence when asked for, tables, header/footer, links, blocks) in the
-reference's shape, so the official SDK sees one shape from this server and from Mistral."""
+optional parts the engine filled (confidence when asked for, tables, header/footer, links, blocks) in
+Mistral's shape, so the official SDK sees one shape from this server and from Mistral."""
 
 from __future__ import annotations
 

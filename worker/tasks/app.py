@@ -1,9 +1,10 @@
 """The Celery app: the only global mutable state in pagemill.
 
-Settings that matter are measured in reference/celery.md: late acks with reject-on-worker-lost (at-least-once:
-tasks are idempotent and attempts are capped in the database), prefetch 1, a visibility timeout longer than
-any countdown plus the time limit, kombu's unacked-restore sweep every ~10 s instead of ~100 s, results
-ignored (state lives in the database).
+Settings that matter, each checked where it takes effect by tests/worker/tasks/test_celery_settings.py (what
+a crash costs: docs/faults.md): late acks with reject-on-worker-lost (at-least-once: tasks are idempotent and
+attempts are capped in the database), prefetch 1, a visibility timeout longer than any countdown plus the time
+limit, kombu's unacked-restore sweep every ~10 s instead of ~100 s, results ignored (state lives in the
+database).
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ from .resources import Resources  # noqa: E402
 __all__ = ["app", "configure", "celery_config", "PagemillCelery"]
 
 # the embedded broker polls SQLite; kombu's default is 1 s and it cannot be set through transport options
-# (they are forwarded to create_engine), so the class attribute is the only knob (reference/celery.md §1)
+# (they are forwarded to create_engine), so the class attribute is the only knob
 _EMBEDDED_POLL_S = 0.1
 
 
 class PagemillCelery(Celery):
-    """A Celery app that also owns the per-process resources (database, object folder, provider)."""
+    """A Celery app that also owns the per-process resources (database, object store, provider)."""
 
     settings: WorkerSettings
     _resources: Resources | None = None

@@ -1,4 +1,4 @@
-"""The `/v1/chat/completions` request and response for describing one image (reference/mistral-api.md §5).
+"""The `/v1/chat/completions` request and response for describing one image.
 
 The image goes inline as a data URI in the object form `{"type": "image_url", "image_url": {"url": ...}}`:
 OpenAI's schema accepts only that form, Mistral accepts both, and some servers (Ollama) take no remote URLs.

@@ -1,6 +1,6 @@
 """Make an image fit to send to a vision model: a format every server takes, no more pixels than it uses.
 
-Vision servers take PNG, JPEG, WebP and single-frame GIF, at most 10 MB each (reference/mistral-api.md §5), and
+Vision servers take PNG, JPEG, WebP and single-frame GIF, at most 10 MB each (Mistral's documented limits), and
 Mistral's current models scale everything to 1540 px on the longest side anyway. So an image already small
 enough in one of those formats is sent byte for byte; anything else (TIFF, BMP, an animated GIF, a 6000 px
 photo) is re-encoded: downscaled keeping its aspect ratio, JPEG stays JPEG, the rest becomes PNG (or JPEG when

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["VisionSettings", "DEFAULT_VISION_MODEL", "DEFAULT_PROMPT", "DEFAULT_MAX_SIDE", "DEFAULT_MIN_SIZE"]
 
-# a `-latest` alias follows Mistral's current vision model (reference/mistral-api.md §5): never a retired id
+# a `-latest` alias follows Mistral's current vision model: never a retired id
 DEFAULT_VISION_MODEL = "mistral-small-latest"
 DEFAULT_PROMPT = (
     "Describe this image in one to three short factual sentences, suitable as alt text: what it shows, "

@@ -1,5 +1,5 @@
 """Every optional part of an OCR page reaches the results database: the Mistral provider against the loopback
-server (answering as the reference documents each request field), stored by persist.py on both databases."""
+server (answering as Mistral's API documents each request field), stored by persist.py on both databases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The Celery settings that make crashes safe (reference/celery.md §3), each checked where it takes effect."""
+"""The Celery settings that make crashes safe (docs/faults.md: a worker killed mid-range loses nothing), each
+checked where it takes effect."""
 
 from __future__ import annotations
 
