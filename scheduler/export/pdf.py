@@ -429,9 +429,12 @@ def _save_atomic(pdf: object, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     os.close(fd)
     try:
-        # streams neither decoded nor recompressed: the original's bytes go out as they came in
+        # streams neither decoded nor recompressed: the original's bytes go out as they came in (with
+        # compress_streams qpdf would re-encode an ASCII85+Flate stream as Flate). What pagemill adds is already
+        # compressed (reportlab's layer, zlib'd image pixels) but for the few bytes of `q`/`Q` around each page.
         pdf.save(tmp, stream_decode_level=pikepdf.StreamDecodeLevel.none,  # type: ignore[attr-defined]
-                 object_stream_mode=pikepdf.ObjectStreamMode.preserve, recompress_flate=False)
+                 compress_streams=False, object_stream_mode=pikepdf.ObjectStreamMode.preserve,
+                 recompress_flate=False)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
