@@ -41,7 +41,7 @@ from models.tables import Document, Page, PageBlock, PageCorrection
 from worker.layout.word_boxes import StoredLine, read_words
 from worker.objects.store import ObjectStore
 
-__all__ = ["PdfExport", "export_pdf", "write_searchable_pdf", "TEXT_LAYER_SOURCE"]
+__all__ = ["TEXT_LAYER_SOURCE", "PdfExport", "export_pdf", "write_searchable_pdf"]
 
 TEXT_LAYER_SOURCE = "text_layer"
 _FONT = "Helvetica"

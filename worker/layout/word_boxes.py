@@ -18,7 +18,7 @@ from typing import Any
 
 from .model import PageInput
 
-__all__ = ["VERSION", "StoredWord", "StoredLine", "page_words", "read_words"]
+__all__ = ["VERSION", "StoredLine", "StoredWord", "page_words", "read_words"]
 
 VERSION = 1
 
@@ -43,9 +43,9 @@ def page_words(page: PageInput, turned: int = 0) -> dict[str, Any]:
     """The stored shape of `page`'s words (the layout input, after specks were dropped)."""
     lines: list[list[Any]] = []
     for ln in page.lines:
-        words = [[w.text, *w.box.ints(), None if w.conf is None else int(round(w.conf))] for w in ln.words]
+        words = [[w.text, *w.box.ints(), None if w.conf is None else round(w.conf)] for w in ln.words]
         if words:
-            lines.append([int(round(ln.baseline)), words])
+            lines.append([round(ln.baseline), words])
     return {"v": VERSION, "turned": int(turned) % 360, "lines": lines}
 
 

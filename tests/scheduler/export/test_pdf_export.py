@@ -19,6 +19,7 @@ from scheduler.export.pdf import PdfExport, export_pdf
 from scheduler.launch.submit import run
 from scheduler.samples import SAMPLE_TEXTS, make_born_digital_pdf, make_image, make_scanned_pdf, make_tiff
 from tests.fixtures.textlayer_pdfs import join_pdfs
+from tests.results_db import migrated_database
 from tests.scheduler.export.pdf_readers import NO_PDFTOTEXT, PDFTOTEXT, iou, pdfium_words, pdftotext
 from worker.layout.word_boxes import read_words
 from worker.objects.store import open_objects
@@ -183,3 +184,49 @@ def test_image_documents_become_one_page_per_image_with_the_jpeg_bytes_kept(tmp_
                 image = pdf.pages[0].Resources.XObject.Im0
                 assert image.Filter == pikepdf.Name.DCTDecode
                 assert hashlib.sha256(image.read_raw_bytes()).digest() == hashlib.sha256(jpeg.read_bytes()).digest()
+
+
+def _stored_image_document(db: Database, tmp_path: Path, name: str, blocks: list[tuple[str, tuple[int, ...]]]
+                           ) -> int:
+    """A PNG document with a page as a provider without word boxes stores it: blocks with boxes, or none."""
+    from models.tables import PageBlock
+
+    png = make_image(tmp_path / name, "Quarterly report\n\nSales rose in every region.", "PNG", dpi=200)
+    stored = open_objects(WorkerSettings()).put_bytes(png.read_bytes(), "originals", "png")
+    markdown = "\n\n".join(text for text, _ in blocks) or "# Quarterly report\n\nSales rose in every region."
+    with db.write_session() as s:
+        doc = Document(sha256=stored.sha256, filename=name, mime_type="image/png", object_path=stored.relpath,
+                       status="done", page_count=1)
+        s.add(doc)
+        s.flush()
+        s.add(Page(document_id=doc.id, page_index=0, markdown=markdown, width=1700, height=2200, dpi=200,
+                   source="mistral", model="mistral-ocr-4"))
+        for seq, (text, box) in enumerate(blocks):
+            s.add(PageBlock(document_id=doc.id, page_index=0, seq=seq, type="text", content=text,
+                            top_left_x=box[0], top_left_y=box[1], bottom_right_x=box[2], bottom_right_y=box[3]))
+        return doc.id
+
+
+def test_blocks_without_word_boxes_are_laid_as_bands_inside_their_boxes(tmp_path: Path) -> None:
+    db = migrated_database(_db().url)
+    blocks = [("# Quarterly report", (160, 160, 900, 230)),
+              ("Sales rose in every region.\nThe north led the rest.", (160, 300, 1500, 420))]
+    doc = _stored_image_document(db, tmp_path, "report.png", blocks)
+    out = tmp_path / "out.pdf"
+    done = _export(db, doc, out)
+    assert done.layered == [0] and not done.without_positions
+    words = pdfium_words(out)[0]
+    assert [w.text for w in words] == ["Quarterly", "report", "Sales", "rose", "in", "every", "region.", "The", "north", "led", "the", "rest."]
+    scale = 72 / 200
+    for w in words:  # every word inside its block's box (in points, y up)
+        inside = [b for _, b in blocks if b[0] * scale - 1 <= w.box[0] and w.box[2] <= b[2] * scale + 1
+                  and 792 - b[3] * scale - 1 <= w.box[1] and w.box[3] <= 792 - b[1] * scale + 1]
+        assert inside, (w.text, w.box)
+
+
+def test_a_page_without_any_boxes_gets_its_text_across_the_page_and_is_named(tmp_path: Path) -> None:
+    db = migrated_database(_db().url)
+    doc = _stored_image_document(db, tmp_path, "plain.png", [])
+    done = _export(db, doc, tmp_path / "out.pdf")
+    assert done.without_positions == [0]
+    assert [w.text for w in pdfium_words(tmp_path / "out.pdf")[0]] == ["Quarterly", "report", "Sales", "rose", "in", "every", "region."]
