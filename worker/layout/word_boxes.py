@@ -1,7 +1,7 @@
 """A page's OCR words with their boxes, in the compact shape stored in `pages.words` (docs/schema.md).
 
-One JSON value per page, no keys repeated per word, so 100,000 pages of ~300 words each cost ~25 bytes a word
-before the database's own compression:
+One JSON value per page, no keys repeated per word: ~38 bytes a word as stored (measured: 1,091 bytes for a
+29-word page), so 100,000 pages of ~300 words take ~1.1 GB before the database compresses them:
 
     {"v": 1, "turned": 0, "lines": [[baseline, [[text, x0, y0, x1, y1, conf], ...]], ...]}
 
