@@ -3,7 +3,7 @@
 - `intake/`: a submitted file stored, inspected, deduplicated, registered and split into page ranges.
 - `launch/`: submit/run, direct and embedded runs, job handles, retry/cancel, re-OCR, extraction of fields.
 - `watch/`: watched folders. `sweep/`: periodic sweeps and the batch poller.
-- `reports/`: status, usage, estimate, fields, metrics. `export/`: markdown, JSON and zip out.
+- `reports/`: status, usage, estimate, fields, metrics. `export/`: markdown, JSON, zip and searchable PDF out.
 - `commands/`: the `pagemill` commands, one module per group (`cli.py` registers them). `ui/`: the review page.
 - `console.py` (shared pieces of the command line), `settings.py`, `samples.py` (documents with known text).
 

@@ -176,6 +176,9 @@ class Page(Base):
     confidence_avg: Mapped[float | None] = mapped_column(Float)
     confidence_min: Mapped[float | None] = mapped_column(Float)
     word_confidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # {text, confidence, start_index}
+    # the local engine's word boxes (worker/layout/word_boxes.py), read only by the PDF export: deferred, so
+    # loading pages does not load them
+    words: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
 
 
 class PageTable(Base):

@@ -74,12 +74,15 @@ def search(
 
 def export(
     doc: Annotated[str | None, typer.Argument(help="A document id or SHA-256 prefix (omit with --all).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md (folder), json (Mistral OCR shape) or zip.")] = "md",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for md and --all; file (or folder) for json/zip.")] = Path("."),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md (folder), json (Mistral OCR shape), zip, or pdf (the"
+                                     " original pages with an invisible text layer: a searchable PDF).")] = "md",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for md and --all; file (or folder) for json/zip/pdf.")] = Path("."),
     include_images: Annotated[bool, typer.Option("--include-images", help="json: embed images as base64 data URIs.")] = False,
     all_docs: Annotated[bool, typer.Option("--all", help="Export every done document into OUT/<id>-<name>/.")] = False,
     with_headers: Annotated[bool, typer.Option(
         "--with-headers", help="md/zip: put each page's extracted header and footer back around its text.")] = False,
+    decrypt: Annotated[bool, typer.Option(
+        "--decrypt", help="pdf: write an encrypted original (opened with --password at intake) unencrypted.")] = False,
 ) -> None:
     """Write a document as markdown with its images (tables in place), as Mistral-shaped JSON with every stored
     part of each page, or as a zip of both."""
@@ -95,6 +98,18 @@ def export(
             raise ConfigError("give either a document or --all")
         db = _db()
         objects = open_objects(WorkerSettings())
+        if doc is not None and fmt == "pdf":
+            from ..export.pdf import export_pdf
+
+            done = export_pdf(db, objects, resolve_document(db, doc), out, decrypt)
+            console.print(f"wrote {safe(str(done.path), 300)}: {done.pages} pages, a text layer on"
+                          f" {len(done.layered)}, {len(done.untouched)} kept as they were")
+            if done.without_positions:
+                err_console.print("no word positions known on page(s) (0-based) "
+                                  + ", ".join(str(i) for i in done.without_positions)
+                                  + ": their text is laid across the page (search and copy work, highlights"
+                                  " do not match the words)")
+            return
         if doc is not None:
             path = export_document(db, objects, resolve_document(db, doc), fmt, out, include_images, with_headers)
             console.print(f"wrote {safe(str(path), 300)}")

@@ -38,7 +38,7 @@ __all__ = [
     "FORMATS", "ExportResult", "export_document", "export_all", "ocr_response", "markdown_bundle", "safe_name",
 ]
 
-FORMATS = ("md", "json", "zip")
+FORMATS = ("md", "json", "zip", "pdf")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # a markdown link target that is a bare provider/pagemill image name: `](img-0.jpeg)`
 _PLACEHOLDER = re.compile(r"!\[([^\]\n]*)\]\((img-[A-Za-z0-9._-]+)\)")
@@ -250,6 +250,10 @@ def export_document(db: Database, objects: ObjectStore, doc_id: int, fmt: str, o
         target = _file_target(out, f"document-{doc_id}.json")
         _write_atomic(target, _json(ocr_response(db, objects, doc_id, include_images)).encode("utf-8"))
         return target
+    if fmt == "pdf":  # the original pages with an invisible text layer (pdf.py)
+        from .pdf import export_pdf
+
+        return export_pdf(db, objects, doc_id, out).path
     raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 

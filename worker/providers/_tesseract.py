@@ -25,6 +25,7 @@ from ..layout.from_tesseract import page_input
 from ..layout.markdown import PageMarkdown, PageOptions
 from ..layout.model import PageInput
 from ..layout.page import structured_page
+from ..layout.word_boxes import page_words
 from ._tessdata import AUTO, FALLBACK, LanguageData
 
 __all__ = ["TesseractEngine", "EnginePage", "find_tessdata"]
@@ -55,6 +56,7 @@ class EnginePage:
     image: Image.Image  # the picture the boxes refer to (turned upright when `turned`)
     turned: int = 0  # degrees the page was turned before reading
     lang: str = FALLBACK  # the language data it was read with (with --lang auto, the page's script chose it)
+    words: dict[str, Any] | None = None  # the words with their boxes, as stored in pages.words (layout.word_boxes)
 
 
 def _good_share(page: PageInput) -> float:
@@ -177,7 +179,7 @@ class TesseractEngine:
                         log.info("page %s was turned %d degrees; read upright", index, degrees)
                         page, image, turned = again, upright, degrees
             structured = structured_page(page, options, first_image, index)
-            return EnginePage(structured, image, turned, self.last_lang)
+            return EnginePage(structured, image, turned, self.last_lang, page_words(page, turned))
         except RuntimeError as exc:
             raise EngineError(f"Tesseract failed on the page: {exc}") from None
         finally:

@@ -116,6 +116,9 @@ class OcrPage:
     hyperlinks: list[str] = field(default_factory=list)
     blocks: list[OcrBlock] | None = None
     confidence: OcrConfidence | None = None
+    # the local engine's word boxes in page pixels (`worker.layout.word_boxes`), kept so a searchable PDF can be
+    # written later without OCR again; None for providers that give no word boxes
+    words: dict[str, Any] | None = None
 
 
 @dataclass

@@ -50,7 +50,7 @@ class TesseractProvider:
                 read.image.close()
             rendered.image.close()
             page = OcrPage(index=rendered.index, markdown="", images=images, width=width, height=height,
-                           dpi=rendered.dpi, source=self.name)
+                           dpi=rendered.dpi, source=self.name, words=read.words)
             results.append(fill_page(page, read.found))
         return OcrResult(pages=results, model=self.model, usage=OcrUsage(pages_processed=len(results)))
 

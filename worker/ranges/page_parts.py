@@ -1,4 +1,5 @@
-"""The rows of a page's optional parts (tables, blocks, header/footer, links, confidence) and its placeholders.
+"""The rows of a page's optional parts (tables, blocks, header/footer, links, confidence, word boxes) and its
+placeholders.
 
 A provider's ids (`img-0.jpeg`, `tbl-3.html`) restart in every request and may be hostile (`../x`, `/etc/passwd`),
 so stored names are pagemill's: `img-<page>-<n>.<ext>` for images (persist.py), `tbl-<page>-<n>.<html|md>` for
@@ -128,6 +129,7 @@ def page_fields(page: OcrPage, renamed: Renamed) -> dict[str, Any]:
         "confidence_avg": conf.average if conf else None,
         "confidence_min": conf.minimum if conf else None,
         "word_confidence": words,
+        "words": page.words,
     }
 
 
