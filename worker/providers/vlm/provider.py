@@ -45,12 +45,13 @@ from .tables import take_tables
 if TYPE_CHECKING:
     from ...settings import WorkerSettings
 
-__all__ = ["VlmProvider", "PageRecord", "FALLBACK_TEXT_LAYER", "FALLBACK_LOCAL"]
+__all__ = ["VlmProvider", "PageRecord", "FALLBACK_TEXT_LAYER", "FALLBACK_LOCAL", "FALLBACK_NONE"]
 
 log = logging.getLogger("pagemill.worker.vlm")
 
 FALLBACK_TEXT_LAYER = "fallback:text_layer"
 FALLBACK_LOCAL = "fallback:tesseract"
+FALLBACK_NONE = "fallback:none"  # neither gave text: the page is stored empty, with the reason
 
 
 @dataclass
@@ -231,7 +232,7 @@ class VlmProvider:
         if out is None:
             record.notes.append("no fallback gave text")
             out = OcrPage(index=record.index, markdown="", width=page.image.width, height=page.image.height,
-                          dpi=page.dpi, source=FALLBACK_LOCAL if self.fallback == "local" else FALLBACK_TEXT_LAYER)
+                          dpi=page.dpi, source=FALLBACK_NONE)
         out.confidence = OcrConfidence(average=0.0, minimum=0.0)  # first in `pagemill review`
         out.markdown = (out.markdown.rstrip() + "\n\n" + record.comment(self.name)).lstrip()
         return out
