@@ -65,6 +65,11 @@ class VlmSettings(BaseSettings):
             raise ValueError(f"unknown image_url form {value!r}; choose object or string")
         return value
 
+    def document_options(self) -> dict[str, object]:
+        """What decides a page's text with this provider (dedup compares a hash of it, with the worker's)."""
+        return {"vlm_model": self.model, "vlm_base_url": self.base_url, "vlm_profile": self.profile,
+                "vlm_prompt": self.prompt, "vlm_max_tokens": self.max_tokens, "vlm_fallback": self.fallback}
+
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.price_per_million_input_tokens
                 + completion_tokens * self.price_per_million_output_tokens) / 1e6
