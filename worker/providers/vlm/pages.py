@@ -68,21 +68,32 @@ def _images(source: SourceDocument, pages: Sequence[int], size: Size) -> Iterato
                 break
 
 
-def render_for_model(source: SourceDocument, pages: Sequence[int], size: Size) -> list[PageImage]:
+def render_for_model(source: SourceDocument, pages: Sequence[int], size: Size) -> Iterator[PageImage]:
+    """The pages one by one (the caller sends each as it comes; the PDF stays open, and PDFium locked, until
+    the last is rendered)."""
     if not pages:
-        return []
+        return iter(())
     if source.kind == "pdf":
-        return list(_pdf(source, pages, size))
-    return list(_images(source, pages, size))
+        return _pdf(source, pages, size)
+    return _images(source, pages, size)
+
+
+def _gray(image: Image.Image) -> bool:
+    """Every pixel of a sample has R = G = B: a gray page, sent as one channel (a third of the bytes)."""
+    small = image.resize((max(1, image.width // 8), max(1, image.height // 8)), Image.Resampling.NEAREST)
+    r, g, b = small.split()
+    return r.tobytes() == g.tobytes() == b.tobytes()
 
 
 def encode(image: Image.Image, fmt: str = "png") -> str:
     buf = io.BytesIO()
+    if image.mode == "RGB" and _gray(image):
+        image = image.convert("L")
     if fmt == "jpeg":
         image.save(buf, "JPEG", quality=90)
         mime = "image/jpeg"
     else:
-        image.save(buf, "PNG", compress_level=3)
+        image.save(buf, "PNG", compress_level=1)  # 2x faster than 6, ~10 % larger
         mime = "image/png"
     return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 

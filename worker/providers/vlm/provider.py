@@ -270,13 +270,17 @@ class VlmProvider:
     # -- a range ----------------------------------------------------------------------------------------------
 
     def ocr(self, source: SourceDocument, pages: Sequence[int]) -> OcrResult:
-        rendered = render_for_model(source, pages, self.profile.size)
         answered: dict[int, tuple[OcrPage | None, PageRecord]] = {}
         errors: list[PagemillError] = []
-        if rendered:
-            with ThreadPoolExecutor(max_workers=min(self.max_inflight, len(rendered)),
+        rendered: list[PageImage] = []
+        if pages:
+            # each page is sent as soon as it is rendered: rendering the next overlaps the requests in flight
+            with ThreadPoolExecutor(max_workers=min(self.max_inflight, len(pages)),
                                     thread_name_prefix="vlm-page") as pool:
-                futures = [(p, pool.submit(self._read, p)) for p in rendered]
+                futures = []
+                for p in render_for_model(source, pages, self.profile.size):
+                    rendered.append(p)
+                    futures.append((p, pool.submit(self._read, p)))
                 for p, future in futures:
                     try:
                         answered[p.index] = future.result()
