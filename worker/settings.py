@@ -193,6 +193,10 @@ class WorkerSettings(BaseSettings):
         if self.provider in LOCAL_PROVIDERS:
             return {"provider": "tesseract", "lang": self.lang, "dpi": self.dpi, "text_layer": text_layer,
                     **extraction}
+        if self.provider == "vlm":
+            from .providers.vlm.settings import VlmSettings
+
+            extraction = {**extraction, **VlmSettings().document_options()}
         return {
             **extraction,
             "provider": self.provider,

@@ -1,4 +1,4 @@
-"""OCR providers behind one interface. Adding one: a module here plus an entry in PROVIDERS.
+"""OCR providers behind one interface (local engine, Mistral, vlm). Adding one: a module here plus an entry in PROVIDERS.
 
 The registry builds providers from the worker settings; the settings do not import it (no cycle). So the check
 that PAGEMILL_PROVIDER names a provider is here: `check_provider`, called by every command that starts work and
@@ -52,10 +52,17 @@ def _mistral(settings: WorkerSettings) -> OcrProvider:
     return MistralProvider.from_settings(settings)
 
 
+def _vlm(settings: WorkerSettings) -> OcrProvider:
+    from .vlm import VlmProvider
+
+    return VlmProvider.from_settings(settings)
+
+
 PROVIDERS: dict[str, Callable[[WorkerSettings], OcrProvider]] = {
     "tesseract": _tesseract,
     "local": _tesseract,
     "mistral": _mistral,
+    "vlm": _vlm,  # any vision-language model behind /v1/chat/completions (providers/vlm/)
 }
 
 

@@ -125,6 +125,11 @@ class OcrPage:
 class OcrUsage:
     pages_processed: int = 0
     doc_size_bytes: int | None = None
+    # token-billed providers (vlm): the tokens of every request the pages took, and their price when known
+    # (None: the ledger prices pages_processed at the per-page rate, as for Mistral OCR)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
 
 
 @dataclass

@@ -183,7 +183,10 @@ def prepare_result(
             "model": result.model,
             "pages_processed": result.usage.pages_processed,
             "doc_size_bytes": result.usage.doc_size_bytes,
-            "cost_usd": (result.usage.pages_processed * cost_per_page_usd) if result.billed else 0.0,
+            "cost_usd": (result.usage.cost_usd if result.usage.cost_usd is not None
+                         else result.usage.pages_processed * cost_per_page_usd) if result.billed else 0.0,
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
             "billing": _billing(billing, result),
         }
     return PreparedResult(page_rows, image_rows, usage, table_rows_, block_rows_)
