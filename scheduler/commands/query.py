@@ -83,7 +83,7 @@ def export(
 ) -> None:
     """Write a document as markdown with its images (tables in place), as Mistral-shaped JSON with every stored
     part of each page, or as a zip of both."""
-    from worker.objects.store import open_objects
+    from worker.objects.registry import object_store
     from worker.settings import WorkerSettings
 
     from ..export.document import FORMATS, export_all, export_document
@@ -94,7 +94,7 @@ def export(
         if all_docs == (doc is not None):
             raise ConfigError("give either a document or --all")
         db = _db()
-        objects = open_objects(WorkerSettings())
+        objects = object_store(WorkerSettings())
         if doc is not None:
             path = export_document(db, objects, resolve_document(db, doc), fmt, out, include_images, with_headers)
             console.print(f"wrote {safe(str(path), 300)}")
