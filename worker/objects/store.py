@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ObjectStore", "StoredObject", "IMAGE_EXTENSIONS", "object_name", "sha_of_name"]
+__all__ = ["IMAGE_EXTENSIONS", "ObjectStore", "StoredObject", "object_name", "sha_of_name"]
 
 IMAGE_EXTENSIONS = {
     "image/png": "png",
