@@ -25,6 +25,7 @@ from models.db import Database
 from models.tables import Document
 from tests.fakes.mistral_structure import Structure, enrich
 from tests.results_db import migrated_database
+from worker.objects.folder import FolderStore
 from worker.objects.store import ObjectStore
 from worker.providers._mistral_response import parse_response
 from worker.providers.base import OcrResult
@@ -89,7 +90,7 @@ def main() -> None:
             urls.append(("sqlite", f"sqlite:///{Path(tmp) / 'b.sqlite'}"))
         if args.db in ("postgres", "both"):  # a schema of its own, dropped at the end
             urls.append(("postgres", stack.enter_context(postgres_schema(POSTGRES_URL))))
-        objects = ObjectStore(Path(tmp) / "objects")  # the object folder
+        objects = FolderStore(Path(tmp) / "objects")  # the object folder
         for name, url in urls:
             db = migrated_database(url)
             try:

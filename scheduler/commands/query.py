@@ -86,7 +86,7 @@ def export(
 ) -> None:
     """Write a document as markdown with its images (tables in place), as Mistral-shaped JSON with every stored
     part of each page, or as a zip of both."""
-    from worker.objects.store import open_objects
+    from worker.objects.registry import object_store
     from worker.settings import WorkerSettings
 
     from ..export.document import FORMATS, export_all, export_document
@@ -97,7 +97,7 @@ def export(
         if all_docs == (doc is not None):
             raise ConfigError("give either a document or --all")
         db = _db()
-        objects = open_objects(WorkerSettings())
+        objects = object_store(WorkerSettings())
         if doc is not None and fmt == "pdf":
             from ..export.pdf import export_pdf
 

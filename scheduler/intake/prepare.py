@@ -35,7 +35,7 @@ class PreparedFile:
 
 def _decrypted_copy(objects: ObjectStore, relpath: str, password: str) -> str:
     """Keep a password-free working copy so workers never need the password (it is stored nowhere)."""
-    with open_pdf(objects.path(relpath), password) as pdf:
+    with open_pdf(objects.local_path(relpath), password) as pdf:
         buf = io.BytesIO()
         pdf.save(buf, flags=pdfium_c.FPDF_REMOVE_SECURITY)
     return objects.put_bytes(buf.getvalue(), "work", "pdf").relpath

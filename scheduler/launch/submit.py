@@ -16,7 +16,7 @@ from models.db import Database
 from models.errors import ConfigError, PagemillError
 from models.settings import DatabaseSettings
 from models.tables import Job as JobRow
-from worker.objects.store import open_objects
+from worker.objects.registry import object_store
 from worker.providers import check_languages, check_provider
 from worker.settings import WorkerSettings
 
@@ -131,7 +131,7 @@ def submit(
     files = expand_paths(paths)
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
     db.migrate()
-    objects = open_objects(settings)
+    objects = object_store(settings)
     opts = IntakeOptions(
         pages=pages, pages_per_task=pages_per_task or sched.pages_per_task, force=force, password=password,
         collection=collection, batch=batch,

@@ -38,7 +38,7 @@ from worker.batch.ranges import (
 )
 from worker.batch.submit import advance
 from worker.budget.limit import build_budget
-from worker.objects.store import ObjectStore
+from worker.objects.registry import object_store
 from worker.ranges.lease import holder_name
 from worker.settings import WorkerSettings
 
@@ -115,7 +115,7 @@ def batch_tick(db: Database, settings: WorkerSettings, force: bool = False,
     tick = BatchTick()
     if not has_batch_work(db):
         return tick
-    objects = ObjectStore(settings.objects_dir)
+    objects = object_store(settings)
     own = client is None
     api = client or BatchClient.from_settings(settings)
     me = holder_name(job_worker_id())

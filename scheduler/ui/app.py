@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from models.db import Database
-from worker.objects.store import open_objects
+from worker.objects.registry import object_store
 from worker.settings import WorkerSettings
 
 from . import routes_documents, routes_login, routes_pages, routes_search
@@ -41,7 +41,7 @@ def create_app(settings: UiSettings | None = None, db: Database | None = None,
     guard = Guard(settings)
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))  # autoescape on for .html
     templates.env.globals["page_label"] = lambda n: f"page {n}"
-    ctx = UiContext(db=db, objects=open_objects(worker_settings), worker_settings=worker_settings,
+    ctx = UiContext(db=db, objects=object_store(worker_settings), worker_settings=worker_settings,
                     settings=settings, guard=guard,
                     images=PageImages(worker_settings.data_dir / "ui-cache" / "pages", settings.image_dpi),
                     templates=templates)

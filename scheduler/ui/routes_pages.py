@@ -93,7 +93,7 @@ def page_image(ctx: Annotated[UiContext, Depends(ui)], doc_id: DocId, page_index
         raise HTTPException(404, "no such document")
     doc = pv.document
     try:
-        path = ctx.images.png(ctx.objects.path(doc.work_path or doc.object_path), doc.sha256, doc.mime_type,
+        path = ctx.images.png(ctx.objects.local_path(doc.work_path or doc.object_path), doc.sha256, doc.mime_type,
                               doc.page_count or 0, page_index)
     except ConfigError as err:
         raise HTTPException(404, err.message) from None

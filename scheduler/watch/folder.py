@@ -26,7 +26,7 @@ from sqlalchemy import select
 from models.db import Database
 from models.tables import Document
 from models.tables import Job as JobRow
-from worker.objects.store import open_objects
+from worker.objects.registry import object_store
 from worker.settings import WorkerSettings
 
 from ..intake.batch import intake_files
@@ -115,7 +115,7 @@ class FolderWatcher(threading.Thread):
         self.on_queued = on_queued
         self.root = Path(os.path.abspath(root))
         self.real_root = self.root.resolve()
-        self.objects = open_objects(self.settings)
+        self.objects = object_store(self.settings)
         reserved = (PROCESSED_DIR, FAILED_DIR) if self.options.after is not AfterIntake.keep else ()
         self.rules = IgnoreRules(self.options.ignore, reserved_dirs=reserved)
         self.tracker = StabilityTracker(self.options.settle_s)

@@ -150,7 +150,7 @@ def test_bad_inputs_are_failed_documents_with_typed_errors_and_the_run_goes_on(t
             from worker.objects.folder import FolderStore
             from worker.settings import WorkerSettings
 
-            assert FolderStore(WorkerSettings().objects_dir).path(doc.object_path).exists()
+            assert FolderStore(WorkerSettings().objects_dir).local_path(doc.object_path).exists()
     # with the password the same file is processed
     unlocked = run([tmp_path / "locked.pdf"], password="s3cret")
     assert unlocked.summary()[0].status == "done"

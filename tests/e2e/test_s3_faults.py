@@ -17,7 +17,7 @@ from scheduler.samples import make_born_digital_pdf, page_text
 from tests.e2e._proxy import CuttableProxy
 from tests.fakes.mistral_server import MistralServer
 from tests.fakes.s3_server import MotoS3, aws_env
-from worker.objects.store import open_objects
+from worker.objects.registry import object_store
 from worker.settings import WorkerSettings
 
 pytestmark = [pytest.mark.slow]
@@ -81,7 +81,7 @@ def test_the_bucket_going_down_mid_batch_loses_nothing(moto_s3: MotoS3, tmp_path
     assert not any("internal error" in e for e in errors), errors
     assert "cannot be reached" in (tmp_path / "data" / "worker.log").read_text()  # the workers met the outage
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_s3.endpoint)  # the proxy is gone: read the bucket directly
-    objects = open_objects(WorkerSettings())
+    objects = object_store(WorkerSettings())
     with db.read_session() as s:
         paths = list(s.scalars(select(Image.path)))
     assert all(objects.read_bytes(path) for path in paths)  # every image the pages link to is in the bucket

@@ -21,7 +21,7 @@ from models.db import Database
 from tests.prom import free_port
 from tests.results_db import migrated_database
 from tests.scheduler.ui.helpers import HOSTILE_NAME, Library, fill_library
-from worker.objects.store import ObjectStore
+from worker.objects.folder import FolderStore
 from worker.settings import WorkerSettings
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -52,7 +52,7 @@ def library(data_dir: Path, tmp_path: Path) -> Library:
     data_dir.mkdir(parents=True, exist_ok=True)
     db: Database = migrated_database(f"sqlite:///{data_dir / 'pagemill.sqlite'}")
     try:
-        return fill_library(db, ObjectStore(WorkerSettings().objects_dir), tmp_path)
+        return fill_library(db, FolderStore(WorkerSettings().objects_dir), tmp_path)
     finally:
         db.dispose()
 
@@ -307,7 +307,7 @@ def test_the_review_page_over_postgresql_and_redis(production_env: dict[str, str
 
     db = migrated_database(production_env["PAGEMILL_DATABASE_URL"])
     try:
-        lib = fill_library(db, ObjectStore(WorkerSettings().objects_dir), tmp_path)
+        lib = fill_library(db, FolderStore(WorkerSettings().objects_dir), tmp_path)
     finally:
         db.dispose()
     port = free_port()

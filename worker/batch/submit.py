@@ -53,7 +53,7 @@ def _now() -> datetime:
 
 def _source(objects: ObjectStore, doc: Document) -> SourceDocument:
     kind = "pdf" if doc.mime_type == "application/pdf" else "image"
-    return SourceDocument(objects.path(doc.work_path or doc.object_path), doc.mime_type or "", kind,
+    return SourceDocument(objects.local_path(doc.work_path or doc.object_path), doc.mime_type or "", kind,
                           doc.page_count or 0)
 
 

@@ -14,10 +14,14 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.errors import ObjectMissing, StorageError
 
 from .store import ObjectStore, StoredObject, object_name
+
+if TYPE_CHECKING:
+    from ..settings import WorkerSettings
 
 __all__ = ["FolderStore"]
 
@@ -31,6 +35,12 @@ class FolderStore(ObjectStore):
         self._ensured = False
         self._unsynced: list[Path] = []
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, url: str, settings: WorkerSettings) -> FolderStore:
+        """PAGEMILL_OBJECTS_URL as a folder path or file://PATH; unset, the data folder's objects/."""
+        folder = url.removeprefix("file://")
+        return cls(Path(folder).expanduser() if folder else settings.objects_dir)
 
     def ensure(self) -> None:
         if self._ensured:

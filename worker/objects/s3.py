@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -58,6 +58,9 @@ from models.errors import (
 from .cache import ObjectCache
 from .store import ObjectStore, StoredObject, object_name, sha_of_name
 
+if TYPE_CHECKING:
+    from ..settings import WorkerSettings
+
 __all__ = ["S3Store"]
 
 _CHUNK = 1024 * 1024
@@ -79,6 +82,12 @@ class S3Store(ObjectStore):
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self._client = client
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, url: str, settings: WorkerSettings) -> S3Store:
+        """PAGEMILL_OBJECTS_URL=s3://bucket/prefix, with this host's cache of originals in <data>/cache/objects."""
+        return cls.from_url(url, settings.data_dir / "cache" / "objects", settings.objects_cache_mb * 2**20,
+                            settings.objects_retries)
 
     @classmethod
     def from_url(cls, url: str, cache_dir: Path, cache_bytes: int, retries: int = 5) -> S3Store:

@@ -1,6 +1,7 @@
-"""The object store: originals, decrypted working copies and extracted images, content-addressed.
+"""The object store's interface: originals, decrypted working copies and extracted images, content-addressed.
 
-One interface, two stores, chosen by PAGEMILL_OBJECTS_URL (`open_objects`):
+This module is below the stores: they import it, it imports none of them. Which store a mode uses is chosen by
+PAGEMILL_OBJECTS_URL in one place, `object_store(settings)` in worker/objects/registry.py:
 
     unset or a path / file://PATH   worker/objects/folder.py: the object folder (default: <data>/objects)
     s3://bucket/prefix              worker/objects/s3.py: any S3-compatible bucket (AWS, MinIO, Ceph, R2...)
@@ -21,14 +22,8 @@ import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from models.errors import ConfigError
-
-if TYPE_CHECKING:
-    from ..settings import WorkerSettings
-
-__all__ = ["ObjectStore", "StoredObject", "IMAGE_EXTENSIONS", "open_objects", "object_name", "sha_of_name"]
+__all__ = ["IMAGE_EXTENSIONS", "ObjectStore", "StoredObject", "object_name", "sha_of_name"]
 
 IMAGE_EXTENSIONS = {
     "image/png": "png",
@@ -62,14 +57,6 @@ class ObjectStore(ABC):
 
     url: str  # where the objects live, for messages (never carries credentials)
 
-    def __new__(cls, *args: object, **kwargs: object) -> ObjectStore:
-        # `ObjectStore(folder)` is what code written before the bucket store constructs: the object folder
-        if cls is ObjectStore:
-            from .folder import FolderStore
-
-            return FolderStore(*args, **kwargs)  # type: ignore[arg-type]
-        return super().__new__(cls)
-
     @abstractmethod
     def put_file(
         self, source: Path, kind: str = "originals", ext: str | None = None, durable: bool = True
@@ -93,10 +80,6 @@ class ObjectStore(ABC):
     def local_name(self, relpath: str) -> Path:
         """Where `local_path` puts the object on this host, without any I/O."""
 
-    def path(self, relpath: str) -> Path:
-        """The name older code uses for `local_path`."""
-        return self.local_path(relpath)
-
     def copy_out(self, relpath: str, dest: Path) -> None:
         shutil.copyfile(self.local_path(relpath), dest)
 
@@ -112,24 +95,3 @@ class ObjectStore(ABC):
     def close(self) -> None:
         """Release connections and trim the local cache."""
 
-
-def open_objects(settings: WorkerSettings) -> ObjectStore:
-    """The store PAGEMILL_OBJECTS_URL names (the data folder's object folder when unset). boto3 is imported
-    only for an s3:// URL, so the folder store starts as fast as before."""
-    url = (settings.objects_url or "").strip()
-    if not url:
-        from .folder import FolderStore
-
-        return FolderStore(settings.objects_dir)
-    if url.startswith("s3://"):
-        from .s3 import S3Store
-
-        return S3Store.from_url(url, settings.data_dir / "cache" / "objects", settings.objects_cache_mb * 2**20,
-                                settings.objects_retries)
-    if url.startswith("file://"):
-        url = url.removeprefix("file://")
-    elif "://" in url:
-        raise ConfigError(f"PAGEMILL_OBJECTS_URL {url!r}: use s3://bucket/prefix or a folder path")
-    from .folder import FolderStore
-
-    return FolderStore(Path(url).expanduser())

@@ -12,7 +12,8 @@ from models.settings import DatabaseSettings
 from ..budget.limit import Budget, build_budget
 from ..documents.inspect import DocumentLimits
 from ..metrics import METRICS
-from ..objects.store import ObjectStore, open_objects
+from ..objects.registry import object_store
+from ..objects.store import ObjectStore
 from ..providers import get_provider
 from ..providers.base import OcrProvider
 from ..ranges.lease import LeaseKeeper
@@ -47,7 +48,7 @@ class Resources:
     def build(cls, settings: WorkerSettings, db_connections: int = 5) -> Resources:
         """`db_connections`: how many threads of this process use the database at once."""
         db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir), pool_size=db_connections)
-        objects = open_objects(settings)
+        objects = object_store(settings)
         provider = get_provider(settings)
         METRICS.declare(provider.name)
         return cls(

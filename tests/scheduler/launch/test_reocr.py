@@ -17,7 +17,7 @@ from scheduler.launch.reocr import queue_page_again
 from tests.fakes.instant_provider import InstantProvider
 from tests.results_db import migrated_database
 from tests.scheduler.ui.helpers import fill_library
-from worker.objects.store import ObjectStore
+from worker.objects.folder import FolderStore
 from worker.ranges.run import run_range
 from worker.settings import WorkerSettings
 
@@ -34,7 +34,7 @@ def both_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[D
 def test_a_page_ocrd_again_arrives_beside_its_text(both_databases: Database, tmp_path: Path) -> None:
     db = both_databases
     settings = WorkerSettings()
-    objects = ObjectStore(settings.objects_dir)
+    objects = FolderStore(settings.objects_dir)
     lib = fill_library(db, objects, tmp_path)
 
     range_id = queue_page_again(db, settings, lib.letters, 1, "pagemill", author="ana")

@@ -12,7 +12,7 @@ from models.db import Database
 from scheduler.ui.app import create_app
 from scheduler.ui.settings import UiSettings
 from tests.results_db import migrated_database
-from worker.objects.store import ObjectStore
+from worker.objects.folder import FolderStore
 from worker.settings import WorkerSettings
 
 from .helpers import Library, fill_library
@@ -32,7 +32,7 @@ def ui_db(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def library(ui_db: Database, tmp_path: Path) -> Library:
-    return fill_library(ui_db, ObjectStore(WorkerSettings().objects_dir), tmp_path)
+    return fill_library(ui_db, FolderStore(WorkerSettings().objects_dir), tmp_path)
 
 
 @pytest.fixture

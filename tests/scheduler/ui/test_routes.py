@@ -11,7 +11,7 @@ from models.db import Database
 from models.search import search
 from models.tables import Page, PageRange, PageVersion
 from scheduler.export.document import markdown_bundle
-from worker.objects.store import ObjectStore
+from worker.objects.folder import FolderStore
 from worker.settings import WorkerSettings
 
 from .conftest import LOCAL, csrf_of
@@ -107,7 +107,7 @@ def test_a_correction_is_what_show_export_and_search_return_and_keeps_its_histor
     assert "correction saved" in r.text and "Dear egret" in r.text
     assert [h.page_index for h in search(ui_db, "egret")] == [0]
     assert search(ui_db, "heron") == []
-    bundle = markdown_bundle(ui_db, ObjectStore(WorkerSettings().objects_dir), library.letters)
+    bundle = markdown_bundle(ui_db, FolderStore(WorkerSettings().objects_dir), library.letters)
     assert "Dear egret" in bundle.markdown
     with ui_db.read_session() as s:
         versions = s.execute(select(PageVersion.kind, PageVersion.markdown, PageVersion.author)

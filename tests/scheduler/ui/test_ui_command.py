@@ -16,7 +16,7 @@ from models.db import Database
 from tests.prom import free_port
 from tests.results_db import migrated_database
 from tests.scheduler.ui.helpers import Library, fill_library
-from worker.objects.store import ObjectStore
+from worker.objects.folder import FolderStore
 from worker.settings import WorkerSettings
 
 
@@ -43,7 +43,7 @@ def library(data_dir: Path, tmp_path: Path) -> Library:
     data_dir.mkdir(parents=True, exist_ok=True)
     db: Database = migrated_database(f"sqlite:///{data_dir / 'pagemill.sqlite'}")
     try:
-        return fill_library(db, ObjectStore(WorkerSettings().objects_dir), tmp_path)
+        return fill_library(db, FolderStore(WorkerSettings().objects_dir), tmp_path)
     finally:
         db.dispose()
 

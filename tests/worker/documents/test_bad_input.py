@@ -45,7 +45,7 @@ def intake(env: tuple[Database, ObjectStore], path: Path, password: str | None =
         doc = s.get(Document, res.document_id)
         assert doc is not None
     # the original is kept, byte for byte, whatever was wrong with it
-    assert objects.path(doc.object_path).read_bytes() == path.read_bytes()
+    assert objects.local_path(doc.object_path).read_bytes() == path.read_bytes()
     return res, doc
 
 

@@ -18,7 +18,8 @@ from tests.e2e._proxy import CuttableProxy
 from tests.fakes.instant_provider import InstantProvider
 from tests.fakes.s3_server import MotoS3, aws_env
 from worker.objects.folder import FolderStore
-from worker.objects.store import ObjectStore, open_objects
+from worker.objects.registry import object_store
+from worker.objects.store import ObjectStore
 from worker.providers.base import OcrResult, SourceDocument
 from worker.ranges.run import run_range
 from worker.settings import WorkerSettings
@@ -70,12 +71,12 @@ def test_an_original_deleted_from_the_bucket_fails_its_document_readably(
     s3_objects: str, moto_s3: MotoS3, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = _db(data_dir)
-    doc_id, range_id = _submit(db, open_objects(WorkerSettings()), tmp_path)
+    doc_id, range_id = _submit(db, object_store(WorkerSettings()), tmp_path)
     bucket, prefix = s3_objects.removeprefix("s3://").split("/", 1)
     moto_s3.client().delete_object(Bucket=bucket, Key=f"{prefix}/{_document(db, doc_id).object_path}")
     monkeypatch.setenv("PAGEMILL_DATA_DIR", str(tmp_path / "worker-host"))  # a worker without a cached copy
     provider = CountingProvider()
-    assert run_range(db, open_objects(WorkerSettings()), provider, range_id, max_attempts=2).status == "failed"
+    assert run_range(db, object_store(WorkerSettings()), provider, range_id, max_attempts=2).status == "failed"
     doc = _document(db, doc_id)
     assert (doc.status, doc.error_code) == ("failed", "object_missing")
     assert s3_objects in (doc.error or "") and "submit the file again" in (doc.error or "")
@@ -92,9 +93,9 @@ def test_a_range_waits_for_an_unreachable_bucket_without_spending_attempts(
         monkeypatch.setenv("PAGEMILL_OBJECTS_URL", f"s3://{moto_s3.new_bucket()}/pm")
         monkeypatch.setenv("PAGEMILL_OBJECTS_RETRIES", "1")
         db = _db(data_dir)
-        doc_id, range_id = _submit(db, open_objects(WorkerSettings()), tmp_path)
+        doc_id, range_id = _submit(db, object_store(WorkerSettings()), tmp_path)
         monkeypatch.setenv("PAGEMILL_DATA_DIR", str(tmp_path / "worker-host"))
-        worker_objects = open_objects(WorkerSettings())
+        worker_objects = object_store(WorkerSettings())
         provider = CountingProvider()
         proxy.cut()
         for _ in range(3):  # more tries than max_attempts: none of them is spent while the bucket is away

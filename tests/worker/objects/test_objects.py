@@ -14,8 +14,8 @@ def test_a_stored_object_is_found_by_its_relpath(tmp_path: Path) -> None:
     objects = FolderStore(tmp_path / "objects")
     objects.ensure()
     stored = objects.put_bytes(b"%PDF-1.4 scan", "originals", "pdf")
-    assert objects.path(stored.relpath).read_bytes() == b"%PDF-1.4 scan"
-    assert objects.path(stored.relpath).is_relative_to(objects.root)
+    assert objects.local_path(stored.relpath).read_bytes() == b"%PDF-1.4 scan"
+    assert objects.local_path(stored.relpath).is_relative_to(objects.root)
 
 
 @pytest.mark.parametrize("relpath", ["../outside.pdf", "originals/../../outside.pdf", "/etc/passwd", "images/../.."])
@@ -24,7 +24,7 @@ def test_a_relpath_that_leaves_the_folder_is_refused(tmp_path: Path, relpath: st
     objects.ensure()
     (tmp_path / "outside.pdf").write_bytes(b"not yours")
     with pytest.raises(StorageError, match="outside the object folder"):
-        objects.path(relpath)
+        objects.local_path(relpath)
 
 
 def test_a_subfolder_symlinked_to_another_disk_still_works(tmp_path: Path) -> None:
@@ -36,4 +36,4 @@ def test_a_subfolder_symlinked_to_another_disk_still_works(tmp_path: Path) -> No
     objects = FolderStore(root)
     stored = objects.put_bytes(b"%PDF-1.4 big", "originals", "pdf")
     assert (elsewhere / stored.relpath.removeprefix("originals/")).read_bytes() == b"%PDF-1.4 big"
-    assert objects.path(stored.relpath).read_bytes() == b"%PDF-1.4 big"
+    assert objects.local_path(stored.relpath).read_bytes() == b"%PDF-1.4 big"

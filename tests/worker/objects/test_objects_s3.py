@@ -14,13 +14,13 @@ from models.errors import BucketMissing, ObjectCorrupt, ObjectMissing, StoreAuth
 from tests.fakes.s3_server import MotoS3, aws_env
 from worker.objects.cache import ObjectCache
 from worker.objects.folder import FolderStore
+from worker.objects.registry import object_store
 from worker.objects.s3 import S3Store
-from worker.objects.store import open_objects
 from worker.settings import WorkerSettings
 
 
 def _store() -> S3Store:
-    store = open_objects(WorkerSettings())
+    store = object_store(WorkerSettings())
     assert isinstance(store, S3Store)
     return store
 

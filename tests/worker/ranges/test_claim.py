@@ -14,6 +14,7 @@ from models import Database
 from models.tables import Document, Page, PageRange
 from scheduler.intake.register import IntakeOptions, register_file
 from scheduler.samples import make_born_digital_pdf
+from worker.objects.folder import FolderStore
 from worker.objects.store import ObjectStore
 from worker.ranges.claim import ClaimedRange, claim_range
 from worker.settings import WorkerSettings
@@ -26,7 +27,7 @@ def db(both_databases: Database) -> Database:
 
 @pytest.fixture
 def objects() -> ObjectStore:
-    return ObjectStore(WorkerSettings().objects_dir)
+    return FolderStore(WorkerSettings().objects_dir)
 
 
 def _ranges(db: Database, objects: ObjectStore, tmp_path: Path, pages: int = 8) -> list[int]:

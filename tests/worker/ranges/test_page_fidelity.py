@@ -15,7 +15,7 @@ from models.tables import Image, Page, PageBlock, PageTable
 from scheduler.samples import make_born_digital_pdf, page_text
 from tests.fakes.mistral_server import MistralServer, Structure
 from tests.results_db import add_document
-from worker.objects.store import ObjectStore
+from worker.objects.folder import FolderStore
 from worker.providers._mistral_request import RequestOptions
 from worker.providers.base import OcrResult, SourceDocument
 from worker.providers.mistral import MistralProvider
@@ -46,11 +46,11 @@ def _ocr(tmp_path: Path, pages: int, model: str = "mistral-ocr-4-1", hook: Any =
 
 def _store(db: Database, tmp_path: Path, result: OcrResult, name: str = "report.pdf") -> int:
     doc = add_document(db, name, [], status="running")
-    prepared = prepare_result(ObjectStore(tmp_path / "objects"), doc, 1, "mistral", result)
+    prepared = prepare_result(FolderStore(tmp_path / "objects"), doc, 1, "mistral", result)
     with db.write_session() as s:
         insert_prepared(s, prepared)
     with db.write_session() as s:  # a redelivered range writes nothing twice
-        insert_prepared(s, prepare_result(ObjectStore(tmp_path / "objects"), doc, 1, "mistral", result))
+        insert_prepared(s, prepare_result(FolderStore(tmp_path / "objects"), doc, 1, "mistral", result))
     return doc
 
 
@@ -189,7 +189,7 @@ def test_bad_optional_parts_are_kept_where_possible_and_logged(both_databases: D
 
     from scheduler.export.document import ocr_response
 
-    [out] = OCRResponse.model_validate(ocr_response(db, ObjectStore(tmp_path / "objects"), doc)).pages
+    [out] = OCRResponse.model_validate(ocr_response(db, FolderStore(tmp_path / "objects"), doc)).pages
     assert [t.id for t in out.tables] == [t.table_id for t in tables] and out.hyperlinks == page.hyperlinks
     assert len(out.blocks) == 4 and out.confidence_scores.average_page_confidence_score == 1.0
     log = caplog.text

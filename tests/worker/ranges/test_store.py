@@ -15,6 +15,7 @@ from scheduler.intake.register import IntakeOptions, register_file
 from scheduler.samples import make_born_digital_pdf
 from tests.fakes.instant_provider import InstantProvider
 from tests.worker.concurrency import run_in_threads
+from worker.objects.folder import FolderStore
 from worker.objects.store import ObjectStore
 from worker.providers.base import SourceDocument
 from worker.ranges.claim import ClaimedRange
@@ -38,7 +39,7 @@ def _documents(db: Database, objects: ObjectStore, tmp_path: Path, count: int, p
 
 
 def test_ranges_stored_by_many_threads_at_once_all_finish(db: Database, tmp_path: Path) -> None:
-    objects = ObjectStore(WorkerSettings().objects_dir)
+    objects = FolderStore(WorkerSettings().objects_dir)
     range_ids = _documents(db, objects, tmp_path, count=3, pages=40)  # 60 ranges of 2 pages
     provider = InstantProvider()
     leases = LeaseKeeper(db, 60)
@@ -62,7 +63,7 @@ def test_ranges_stored_by_many_threads_at_once_all_finish(db: Database, tmp_path
 
 
 def test_stored_ranges_finish_their_documents_and_a_second_store_adds_nothing(db: Database, tmp_path: Path) -> None:
-    objects = ObjectStore(WorkerSettings().objects_dir)
+    objects = FolderStore(WorkerSettings().objects_dir)
     range_ids = _documents(db, objects, tmp_path, count=2, pages=2)  # one range per document
     provider = InstantProvider()
     finished = []
