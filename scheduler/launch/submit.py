@@ -21,7 +21,7 @@ from worker.providers import check_languages, check_provider
 from worker.settings import WorkerSettings
 
 from ..intake.batch import IntakeProgress, intake_files
-from ..intake.register import IntakeOptions
+from ..intake.types import IntakeOptions
 from ..settings import SchedulerSettings
 from .direct import DirectProcessing, direct_applies
 from .embedded import EmbeddedProcessing
