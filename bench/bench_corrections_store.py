@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import delete
 
 from models.corrections import keep_corrections, save_correction
-from models.db import Database, pipelined
+from models.db import Database
 from models.tables import Page
 from tests.results_db import add_document, migrated_database
 from worker.ranges.persist import PreparedResult, insert_ignore, insert_prepared_many
@@ -40,7 +40,7 @@ def baseline(db: Database, ranges: int) -> float:
         rows = _rows(doc, r * PAGES)
         t0 = time.perf_counter()
         with db.engine.connect() as conn:
-            with conn.begin(), pipelined(conn):
+            with conn.begin():
                 insert_ignore(conn, Page, rows, ["document_id", "page_index"])
         total.append(time.perf_counter() - t0)
     return statistics.median(total) * 1e3
@@ -58,7 +58,7 @@ def run(db: Database, ranges: int, corrected: bool) -> tuple[float, float]:
         rows = _rows(doc, r * PAGES)
         t0 = time.perf_counter()
         with db.engine.connect() as conn:
-            with conn.begin(), pipelined(conn):
+            with conn.begin():
                 insert_prepared_many(conn, [PreparedResult(rows, [], None)])
         total.append(time.perf_counter() - t0)
         with db.engine.connect() as conn, conn.begin():  # the check alone, on rows already stored

@@ -27,8 +27,8 @@ from tests.fakes.mistral_structure import Structure, enrich
 from tests.results_db import migrated_database
 from worker.objects.folder import FolderStore
 from worker.objects.store import ObjectStore
-from worker.providers._mistral_response import parse_response
 from worker.providers.base import OcrResult
+from worker.providers.mistral_response import parse_response
 from worker.ranges.persist import insert_prepared, prepare_result
 
 PAGES = 8

@@ -31,11 +31,12 @@ from models.db import Database
 from models.tables import Document, PageRange
 from worker.objects.folder import FolderStore
 from worker.objects.store import ObjectStore
-from worker.providers._mistral_request import RequestOptions
 from worker.providers.base import SourceDocument
 from worker.providers.mistral import MistralProvider
+from worker.providers.mistral_request import RequestOptions
+from worker.ranges.claim import claim_range
 from worker.ranges.lease import LeaseKeeper
-from worker.ranges.run import claim_range, run_range
+from worker.ranges.run import run_range
 
 
 def _cpu_ms(fn: Callable[[int], object], n: int) -> float:

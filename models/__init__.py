@@ -9,7 +9,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .db import Database, make_engine
+    from .db import Database
+    from .engine import make_engine
     from .errors import ErrorCode, PagemillError
     from .settings import DEFAULT_DATA_DIR, DatabaseSettings
     from .tables import (
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 _HOME = {
-    "Database": "db", "make_engine": "db", "ErrorCode": "errors", "PagemillError": "errors",
+    "Database": "db", "make_engine": "engine", "ErrorCode": "errors", "PagemillError": "errors",
     "DEFAULT_DATA_DIR": "settings", "DatabaseSettings": "settings",
     **{name: "tables" for name in ("Base", "DocStatus", "Document", "DocumentName", "Image", "Job", "JobDocument",
                                    "Page", "PageRange", "RangeStatus", "Usage")},

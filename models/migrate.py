@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from .db import _READONLY
+from .engine import READONLY
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -51,8 +51,8 @@ def script_head(versions: Path = _MIGRATIONS / "versions") -> str | None:
 
 def stored_revisions(engine: Engine) -> set[str] | None:
     """The revisions in the database's `alembic_version` table; None when there is no such table yet."""
-    # a deferred BEGIN on SQLite (models/db.py): reading the version must not wait for the write lock
-    with engine.connect().execution_options(**{_READONLY: True}) as conn:
+    # a deferred BEGIN on SQLite (models/engine.py): reading the version must not wait for the write lock
+    with engine.connect().execution_options(**{READONLY: True}) as conn:
         try:
             return set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
         except DBAPIError:

@@ -227,6 +227,13 @@ class WorkerSettings(BaseSettings):
     def embedded_broker(self) -> bool:
         return self.effective_broker_url.startswith("sqla+")
 
+    @property
+    def shared_redis_url(self) -> str | None:
+        """The broker's URL when it is Redis: the rate limiters and budgets keep their shared state there.
+        None: they keep it in the results database."""
+        url = self.broker_url
+        return url if url and url.split(":", 1)[0] in ("redis", "rediss", "unix") else None
+
     # text layer first (worker.providers.textlayer_first): auto | never | only; None = the provider's default
     text_layer: str | None = None
 

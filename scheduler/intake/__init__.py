@@ -8,4 +8,5 @@ asked for (`fields.py`), its pages split into ranges (`plan.py`).
 - `plan.py`: Planning: which pages of a document to OCR, split into page ranges (one Celery task each).
 - `prepare.py`: A file stored in the object store and inspected, with no database work: what intake's threads do ...
 - `register.py`: Intake: store a file (hashing while copying), inspect it, dedup it, and plan its page ranges.
+- `types.py`: What every step is given: the options of one submission (`IntakeOptions`).
 """

@@ -27,7 +27,9 @@ from worker.objects.store import ObjectStore
 from worker.settings import WorkerSettings
 
 from .fields import save_schemas
-from .register import IntakeOptions, IntakeResult, PreparedFile, prepare_file, register_prepared
+from .prepare import PreparedFile, prepare_file
+from .register import IntakeResult, register_prepared
+from .types import IntakeOptions
 
 __all__ = ["IntakeProgress", "intake_files", "DEFAULT_BATCH_FILES"]
 

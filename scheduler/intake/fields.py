@@ -4,7 +4,6 @@ fields row per document and schema, and whether the schema can go in the OCR req
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,9 +14,7 @@ from worker.ranges.persist import insert_ignore
 from worker.settings import WorkerSettings
 
 from .plan import parse_pages
-
-if TYPE_CHECKING:
-    from .register import IntakeOptions
+from .types import IntakeOptions
 
 __all__ = ["save_schemas", "want_fields", "annotate_in_request"]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pypdfium2.raw as pdfium_c
 
@@ -16,8 +15,7 @@ from worker.objects.store import ObjectStore, StoredObject
 from worker.settings import WorkerSettings
 from worker.tasks.resources import limits_from
 
-if TYPE_CHECKING:
-    from .register import IntakeOptions
+from .types import IntakeOptions
 
 __all__ = ["PreparedFile", "prepare_file"]
 

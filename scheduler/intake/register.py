@@ -43,22 +43,11 @@ from worker.settings import WorkerSettings
 from .fields import annotate_in_request, save_schemas, want_fields
 from .plan import parse_pages, split_ranges
 from .prepare import PreparedFile, prepare_file
+from .types import IntakeOptions
 
-__all__ = [
-    "IntakeOptions", "IntakeResult", "PreparedFile", "register_file", "register_prepared", "prepare_file", "options_key",
-]
+__all__ = ["IntakeResult", "register_file", "register_prepared", "options_key"]
 
 log = logging.getLogger("pagemill.intake")
-
-
-@dataclass(frozen=True)
-class IntakeOptions:
-    pages: str | list[int] | None = None
-    pages_per_task: int = 8
-    force: bool = False
-    password: str | None = None
-    collection: str | None = None
-    batch: bool = False  # the ranges go out as Batch API jobs (scheduler/sweep/batch_poller.py), not to the workers
 
 
 @dataclass

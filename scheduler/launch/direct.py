@@ -227,9 +227,8 @@ class DirectProcessing:
 
 def _preload() -> None:
     """Import, before forking, what every process needs: each then starts with it loaded."""
-    import worker.providers.tesseract  # noqa: F401
+    import worker.providers.tesseract  # noqa: F401  (and with it the engine's module, worker/providers/_tesseract.py)
     import worker.tasks.resources
-    from worker.providers._tesseract import find_tessdata  # noqa: F401
 
 
 def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int) -> None:

@@ -22,7 +22,7 @@ from worker.settings import WorkerSettings
 
 from ..intake.batch import IntakeProgress, intake_files
 from ..intake.ignore import IgnoreRules
-from ..intake.register import IntakeOptions
+from ..intake.types import IntakeOptions
 from ..settings import SchedulerSettings
 from .direct import DirectProcessing, direct_applies
 from .embedded import EmbeddedProcessing

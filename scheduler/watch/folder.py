@@ -31,7 +31,8 @@ from worker.settings import WorkerSettings
 
 from ..intake.batch import intake_files
 from ..intake.ignore import IgnoreRules
-from ..intake.register import IntakeOptions, IntakeResult
+from ..intake.register import IntakeResult
+from ..intake.types import IntakeOptions
 from .after import FAILED_DIR, PROCESSED_DIR, AfterIntake, Finisher
 from .stability import Signature, StabilityTracker, signature
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from models.corrections import choose_version, keep_held_text, pending_versions, save_correction
-from models.db import Database, pipelined
+from models.db import Database
 from models.search import search
 from models.tables import Page, PageVersion
 from tests.results_db import add_document, migrated_database
@@ -27,12 +27,11 @@ def both_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[D
 
 
 def _ocr_stores(db: Database, doc: int, pages: dict[int, str]) -> None:
-    """What a worker's store does with a result (inside psycopg's pipeline on PostgreSQL, as store_finished)."""
+    """What a worker's store does with a result (worker/ranges/store.py store_prepared: one write transaction)."""
     rows = [{"document_id": doc, "page_index": i, "markdown": md, "width": None, "height": None, "dpi": None,
              "source": "mistral", "model": "mistral-ocr-latest", "range_id": None} for i, md in pages.items()]
-    with db.engine.connect() as conn:
-        with conn.begin(), pipelined(conn):
-            insert_prepared_many(conn, [PreparedResult(rows, [], None)])
+    with db.write_connection() as conn:
+        insert_prepared_many(conn, [PreparedResult(rows, [], None)])
 
 
 def _text(db: Database, doc: int, index: int) -> str:

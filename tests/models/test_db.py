@@ -52,33 +52,3 @@ def test_only_a_connection_that_sat_idle_is_pinged(postgres_url: str, monkeypatc
         assert len(pings) == 1
     finally:
         db.dispose()
-
-
-@pytest.mark.postgres
-def test_pipelined_statements_commit_together_or_fail_with_the_usual_error(postgres_url: str) -> None:
-    from sqlalchemy import insert, select, update
-    from sqlalchemy.exc import IntegrityError
-
-    from models.db import pipelined
-    from models.tables import Document
-    from tests.results_db import migrated_database
-
-    db = migrated_database(postgres_url)
-    new_doc = insert(Document.__table__).inline()
-    row = {"sha256": "a" * 64, "filename": "a.pdf", "size_bytes": 1, "status": "queued", "options": {},
-           "object_path": "originals/a"}
-    try:
-        with db.engine.connect() as conn:
-            with conn.begin(), pipelined(conn):
-                conn.execute(new_doc, [row])
-                conn.execute(update(Document.__table__).values(status="running"))
-            assert conn.execute(select(Document.status)).all() == [("running",)]
-            conn.rollback()
-            # the second statement fails: the error is SQLAlchemy's, as outside a pipeline, and the first
-            # statement's row is rolled back with it
-            with pytest.raises(IntegrityError, match="violates not-null constraint"), conn.begin(), pipelined(conn):
-                conn.execute(new_doc, [{**row, "sha256": "b" * 64}])
-                conn.execute(update(Document.__table__).values(filename=None))
-            assert conn.execute(select(Document.sha256)).scalars().all() == ["a" * 64]
-    finally:
-        db.dispose()

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from worker.ranges.run import RangeOutcome
+from worker.ranges.types import RangeOutcome
 
 __all__ = ["run_in_threads"]
 

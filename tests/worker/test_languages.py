@@ -23,7 +23,8 @@ from models.db import Database
 from models.errors import ConfigError
 from models.settings import DatabaseSettings
 from models.tables import Document
-from scheduler.intake.register import IntakeOptions, register_file
+from scheduler.intake.register import register_file
+from scheduler.intake.types import IntakeOptions
 from worker.objects.folder import FolderStore
 from worker.providers._tessdata import LanguageData, check_lang
 from worker.providers._tesseract import TesseractEngine

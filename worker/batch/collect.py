@@ -1,8 +1,9 @@
 """A batch job at the provider: polled with backoff, and once it ends its answers stored.
 
-Answers are stored through the synchronous path (persist.prepare_result, pipeline.store_finished): images into
-the object store, pages/images/usage rows in one transaction with the range marked done, the usage at the
-batch rate. Only a range still held by the job, at the attempt the line names, is stored, so a line read twice
+Answers are stored through the synchronous path (worker/ranges/persist.py prepare_result, then
+worker/ranges/store.py store_prepared): images into the object store, pages/images/usage rows in one
+transaction with the range marked done, the usage at the batch rate. Only a range still held by the job, at the
+attempt the line names, is stored, so a line read twice
 (a collector killed halfway, an output downloaded again) adds nothing.
 
 Every terminal status is collected: SUCCESS, FAILED, TIMEOUT_EXCEEDED and CANCELLED keep whatever the output
@@ -26,10 +27,10 @@ from models.tables import BatchJob, BatchJobRange, BatchStatus, Document, PageRa
 
 from ..extraction.annotation import fields_row, range_annotation
 from ..objects.store import ObjectStore
-from ..providers._mistral_response import ParsedResponse, parse_response
 from ..providers.mistral import combine
+from ..providers.mistral_response import ParsedResponse, parse_response
 from ..ranges.persist import insert_prepared, prepare_result
-from ..ranges.run import FinishedRange, store_finished
+from ..ranges.store import store_prepared
 from ..settings import WorkerSettings
 from .client import BatchClient, remote_state
 from .jsonl import OutputLine, line_annotation, parse_custom_id, read_lines
@@ -216,7 +217,7 @@ def _settle_member(db: Database, objects: ObjectStore, settings: WorkerSettings,
         prepared = prepare_result(objects, m.document_id, m.range_id, PROVIDER_NAME, result,
                                   price, billing="batch", annotated_cost_per_page_usd=annotated_price)
         prepared.fields = fields_row(m.document_id, annotation, result)
-        store_finished(db, [FinishedRange(m.range_id, m.document_id, prepared)])
+        store_prepared(db, m.range_id, m.document_id, prepared)
         with db.write_session() as s:
             s.get_one(BatchJobRange, m.link_id).outcome = "stored"
         report.stored.append(m.range_id)

@@ -1,7 +1,7 @@
 """The Batch API's files: input lines written from ranges, output and error lines read back.
 
 An input line is `{"custom_id": "<range>-<attempt>-<part>", "body": <the /v1/ocr body>}`: the body is the very
-one the synchronous path sends (providers/_mistral_request.py), without `model`, which the job names once.
+one the synchronous path sends (providers/mistral_request.py), without `model`, which the job names once.
 `custom_id` names the range, its attempt and the part (a range over the per-request limits is split into
 parts, as synchronously), so a line from an earlier attempt is never taken for the current one.
 
@@ -23,8 +23,8 @@ from models.errors import MalformedResponse
 
 from ..documents.pdf_cache import OpenPdfCache
 from ..http_api import error_message
-from ..providers._mistral_request import RequestOptions, plan_parts, request_body
 from ..providers.base import AnnotationRequest, SourceDocument
+from ..providers.mistral_request import RequestOptions, plan_parts, request_body
 
 __all__ = ["InputLine", "OutputLine", "custom_id", "parse_custom_id", "range_lines", "line_annotation", "pack", "read_lines"]
 

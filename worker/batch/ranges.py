@@ -31,10 +31,11 @@ from models.tables import (
 
 from ..budget.hold import range_budget
 from ..budget.limit import Budget, Charge
+from ..ranges.failures import fail_range
 from ..ranges.lease import holder_is_dead
 from ..ranges.retry import backoff_s
 from ..ranges.row_lock import ROW_LOCK
-from ..ranges.run import fail_range, finish_document
+from ..ranges.store import finish_document
 from ..redact import redact
 from ..settings import WorkerSettings
 

@@ -30,11 +30,12 @@ from ..extraction.annotation import range_annotation
 from ..objects.store import ObjectStore
 from ..providers.base import SourceDocument
 from ..providers.mistral import request_options
-from ..ranges.run import FinishedRange, fail_range, store_finished
+from ..ranges.failures import fail_range
+from ..ranges.store import store_prepared
 from ..settings import WorkerSettings
 from .client import BatchClient, remote_state
 from .jsonl import InputLine, pack, range_lines
-from .ranges import give_back, holder, members, owned, stop_batches
+from .ranges import Member, give_back, holder, members, owned, stop_batches
 
 __all__ = ["advance", "abandon", "input_filename", "METADATA_KEY"]
 
@@ -75,7 +76,7 @@ def _lines(db: Database, objects: ObjectStore, settings: WorkerSettings, job_id:
         # a schema given: the lines carry the annotation formats the synchronous request would (worker/extraction/annotation.py)
         asked = {m.range_id: range_annotation(conn, docs[m.document_id].options, m, stored) for m in mems
                  if m.outcome == "pending"}
-    done: list[FinishedRange] = []
+    done: list[Member] = []  # ranges with every page already stored: nothing to send, the range is done
     pdfs = OpenPdfCache()
     try:
         for m in mems:
@@ -84,7 +85,7 @@ def _lines(db: Database, objects: ObjectStore, settings: WorkerSettings, job_id:
             pages = [p for part in m.parts for p in part] if from_parts else [
                 p for p in m.pages if (m.document_id, p) not in stored]
             if not pages:
-                done.append(FinishedRange(m.range_id, m.document_id, None))
+                done.append(m)
                 continue
             try:
                 out.append(range_lines(_source(objects, docs[m.document_id]), m.range_id, m.attempt, pages, options,
@@ -95,7 +96,8 @@ def _lines(db: Database, objects: ObjectStore, settings: WorkerSettings, job_id:
     finally:
         pdfs.close()
     if done:
-        store_finished(db, done)  # every page already stored: nothing to send, the range is done
+        for d in sorted(done, key=lambda d: d.range_id):
+            store_prepared(db, d.range_id, d.document_id, None)
         with db.write_session() as s:
             s.execute(update(BatchJobRange).where(BatchJobRange.id.in_(
                 [m.link_id for m in mems if any(d.range_id == m.range_id for d in done)])).values(outcome="stored"))

@@ -148,13 +148,11 @@ class Budget:
 
 def build_budget(settings: WorkerSettings, db: Database) -> Budget:
     """The budget on the shared backend: Redis when the broker is Redis, else the results database."""
-    from ..ratelimit.limiter import _is_redis
-
     backend: BudgetBackend
-    if _is_redis(settings.broker_url):
+    if settings.shared_redis_url is not None:
         from .redis import RedisBudget
 
-        backend = RedisBudget.from_url(settings.broker_url or "")
+        backend = RedisBudget.from_url(settings.shared_redis_url)
     else:
         from .sql import SqlBudget
 

@@ -29,7 +29,6 @@ from .mime import sniff_mime
 __all__ = [
     "DocumentInfo",
     "DocumentLimits",
-    "sniff_mime",
     "inspect_document",
     "open_pdf",
     "open_pdf_document",

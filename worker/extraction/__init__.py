@@ -4,7 +4,7 @@ schema.py (load and check a schema file, validate answers), answer.py (read a mo
 prompt.py (what of a document is sent, within a budget), settings.py (ExtractSettings), client.py (the chat
 request with `response_format: json_schema`), store.py (the `fields` and `field_schemas` rows), extract.py
 (one document from stored markdown to a fields row). The OCR-request side (document_annotation_format) is in
-worker/providers/_mistral_request.py; annotation.py turns an OCR response's annotation into a fields row.
+worker/providers/mistral_request.py; annotation.py turns an OCR response's annotation into a fields row.
 """
 
 __all__ = ["ANNOTATE_KEY"]

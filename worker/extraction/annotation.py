@@ -13,9 +13,9 @@ one retry an invalid answer gets (worker/extraction/tasks.py). Nothing is OCR'd 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
@@ -23,14 +23,38 @@ from models.errors import InvalidFields
 from models.tables import FieldSchema, FieldsRow, FieldsStatus
 
 from ..providers.base import AnnotationRequest, OcrResult
+from . import ANNOTATE_KEY
 
-__all__ = ["annotation_for", "range_annotation", "fields_row", "upsert_fields_rows"]
+if TYPE_CHECKING:
+    from .schema import ExtractionSchema
+
+__all__ = ["annotation_of", "annotation_for", "range_annotation", "fields_row", "upsert_fields_rows"]
 
 _F = FieldsRow.__table__
 
 
+def annotation_of(
+    options: Mapping[str, Any] | None, load: Callable[[str], ExtractionSchema | None], whole_document: bool
+) -> AnnotationRequest | None:
+    """The annotation a range of a document with these options asks for in its OCR request, if any: the
+    document schema only for a document planned as one request (ANNOTATE_KEY) whose range is sent whole
+    (`whole_document`: no page of it stored by an earlier attempt), the image schema for every range."""
+    if not options:
+        return None
+    schema = None
+    if whole_document and options.get(ANNOTATE_KEY) and isinstance(options.get("schema"), Mapping):
+        schema = load(options["schema"]["sha256"])
+    image = load(options["image_schema"]["sha256"]) if isinstance(options.get("image_schema"), Mapping) else None
+    if schema is None and image is None:
+        return None
+    return AnnotationRequest(
+        schema_name=schema.name if schema else None, schema_sha256=schema.sha256 if schema else None,
+        schema=schema.body if schema else None, prompt=options.get("extract_prompt"),
+        image_schema_name=image.name if image else None, image_schema=image.body if image else None,
+    )
+
+
 def annotation_for(conn: Connection, options: Mapping[str, Any], whole_document: bool) -> AnnotationRequest | None:
-    from .options import annotation_of
     from .schema import ExtractionSchema
 
     def load(sha256: str) -> ExtractionSchema | None:

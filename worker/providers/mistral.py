@@ -32,9 +32,9 @@ from models.errors import PagemillError, ProviderRejected, RateLimited
 from ..documents.pdf_cache import OpenPdfCache
 from ..http_api import DEFAULT_COOLDOWN_S, BearerApiClient
 from ._mistral_errors import OCR_ERRORS
-from ._mistral_request import RequestOptions, RequestPart, plan_parts, request_body
-from ._mistral_response import ParsedResponse, parse_response
 from .base import AnnotationRequest, OcrPage, OcrResult, OcrUsage, SourceDocument
+from .mistral_request import RequestOptions, RequestPart, plan_parts, request_body
+from .mistral_response import ParsedResponse, parse_response
 
 if TYPE_CHECKING:
     from ..ratelimit.limiter import RateLimiter

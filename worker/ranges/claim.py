@@ -9,7 +9,6 @@ Pages of the range already stored are left out of the claim, so they are neither
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,22 +25,11 @@ from ..providers.base import SourceDocument
 from .failures import fail_range
 from .lease import holder_is_dead, holder_name
 from .row_lock import ROW_LOCK
+from .types import ClaimedRange
 
-__all__ = ["ClaimedRange", "claim_range"]
+__all__ = ["claim_range"]
 
 _R, _D, _P = PageRange.__table__, Document.__table__, Page.__table__
-
-
-@dataclass
-class ClaimedRange:
-    range_id: int
-    document_id: int
-    attempt: int
-    pages: list[int]  # pages of the range still missing from the pages table
-    source: SourceDocument
-    holder: str = ""  # the lease holder written on the row
-    object_path: str = ""  # the original (or its decrypted copy) in the object store
-    wants_fields: bool = False  # the document was submitted with a schema (worker/extraction/tasks.py)
 
 
 # pages already stored between the range's first and last page: almost always 0, and then the query for which

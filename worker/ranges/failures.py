@@ -8,9 +8,7 @@ pending range at once, since each would fail the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -23,20 +21,9 @@ from ..redact import redact
 from .retry import backoff_s
 from .row_lock import ROW_LOCK
 from .store import finish_document
+from .types import ClaimedRange, RangeOutcome
 
-if TYPE_CHECKING:
-    from .claim import ClaimedRange
-
-__all__ = ["RangeOutcome", "fail_range", "record_failure"]
-
-
-@dataclass
-class RangeOutcome:
-    status: str  # done | skipped | failed | retry
-    pages_written: int = 0
-    retry_in_s: float | None = None
-    message: str | None = None
-    wants_fields: bool = False  # its document has a schema: extract its fields once it is finished
+__all__ = ["fail_range", "record_failure"]
 
 
 def _now() -> datetime:

@@ -25,32 +25,14 @@ from models.errors import PagemillError, ProviderUnavailable, StoreUnavailable
 from ..objects.store import ObjectStore
 from ..providers.base import OcrProvider, OcrResult
 from ..redact import redact
-from .claim import ClaimedRange, claim_range
-from .failures import RangeOutcome, fail_range, record_failure
+from .claim import claim_range
+from .failures import record_failure
 from .lease import LeaseKeeper
 from .retry import backoff_s
-from .store import (
-    FinishedRange,
-    finish_document,
-    settle_document,
-    store_finished,
-    store_partial,
-    store_result,
-)
+from .store import store_partial, store_result
+from .types import ClaimedRange, RangeOutcome
 
-# the stages' functions, importable from here too (the scheduler and tests have long used these names)
-__all__ = [
-    "ClaimedRange",
-    "FinishedRange",
-    "RangeOutcome",
-    "claim_range",
-    "fail_range",
-    "finish_document",
-    "run_range",
-    "settle_document",
-    "store_finished",
-    "store_result",
-]
+__all__ = ["run_range"]
 
 log = logging.getLogger("pagemill.worker")
 

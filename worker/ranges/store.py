@@ -6,16 +6,14 @@ is settled after the commit, in a new transaction: of ranges finishing at the sa
 last sees every other commit and finishes the document, and while ranges remain no document lock is taken. A
 worker that dies between the commit and the settle leaves the document to the sweep (scheduler/sweep/periodic.py).
 
-`store_result` is the public entry: the Celery task calls it through run_range, and anything else that gets an
-`OcrResult` for a claimed range (a batch poller) calls it directly.
+`store_result` is the entry for a claimed range's `OcrResult`: the Celery task calls it through run_range.
+`store_prepared` is the same store for rows already prepared: the Batch API collector's way in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -29,12 +27,9 @@ from ..objects.store import ObjectStore
 from ..providers.base import OcrResult
 from .persist import PreparedResult, connection_of, insert_prepared, prepare_result
 from .row_lock import ROW_LOCK
+from .types import ClaimedRange
 
-if TYPE_CHECKING:
-    from .claim import ClaimedRange
-
-__all__ = ["FinishedRange", "finish_document", "settle_document", "store_finished", "store_partial", "store_prepared",
-           "store_result"]
+__all__ = ["finish_document", "settle_document", "store_partial", "store_prepared", "store_result"]
 
 _R, _D = PageRange.__table__, Document.__table__
 
@@ -87,22 +82,6 @@ def store_prepared(db: Database, range_id: int, document_id: int, prepared: Prep
         written = insert_prepared(conn, prepared) if prepared is not None else 0
     settle_document(db, document_id)
     return written
-
-
-@dataclass
-class FinishedRange:
-    """A range whose rows are prepared (None: every page was already stored), for `store_finished`."""
-
-    range_id: int
-    document_id: int
-    prepared: PreparedResult | None
-
-
-def store_finished(db: Database, items: Sequence[FinishedRange]) -> list[int]:
-    """`store_prepared` for each item, in range order; the pages written per item."""
-    written = {it.range_id: store_prepared(db, it.range_id, it.document_id, it.prepared)
-               for it in sorted(items, key=lambda it: it.range_id)}
-    return [written[it.range_id] for it in items]
 
 
 def store_partial(

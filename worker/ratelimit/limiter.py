@@ -25,7 +25,7 @@ against a sliding-window server: at 95 % no 429 at all, at 97.7 % one request in
 
 After a 429 (`slow_down`): an isolated 429 is a near miss, so every worker slows in proportion instead of
 pausing for the whole Retry-After: the whole schedule, including slots already reserved, is pushed back by one
-interval, and the rate drops by `_SLOW_STEP` (10 %), recovering linearly within about a second. A long
+interval, and the rate drops by `_SLOW_STEP` (10 %, worker/ratelimit/base.py), recovering linearly within about a second. A long
 Retry-After (> `_LONG_PAUSE_S`), or 429s arriving faster than the slow-down recovers (the configured rate is
 above the server's), become a full shared cooldown of Retry-After. The request that got the 429 itself retries
 after Retry-After either way (the caller's job).
@@ -33,7 +33,7 @@ after Retry-After either way (the caller's job).
 No limit: PAGEMILL_RATE_LIMIT=0 paces nothing and PAGEMILL_MAX_INFLIGHT=0 caps nothing; with both, `slot()` does
 no shared-state call at all (a 429 then still sets a cooldown, checked before each request).
 
-Backends: `RedisBackend` (one Lua script, Redis `TIME` as the clock, so host clocks do not matter) when
+Backends (worker/ratelimit/base.py says what one provides): `RedisBackend` (one Lua script, Redis `TIME` as the clock, so host clocks do not matter) when
 PAGEMILL_BROKER_URL is a redis:// URL; otherwise `SqlBackend` on the `rate_limits` table of the results database
 (one BEGIN IMMEDIATE transaction on SQLite; SELECT ... FOR UPDATE and the server clock on PostgreSQL).
 """
@@ -45,38 +45,23 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.errors import ConfigError, RateLimited
 
+from .base import DEFAULT_MAX_WAIT_S, UNLIMITED_INFLIGHT, Attempt, LimiterBackend, LimiterConfig
+
 if TYPE_CHECKING:
     from ..settings import WorkerSettings
 
-__all__ = [
-    "Attempt",
-    "Check",
-    "LimiterBackend",
-    "LimiterConfig",
-    "LimiterSettings",
-    "RateLimiter",
-    "build_limiter",
-    "DEFAULT_MAX_WAIT_S",
-    "DEFAULT_RATE_SHARE",
-]
+__all__ = ["LimiterSettings", "RateLimiter", "build_limiter", "DEFAULT_RATE_SHARE"]
 
-DEFAULT_MAX_WAIT_S = 30.0
 DEFAULT_RATE_SHARE = 0.97
 _LEASE_MARGIN_S = 30.0
 _INFLIGHT_POLL_S = 0.05  # a slot frees when a request ends; poll about that often, with jitter
 _COOLDOWN_RECHECK_S = 0.05  # unlimited: how late a worker may notice a cooldown another worker started
-_SLOW_STEP = 0.10  # a 429 lowers the rate by this share of it...
-_SLOW_RECOVERY_PER_S = 0.10  # ...which comes back at this share per second
-_SLOW_ESCALATE = 0.25  # a 429 while the rate is already this much lower: a full cooldown
-_LONG_PAUSE_S = 5.0  # a Retry-After longer than this is a pause the server wants from everyone
-_UNLIMITED_INFLIGHT = 1 << 30
 
 
 class LimiterSettings(BaseSettings):
@@ -84,64 +69,6 @@ class LimiterSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PAGEMILL_", extra="ignore")
     rate_limit_share: float = DEFAULT_RATE_SHARE
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One try at the shared state. `granted`: a slot was reserved and the caller waits `wait_s` for it.
-    Otherwise `wait_s` says when trying again is worthwhile and `reason` is "cooldown", "inflight" or "rate".
-    `shift`: the schedule's total push-back so far (see `Check`)."""
-
-    granted: bool
-    wait_s: float
-    reason: str
-    shift: float = 0.0
-
-
-@dataclass(frozen=True)
-class Check:
-    """Read before sending a reserved request: the cooldown left, and the schedule's total push-back (seconds,
-    growing by one interval per 429) so a slot reserved before a 429 moves back with every other one."""
-
-    cooldown_s: float
-    shift: float
-
-
-@dataclass(frozen=True)
-class LimiterConfig:
-    name: str
-    rate_per_s: float  # the pace actually kept (the configured rate x the share); inf = no pacing
-    max_inflight: int
-    lease_s: float  # an in-flight slot not released by then is given back (its holder died)
-    max_wait_s: float = DEFAULT_MAX_WAIT_S
-    share: float = 1.0  # rate_per_s / the configured rate
-
-    @property
-    def interval_s(self) -> float:
-        return 1.0 / self.rate_per_s
-
-    @property
-    def unlimited(self) -> bool:
-        return self.rate_per_s == float("inf") and self.max_inflight >= _UNLIMITED_INFLIGHT
-
-    def slow_args(self) -> tuple[float, float, float, float]:
-        return (_SLOW_STEP, _SLOW_RECOVERY_PER_S, _SLOW_ESCALATE, _LONG_PAUSE_S)
-
-
-class LimiterBackend(Protocol):
-    def try_acquire(self, cfg: LimiterConfig, token: str) -> Attempt: ...
-
-    def release(self, cfg: LimiterConfig, token: str) -> None: ...
-
-    def cool_down(self, cfg: LimiterConfig, seconds: float) -> None: ...
-
-    def slow_down(self, cfg: LimiterConfig, retry_after_s: float) -> None: ...
-
-    def check(self, cfg: LimiterConfig) -> Check: ...
-
-    def cooldown_remaining(self, cfg: LimiterConfig) -> float: ...
-
-    def close(self) -> None: ...
 
 
 class RateLimiter:
@@ -254,10 +181,6 @@ class RateLimiter:
         self.backend.close()
 
 
-def _is_redis(url: str | None) -> bool:
-    return bool(url) and url.split(":", 1)[0] in ("redis", "rediss", "unix")  # type: ignore[union-attr]
-
-
 def build_limiter(
     settings: WorkerSettings,
     name: str = "ocr",
@@ -279,16 +202,16 @@ def build_limiter(
     cfg = LimiterConfig(
         name=name,
         rate_per_s=rate * share if rate > 0 else float("inf"),
-        max_inflight=inflight if inflight > 0 else _UNLIMITED_INFLIGHT,
+        max_inflight=inflight if inflight > 0 else UNLIMITED_INFLIGHT,
         lease_s=lease_s if lease_s is not None else settings.request_timeout_s + _LEASE_MARGIN_S,
         max_wait_s=max_wait_s,
         share=share,
     )
     backend: LimiterBackend
-    if _is_redis(settings.broker_url):
+    if settings.shared_redis_url is not None:
         from .redis import RedisBackend
 
-        backend = RedisBackend.from_url(settings.broker_url or "")
+        backend = RedisBackend.from_url(settings.shared_redis_url)
     else:
         from models.db import Database
         from models.settings import DatabaseSettings

@@ -10,7 +10,7 @@ import redis
 from models.errors import RateLimited
 
 from ..keys import ratelimit_keys
-from .limiter import Attempt, Check, LimiterConfig
+from .base import Attempt, Check, LimiterConfig
 
 __all__ = ["RedisBackend", "LIMITER_SCRIPT"]
 

@@ -22,7 +22,7 @@ from models.errors import RateLimited
 from models.tables import RateLimitState
 
 from ..ranges.persist import insert_ignore
-from .limiter import Attempt, Check, LimiterConfig
+from .base import Attempt, Check, LimiterConfig
 
 __all__ = ["SqlBackend"]
 

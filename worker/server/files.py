@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from models.errors import OversizedInput
 
-from ..documents.inspect import sniff_mime
+from ..documents.mime import sniff_mime
 from .errors import ApiError
 from .schemas import FileObject
 

@@ -43,7 +43,7 @@ _engine: TesseractProvider | None = None
 def _init_process(options: EngineOptions) -> None:
     global _engine
     _engine = TesseractProvider(lang=options.lang, tessdata=options.tessdata, dpi=options.dpi)
-    _engine._get_engine()
+    _engine.warm()
 
 
 def _ocr_page(source: SourceDocument, index: int, images: ImageOptions) -> OcrPage:

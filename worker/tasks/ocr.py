@@ -10,7 +10,8 @@ from typing import Any
 from ..budget.hold import run_within_budget
 from ..extraction.tasks import enqueue_after_range as extract_after_range
 from ..metrics import observe_range
-from ..ranges.run import RangeOutcome, run_range
+from ..ranges.run import run_range
+from ..ranges.types import RangeOutcome
 from ..vision.tasks import enqueue_after_range
 from .app import app
 

@@ -21,7 +21,7 @@ from models.settings import DatabaseSettings
 from models.tables import Document, DocumentName, JobDocument, PageRange
 from models.tables import Job as JobRow
 from scheduler.intake.batch import IntakeProgress, intake_files
-from scheduler.intake.register import IntakeOptions
+from scheduler.intake.types import IntakeOptions
 from tests.conftest import ROOT
 from worker.objects.folder import FolderStore
 from worker.settings import WorkerSettings

@@ -15,7 +15,7 @@ from models.settings import DatabaseSettings
 from models.tables import Page
 from scheduler.cli import app
 from scheduler.intake.batch import intake_files
-from scheduler.intake.register import IntakeOptions
+from scheduler.intake.types import IntakeOptions
 from scheduler.reports.totals import totals
 from scheduler.samples import make_image
 from tests.fakes.instant_provider import InstantProvider

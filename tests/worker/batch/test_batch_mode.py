@@ -276,7 +276,7 @@ def test_a_schema_goes_in_the_batch_lines_and_its_pages_are_billed_at_the_batch_
         tmp_path: Path, server: BatchServer, monkeypatch: pytest.MonkeyPatch) -> None:
     from models.tables import FieldsRow
 
-    schema = Path(__file__).resolve().parents[2] / "examples" / "invoice.schema.json"
+    schema = Path(__file__).resolve().parents[3] / "examples" / "invoice.schema.json"
     monkeypatch.setenv("PAGEMILL_SCHEMA", str(schema))
     monkeypatch.setenv("PAGEMILL_ANNOTATED_PRICE_PER_1000_PAGES", "6")
     folder = tmp_path / "in"

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from models.db import Database
 from models.settings import DatabaseSettings
 from models.tables import Document, Page, PageRange
-from scheduler.intake.register import IntakeOptions, IntakeResult, register_file
+from scheduler.intake.register import IntakeResult, register_file
+from scheduler.intake.types import IntakeOptions
 from scheduler.samples import make_scanned_pdf, make_tiff
 from tests.conftest import ROOT
 from worker.objects.folder import FolderStore

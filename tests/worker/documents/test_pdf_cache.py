@@ -11,8 +11,8 @@ from models.errors import CorruptInput, EncryptedInput
 from scheduler.samples import make_born_digital_pdf
 from tests.worker.documents.test_bad_input import encrypted_pdf
 from worker.documents.pdf_cache import OpenPdfCache
-from worker.providers._mistral_request import plan_parts
 from worker.providers.base import SourceDocument
+from worker.providers.mistral_request import plan_parts
 
 
 def _text(pdf, index: int) -> str:  # type: ignore[no-untyped-def]

@@ -14,9 +14,9 @@ from mistralai.client.models import OCRRequest, OCRResponse
 from scheduler.samples import make_born_digital_pdf
 from tests.fakes.mistral_server import MistralServer
 from worker.extraction.annotation import fields_row
-from worker.providers._mistral_request import RequestOptions
 from worker.providers.base import AnnotationRequest, SourceDocument
 from worker.providers.mistral import MistralProvider
+from worker.providers.mistral_request import RequestOptions
 
 KEY = "sk-annot-21"
 SCHEMA = {"type": "object", "properties": {"invoice_number": {"type": "string"}, "total": {"type": "number"}},

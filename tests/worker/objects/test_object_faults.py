@@ -12,7 +12,8 @@ from sqlalchemy import select
 from models.db import Database
 from models.settings import DatabaseSettings
 from models.tables import Document, Page, PageRange
-from scheduler.intake.register import IntakeOptions, register_file
+from scheduler.intake.register import register_file
+from scheduler.intake.types import IntakeOptions
 from scheduler.samples import make_image
 from tests.e2e._proxy import CuttableProxy
 from tests.fakes.instant_provider import InstantProvider

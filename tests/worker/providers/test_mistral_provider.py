@@ -26,10 +26,10 @@ from scheduler.samples import make_born_digital_pdf, make_image, make_tiff, page
 from tests.fakes.mistral_server import ERROR_BODIES, Fault, MistralServer
 from worker.objects.folder import FolderStore
 from worker.providers._mistral_errors import error_message, parse_retry_after
-from worker.providers._mistral_request import RequestOptions
-from worker.providers._mistral_response import decode_image
 from worker.providers.base import SourceDocument
 from worker.providers.mistral import MistralProvider
+from worker.providers.mistral_request import RequestOptions
+from worker.providers.mistral_response import decode_image
 from worker.ranges.persist import prepare_images
 from worker.settings import WorkerSettings
 

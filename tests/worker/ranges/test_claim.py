@@ -12,11 +12,13 @@ from sqlalchemy import select, update
 
 from models import Database
 from models.tables import Document, Page, PageRange
-from scheduler.intake.register import IntakeOptions, register_file
+from scheduler.intake.register import register_file
+from scheduler.intake.types import IntakeOptions
 from scheduler.samples import make_born_digital_pdf
 from worker.objects.folder import FolderStore
 from worker.objects.store import ObjectStore
-from worker.ranges.claim import ClaimedRange, claim_range
+from worker.ranges.claim import claim_range
+from worker.ranges.types import ClaimedRange
 from worker.settings import WorkerSettings
 
 

@@ -16,9 +16,9 @@ from scheduler.samples import make_born_digital_pdf, page_text
 from tests.fakes.mistral_server import MistralServer, Structure
 from tests.results_db import add_document
 from worker.objects.folder import FolderStore
-from worker.providers._mistral_request import RequestOptions
 from worker.providers.base import OcrResult, SourceDocument
 from worker.providers.mistral import MistralProvider
+from worker.providers.mistral_request import RequestOptions
 from worker.ranges.persist import insert_prepared, prepare_result
 
 KEY = "sk-fidelity-1"

@@ -10,14 +10,15 @@ from sqlalchemy import func, select
 from models import Database, DatabaseSettings
 from models.errors import RateLimited
 from models.tables import Page, PageRange, Usage
-from scheduler.intake.register import IntakeOptions, register_file
+from scheduler.intake.register import register_file
+from scheduler.intake.types import IntakeOptions
 from scheduler.samples import make_born_digital_pdf, page_text
 from tests.fakes.mistral_server import Fault, MistralServer
 from worker.objects.folder import FolderStore
 from worker.objects.store import ObjectStore
-from worker.providers._mistral_request import RequestOptions
 from worker.providers.base import OcrResult, SourceDocument
 from worker.providers.mistral import MistralProvider
+from worker.providers.mistral_request import RequestOptions
 from worker.ranges.run import run_range
 from worker.settings import WorkerSettings
 

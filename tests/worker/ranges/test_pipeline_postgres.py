@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from models import Database
 from models.tables import Document, Page, PageRange, Usage
-from scheduler.intake.register import IntakeOptions, register_file
+from scheduler.intake.register import register_file
+from scheduler.intake.types import IntakeOptions
 from scheduler.samples import make_born_digital_pdf
 from tests.fakes.instant_provider import InstantProvider
 from tests.worker.concurrency import run_in_threads

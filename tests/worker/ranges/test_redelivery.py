@@ -8,7 +8,8 @@ from sqlalchemy import func, select, update
 
 from models import Database, DatabaseSettings
 from models.tables import Page, PageRange, Usage
-from scheduler.intake.register import IntakeOptions, register_file
+from scheduler.intake.register import register_file
+from scheduler.intake.types import IntakeOptions
 from scheduler.samples import make_scanned_pdf, page_text
 from worker.objects.folder import FolderStore
 from worker.providers.tesseract import TesseractProvider

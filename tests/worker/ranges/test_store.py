@@ -11,17 +11,18 @@ from sqlalchemy import func, select
 
 from models import Database
 from models.tables import Document, Page, PageRange, Usage
-from scheduler.intake.register import IntakeOptions, register_file
+from scheduler.intake.register import register_file
+from scheduler.intake.types import IntakeOptions
 from scheduler.samples import make_born_digital_pdf
 from tests.fakes.instant_provider import InstantProvider
 from tests.worker.concurrency import run_in_threads
 from worker.objects.folder import FolderStore
 from worker.objects.store import ObjectStore
 from worker.providers.base import SourceDocument
-from worker.ranges.claim import ClaimedRange
 from worker.ranges.lease import LeaseKeeper
 from worker.ranges.run import run_range
 from worker.ranges.store import store_result
+from worker.ranges.types import ClaimedRange
 from worker.settings import WorkerSettings
 
 
