@@ -268,14 +268,14 @@ def _image_pdf(original: Path) -> tuple[object, list[tuple[float, float]]]:
     import pikepdf
     from PIL import Image, ImageSequence
 
-    from worker.documents.render import _image_dpi
+    from worker.documents.render import image_dpi
 
     pdf = pikepdf.new()
     sizes: list[tuple[float, float]] = []
     with Image.open(original) as im:
         jpeg = im.format == "JPEG"
         for frame in ImageSequence.Iterator(im):
-            dpi = _image_dpi(frame)
+            dpi = image_dpi(frame)
             w, h = frame.size
             if jpeg:
                 mode = frame.mode
@@ -356,7 +356,7 @@ def write_searchable_pdf(db: Database, objects: ObjectStore, doc_id: int, target
                               " the searchable copy again. Give --decrypt to write it unencrypted")
         relpath = doc.work_path
     try:
-        original = objects.path(relpath)
+        original = objects.local_path(relpath)
     except (ObjectMissing, OSError) as exc:
         raise ObjectMissing(f"the original of document {doc_id} is missing from the object store: {exc}") from None
     if not Path(original).exists():

@@ -12,7 +12,7 @@ from PIL import Image, ImageSequence
 from ..providers.base import SourceDocument
 from .inspect import open_pdf
 
-__all__ = ["RenderedPage", "render_pages", "page_dpi", "DEFAULT_DPI", "MAX_RENDER_PIXELS"]
+__all__ = ["RenderedPage", "render_pages", "page_dpi", "image_dpi", "DEFAULT_DPI", "MAX_RENDER_PIXELS"]
 
 DEFAULT_DPI = 300
 _FALLBACK_IMAGE_DPI = 300  # images without a dpi tag are usually scans at 300
@@ -118,7 +118,7 @@ def _pdf_pages(source: SourceDocument, pages: Sequence[int], dpi: int) -> Iterat
                 page.close()
 
 
-def _image_dpi(im: Image.Image) -> int:
+def image_dpi(im: Image.Image) -> int:
     dpi = im.info.get("dpi")
     if dpi:
         try:
@@ -135,7 +135,7 @@ def _image_pages(source: SourceDocument, pages: Sequence[int]) -> Iterator[Rende
     with Image.open(source.path) as im:
         for i, frame in enumerate(ImageSequence.Iterator(im)):
             if i in wanted:
-                dpi = _image_dpi(frame)
+                dpi = image_dpi(frame)
                 page = frame.convert("L") if frame.mode not in ("L", "RGB") else frame.copy()
                 yield RenderedPage(i, page, dpi)
             if i >= max(wanted):

@@ -22,7 +22,7 @@ from tests.fixtures.textlayer_pdfs import join_pdfs
 from tests.results_db import migrated_database
 from tests.scheduler.export.pdf_readers import NO_PDFTOTEXT, PDFTOTEXT, iou, pdfium_words, pdftotext
 from worker.layout.word_boxes import read_words
-from worker.objects.store import open_objects
+from worker.objects.registry import object_store
 from worker.settings import WorkerSettings
 
 
@@ -44,7 +44,7 @@ def _pages(db: Database, doc_id: int) -> list[Page]:
 
 
 def _export(db: Database, doc_id: int, out: Path, **kwargs: bool) -> PdfExport:
-    return export_pdf(db, open_objects(WorkerSettings()), doc_id, out, **kwargs)
+    return export_pdf(db, object_store(WorkerSettings()), doc_id, out, **kwargs)
 
 
 def _words(text: str) -> list[str]:
@@ -192,7 +192,7 @@ def _stored_image_document(db: Database, tmp_path: Path, name: str, blocks: list
     from models.tables import PageBlock
 
     png = make_image(tmp_path / name, "Quarterly report\n\nSales rose in every region.", "PNG", dpi=200)
-    stored = open_objects(WorkerSettings()).put_bytes(png.read_bytes(), "originals", "png")
+    stored = object_store(WorkerSettings()).put_bytes(png.read_bytes(), "originals", "png")
     markdown = "\n\n".join(text for text, _ in blocks) or "# Quarterly report\n\nSales rose in every region."
     with db.write_session() as s:
         doc = Document(sha256=stored.sha256, filename=name, mime_type="image/png", object_path=stored.relpath,
