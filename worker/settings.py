@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.settings import DEFAULT_DATA_DIR
 
+from .vision.settings import DEFAULT_MIN_SIZE
+
 __all__ = ["WorkerSettings", "lang_syntax", "DEFAULT_QUEUE", "DEFAULT_PAGES_PER_TASK", "LOCAL_PROVIDERS"]
 
 DEFAULT_QUEUE = "pagemill"
@@ -97,9 +99,9 @@ class WorkerSettings(BaseSettings):
     image_min_size: int | None = None
     include_image_base64: bool = True
     # the vision step's PAGEMILL_VISION_MIN_SIZE (worker/vision/settings.py `min_size`, which its workers read);
-    # here so that --vision-min-size reaches the workers with the other options (`child_env`) and the command
-    # waits for the same images (Job.pending_descriptions); unset: the vision settings' own
-    vision_min_size: int | None = Field(default=None, ge=1)
+    # here too so that --vision-min-size reaches the workers with the other options (`child_env`) and the
+    # command waits for the same images (Job.pending_descriptions)
+    vision_min_size: int = Field(default=DEFAULT_MIN_SIZE, ge=1)
 
     # structured extraction (worker/extraction): a JSON Schema file whose fields every document gets, in the
     # OCR request when the provider is mistral and the document fits one request, else from the stored
