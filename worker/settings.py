@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.settings import DEFAULT_DATA_DIR
 
+from .vision.settings import DEFAULT_MIN_SIZE
+
 __all__ = ["WorkerSettings", "lang_syntax", "DEFAULT_QUEUE", "DEFAULT_PAGES_PER_TASK", "LOCAL_PROVIDERS"]
 
 DEFAULT_QUEUE = "pagemill"
@@ -34,8 +36,24 @@ def lang_syntax(value: str) -> str:
     return value
 
 
+def _env_value(value: object, default: object) -> str | None:
+    if value is None:
+        # a field whose default is not None says "none" with an empty value (table_format, confidence_scores)
+        return None if default is None else ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return str(value)
+
+
 class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAGEMILL_", extra="ignore")
+    """Read from the environment; keyword arguments win (`WorkerSettings(lang="deu")`, by field name even where
+    the variable has another name, e.g. `schema_path` for PAGEMILL_SCHEMA). `pagemill run`, `submit` and `watch`
+    build theirs from their options this way (scheduler/commands/_intake_options.py), and hand it to the
+    worker processes they start through `child_env()`."""
+
+    model_config = SettingsConfigDict(env_prefix="PAGEMILL_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = DEFAULT_DATA_DIR
     broker_url: str | None = None  # unset: the embedded SQLite broker inside data_dir
@@ -80,6 +98,10 @@ class WorkerSettings(BaseSettings):
     image_limit: int | None = None
     image_min_size: int | None = None
     include_image_base64: bool = True
+    # the vision step's PAGEMILL_VISION_MIN_SIZE (worker/vision/settings.py `min_size`, which its workers read);
+    # here too so that --vision-min-size reaches the workers with the other options (`child_env`) and the
+    # command waits for the same images (Job.pending_descriptions)
+    vision_min_size: int = Field(default=DEFAULT_MIN_SIZE, ge=1)
 
     # structured extraction (worker/extraction): a JSON Schema file whose fields every document gets, in the
     # OCR request when the provider is mistral and the document fits one request, else from the stored
@@ -251,6 +273,20 @@ class WorkerSettings(BaseSettings):
         if value not in ("auto", "never", "only"):
             raise ValueError(f"unknown text layer mode {value!r}; choose auto, never or only")
         return value
+
+    def child_env(self) -> dict[str, str | None]:
+        """These settings as the variables a worker process started with them reads (None: unset there): every
+        field given to the constructor or read from the environment, under its PAGEMILL_... name (the first of
+        its aliases). `pagemill run`, `submit --wait` and `watch` start their workers with it, so options given
+        on the command line or to the Python API reach them without touching this process's environment."""
+        env: dict[str, str | None] = {}
+        for name in sorted(self.model_fields_set):
+            field = type(self).model_fields[name]
+            alias = field.validation_alias
+            key = alias.choices[0] if isinstance(alias, AliasChoices) else f"PAGEMILL_{name.upper()}"
+            assert isinstance(key, str)
+            env[key] = _env_value(getattr(self, name), field.default)
+        return env
 
     # Celery task events, for Flower (`celery flower`) and `celery events`: off by default (every task sends
     # several broker messages); PAGEMILL_TASK_EVENTS=1 turns them on

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -28,16 +27,11 @@ def estimate(
 ) -> None:
     """Pages that would be billed after dedup and text-layer skipping, and their cost at the synchronous, batch
     and annotated rates (PAGEMILL_PRICE_PER_1000_PAGES, ..._BATCH_..., ..._ANNOTATED_...). Sends nothing."""
-    from worker.settings import WorkerSettings
-
     from ..reports.estimate import estimate as run_estimate
+    from ._intake_options import IntakeFlags
 
     with cli_errors():
-        if text_layer is not None:
-            if text_layer.strip().lower() not in ("auto", "never", "only"):
-                raise typer.BadParameter(f"{text_layer!r} is not one of auto, never, only", param_hint="--text-layer")
-            os.environ["PAGEMILL_TEXT_LAYER"] = text_layer.strip().lower()
-        settings = WorkerSettings()
+        settings = IntakeFlags(text_layer=text_layer).settings()  # checked as for run
         result = run_estimate(paths, settings=settings, batch=batch or settings.batch, pages=pages,
                               password=password, force=force)
         table = Table()

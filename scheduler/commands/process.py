@@ -11,18 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..console import cli_errors, console, err_console, safe
-from ._ocr_options import (
-    BlocksOpt,
-    ConfidenceOpt,
-    FooterOpt,
-    HeaderOpt,
-    LangOpt,
-    TableFormatOpt,
-    check_lang_here,
-    set_lang,
-    set_page_parts,
-)
-from ._schema_options import ImageSchemaOpt, PromptOpt, SchemaOpt, set_extraction
+from ._intake_options import IntakeFlags, check_lang_here, intake_options
 from ._worker_process import exit_at_once, exit_with_parent
 
 if TYPE_CHECKING:
@@ -34,80 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders (walked recursively).", show_default=False)]
-PagesOpt = Annotated[
-    str | None, typer.Option("--pages", help="Only these 0-based pages, e.g. 0-3,7 (as the Mistral `pages` field).")
-]
-PerTaskOpt = Annotated[
-    int | None, typer.Option("--pages-per-task", min=1, help="Pages per range task [default 8].", show_default=False)
-]
-ForceOpt = Annotated[bool, typer.Option("--force", help="OCR again even if identical content was done before.")]
-PasswordOpt = Annotated[
-    str | None, typer.Option("--password", help="Password for encrypted PDFs (never stored).", show_default=False)
-]
-TextLayerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--text-layer",
-        help="auto: use good PDF text layers and OCR the rest; never: always OCR; only: never OCR"
-        " (default: auto with the local engine, never with mistral). Sets PAGEMILL_TEXT_LAYER for the workers"
-        " this command starts; separate `pagemill worker` processes read their own.",
-        show_default=False,
-    ),
-]
-
-
-BatchOpt = Annotated[
-    bool,
-    typer.Option("--batch", help="Send the ranges as Mistral Batch API jobs, at the batch price (half the"
-                 " synchronous one by default) [env PAGEMILL_BATCH]."),
-]
-BatchFallbackOpt = Annotated[
-    str | None,
-    typer.Option("--batch-fallback", show_default=False,
-                 help="A range whose batch line failed: try it again in the next batch (batch, the default) or"
-                 " with a synchronous request (sync) [env PAGEMILL_BATCH_FALLBACK]."),
-]
-BudgetOpt = Annotated[
-    float | None,
-    typer.Option("--budget", min=0, show_default=False,
-                 help="USD this job may spend at most; a range that would cross it waits in `held` (see"
-                 " `pagemill status`) until the budget is raised. PAGEMILL_MONTHLY_BUDGET_USD caps the"
-                 " installation."),
-]
-
-
-def _set_batch(batch: bool, fallback: str | None) -> bool:
-    """The environment carries batch mode to the workers and sweeps this command starts."""
-    if batch:
-        os.environ["PAGEMILL_BATCH"] = "1"
-    if fallback is not None:
-        if fallback.strip().lower() not in ("batch", "sync"):
-            raise typer.BadParameter(f"{fallback!r} is not one of batch, sync", param_hint="--batch-fallback")
-        os.environ["PAGEMILL_BATCH_FALLBACK"] = fallback.strip().lower()
-    return batch or os.environ.get("PAGEMILL_BATCH", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-VisionMinOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--vision-min-size", min=1, show_default=False,
-        help="With vision on (PAGEMILL_VISION_BASE_URL), describe extracted images at least this many pixels"
-        " on each side [default 100; env PAGEMILL_VISION_MIN_SIZE].",
-    ),
-]
-
-
-def _set_vision_min_size(size: int | None) -> None:
-    if size is not None:
-        os.environ["PAGEMILL_VISION_MIN_SIZE"] = str(size)
-
-
-def _set_text_layer(mode: str | None) -> None:
-    if mode is None:
-        return
-    if mode.strip().lower() not in ("auto", "never", "only"):
-        raise typer.BadParameter(f"{mode!r} is not one of auto, never, only", param_hint="--text-layer")
-    os.environ["PAGEMILL_TEXT_LAYER"] = mode.strip().lower()
 
 
 _NOTES_SHOWN = 20  # a submit of 100,000 known files does not print 100,000 lines
@@ -223,29 +138,13 @@ def _report(job: Job) -> None:
         raise typer.Exit(1)
 
 
+@intake_options(job=True)
 def run(
     paths: PathsArg,
-    pages: PagesOpt = None,
-    pages_per_task: PerTaskOpt = None,
-    force: ForceOpt = False,
-    password: PasswordOpt = None,
+    options: IntakeFlags,
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Worker processes [default: one per core].")
     ] = None,
-    text_layer: TextLayerOpt = None,
-    vision_min_size: VisionMinOpt = None,
-    lang: LangOpt = None,
-    table_format: TableFormatOpt = None,
-    extract_header: HeaderOpt = None,
-    extract_footer: FooterOpt = None,
-    blocks: BlocksOpt = None,
-    confidence: ConfidenceOpt = None,
-    batch: BatchOpt = False,
-    batch_fallback: BatchFallbackOpt = None,
-    budget: BudgetOpt = None,
-    schema: SchemaOpt = None,
-    extract_prompt: PromptOpt = None,
-    image_schema: ImageSchemaOpt = None,
 ) -> None:
     """One-shot: submit PATHs, process them to the end with worker processes of its own, print a summary.
 
@@ -253,64 +152,32 @@ def run(
     use that broker and database. Exits 1 and lists the failures if any document failed."""
     from ..launch.submit import run as run_job
 
-    if workers:
-        os.environ["PAGEMILL_EMBEDDED_WORKERS"] = str(workers)
-    _set_text_layer(text_layer)
-    _set_vision_min_size(vision_min_size)
-    set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
-    set_lang(lang)
-    use_batch = _set_batch(batch, batch_fallback)
     with cli_errors():
-        set_extraction(schema, extract_prompt, image_schema)
-        check_lang_here(always=True)
+        settings = options.settings()
+        check_lang_here(settings, always=True)
         with _intake_progress() as intake, _progress() as progress:
             job = run_job(
-                paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password,
-                on_progress=_ProgressView(progress), batch=use_batch, budget_usd=budget,
-                on_intake=_IntakeView(intake),
+                paths, settings=settings, workers=workers, on_progress=_ProgressView(progress),
+                on_intake=_IntakeView(intake), **options.job(),
             )
         _report(job)
 
 
+@intake_options(job=True)
 def submit(
     paths: PathsArg,
-    pages: PagesOpt = None,
-    pages_per_task: PerTaskOpt = None,
-    force: ForceOpt = False,
-    password: PasswordOpt = None,
+    options: IntakeFlags,
     wait: Annotated[bool, typer.Option("--wait", help="Show progress until every document is finished.")] = False,
-    text_layer: TextLayerOpt = None,
-    vision_min_size: VisionMinOpt = None,
-    lang: LangOpt = None,
-    table_format: TableFormatOpt = None,
-    extract_header: HeaderOpt = None,
-    extract_footer: FooterOpt = None,
-    blocks: BlocksOpt = None,
-    confidence: ConfidenceOpt = None,
-    batch: BatchOpt = False,
-    batch_fallback: BatchFallbackOpt = None,
-    budget: BudgetOpt = None,
-    schema: SchemaOpt = None,
-    extract_prompt: PromptOpt = None,
-    image_schema: ImageSchemaOpt = None,
 ) -> None:
     """Enqueue PATHs to the configured broker for `pagemill worker` processes.
 
     Without PAGEMILL_BROKER_URL the embedded broker is used, and --wait starts workers itself (like `run`)."""
     from ..launch.submit import submit as submit_job
 
-    _set_text_layer(text_layer)
-    _set_vision_min_size(vision_min_size)
-    set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
-    set_lang(lang)
-    use_batch = _set_batch(batch, batch_fallback)
     with cli_errors():
-        set_extraction(schema, extract_prompt, image_schema)
-        check_lang_here(always=False)
+        settings = options.settings()
+        check_lang_here(settings, always=False)
         if wait:
-            from worker.settings import WorkerSettings
-
-            settings = WorkerSettings()
             if not settings.embedded_broker:
                 err_console.print(
                     f"Waiting for `pagemill worker` processes on queue {safe(settings.queue)!r} of the broker "
@@ -318,15 +185,13 @@ def submit(
                 )
             with _intake_progress() as intake, _progress() as progress:
                 job = submit_job(
-                    paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password, wait=True,
-                    on_progress=_ProgressView(progress), batch=use_batch, budget_usd=budget,
-                    on_intake=_IntakeView(intake),
+                    paths, settings=settings, wait=True, on_progress=_ProgressView(progress),
+                    on_intake=_IntakeView(intake), **options.job(),
                 )
             _report(job)
         else:
             with _intake_progress() as intake:
-                job = submit_job(paths, pages=pages, pages_per_task=pages_per_task, force=force, password=password,
-                                 batch=use_batch, budget_usd=budget, on_intake=_IntakeView(intake))
+                job = submit_job(paths, settings=settings, on_intake=_IntakeView(intake), **options.job())
             queued = sum(1 for e in job.entries if e.range_ids)
             console.print(
                 f"job {job.id}: {len(job.entries)} file(s), {queued} queued "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from dataclasses import replace
@@ -14,23 +13,15 @@ from typing import Annotated
 import typer
 
 from ..console import cli_errors
-from ._ocr_options import (
-    BlocksOpt,
-    ConfidenceOpt,
-    FooterOpt,
-    HeaderOpt,
-    LangOpt,
-    TableFormatOpt,
-    set_lang,
-    set_page_parts,
-)
-from ._schema_options import ImageSchemaOpt, PromptOpt, SchemaOpt, set_extraction
+from ._intake_options import IntakeFlags, intake_options
 
 __all__ = ["register"]
 
 
+@intake_options(job=False)
 def watch(
     dirs: Annotated[list[Path], typer.Argument(help="Folders to watch (recursively).", show_default=False)],
+    options: IntakeFlags,
     settle: Annotated[
         float | None,
         typer.Option("--settle", min=0, help="Seconds a file's size and mtime must hold still (default 5).",
@@ -58,20 +49,6 @@ def watch(
         int | None,
         typer.Option("--workers", min=1, help="Embedded worker processes (default: one per core)."),
     ] = None,
-    lang: LangOpt = None,
-    table_format: TableFormatOpt = None,
-    extract_header: HeaderOpt = None,
-    extract_footer: FooterOpt = None,
-    blocks: BlocksOpt = None,
-    confidence: ConfidenceOpt = None,
-    batch: Annotated[
-        bool,
-        typer.Option("--batch", help="Send the ranges as Mistral Batch API jobs (formed when"
-                     " PAGEMILL_BATCH_MIN_REQUESTS wait or after PAGEMILL_BATCH_MAX_WAIT_S) [env PAGEMILL_BATCH]."),
-    ] = False,
-    schema: SchemaOpt = None,
-    extract_prompt: PromptOpt = None,
-    image_schema: ImageSchemaOpt = None,
 ) -> None:
     """Watch folders: every complete file put there becomes a document, exactly once.
 
@@ -82,14 +59,10 @@ def watch(
     from ..watch.after import AfterIntake
     from ..watch.start import WatchSettings, watch_folders
 
-    set_page_parts(table_format, extract_header, extract_footer, blocks, confidence)
-    set_lang(lang)
-    if batch:
-        os.environ["PAGEMILL_BATCH"] = "1"  # read by the watcher's settings and the sweeps it starts
     for name in ("pagemill.watch", "pagemill.sweep", "pagemill.batch"):
         logging.getLogger(name).setLevel(logging.INFO)  # arrival, settling and queueing are the output here
     with cli_errors():
-        set_extraction(schema, extract_prompt, image_schema)
+        settings = options.settings()  # the watcher's, its sweeps' and its workers'
         ws = WatchSettings()
         opts = ws.options()
         if after is not None and after not in AfterIntake.__members__:
@@ -109,7 +82,7 @@ def watch(
 
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
-        watch_folders(dirs, opts, stop, workers=workers)
+        watch_folders(dirs, opts, stop, settings=settings, workers=workers)
 
 
 def register(app: typer.Typer) -> None:

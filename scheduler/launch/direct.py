@@ -85,8 +85,9 @@ def direct_applies(settings: WorkerSettings, pages: int) -> bool:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What a direct process needs beyond the environment (it reads its settings from there, as a worker)."""
+    """What a direct process needs: it is forked, so it gets the command's settings as they are."""
 
+    settings: WorkerSettings
     worker_id: str
     document_ids: tuple[int, ...]
     log_path: Path
@@ -105,7 +106,7 @@ class DirectProcessing:
         self.db, self.settings = db, settings
         self.document_ids = sorted(set(document_ids))
         self.processes = max(1, processes or SchedulerSettings().embedded_workers or os.cpu_count() or 1)
-        self.plan = _Plan(f"pagemill-direct-{uuid.uuid4().hex[:8]}@{socket.gethostname()}",
+        self.plan = _Plan(settings, f"pagemill-direct-{uuid.uuid4().hex[:8]}@{socket.gethostname()}",
                           tuple(self.document_ids), settings.data_dir / "worker.log")
         self._ctx = multiprocessing.get_context("fork")
         self._procs: list[Any] = []
@@ -248,7 +249,7 @@ def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int) -> None:
 
     signal.signal(signal.SIGUSR1, soft_limit)
     try:
-        res = Resources.build(WorkerSettings(), db_connections=3)
+        res = Resources.build(plan.settings, db_connections=3)
         warm = getattr(res.provider, "warm", None)
         if callable(warm):
             warm()

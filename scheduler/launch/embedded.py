@@ -22,7 +22,9 @@ __all__ = ["EmbeddedWorkers", "EmbeddedProcessing"]
 class EmbeddedWorkers:
     """One `pagemill worker` process (a prefork pool of `concurrency` children) against the same settings."""
 
-    def __init__(self, data_dir: Path, concurrency: int, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, concurrency: int, extra_env: dict[str, str | None] | None = None) -> None:
+        """`extra_env`: variables the worker gets on top of ours (None: unset there), e.g.
+        `WorkerSettings.child_env()`, how the command's settings reach its workers."""
         self.data_dir = data_dir
         self.concurrency = max(1, concurrency)
         self.extra_env = extra_env or {}
@@ -30,7 +32,11 @@ class EmbeddedWorkers:
 
     def start(self) -> EmbeddedWorkers:
         env = dict(os.environ)
-        env.update(self.extra_env)
+        for key, value in self.extra_env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         env["PAGEMILL_DATA_DIR"] = str(self.data_dir.resolve())
         # the worker runs in its own session (so Ctrl-C reaches only us); it exits when we are gone
         env["PAGEMILL_EXIT_WITH_PARENT"] = str(os.getpid())
@@ -94,7 +100,9 @@ class EmbeddedProcessing:
 
         sched = SchedulerSettings()
         self.settings = settings
-        self.workers = EmbeddedWorkers(settings.data_dir, concurrency or sched.embedded_workers or os.cpu_count() or 1)
+        # the workers run with these settings (the command's options among them), not just with our environment
+        self.workers = EmbeddedWorkers(settings.data_dir, concurrency or sched.embedded_workers or os.cpu_count() or 1,
+                                       extra_env=settings.child_env())
         interval = sweep_interval_s or min(sched.sweep_interval_s, self.SWEEP_INTERVAL_S)
         self.sweeper = Sweeper(db, settings, interval, sched.requeue_after_s)
         self.finished = False

@@ -73,6 +73,7 @@ class Job:
     db: Database = field(repr=False)
     entries: list[IntakeResult] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) never registered
+    vision_min_size: int | None = None  # the settings' --vision-min-size, which the workers were given
 
     @property
     def document_ids(self) -> list[int]:
@@ -112,7 +113,8 @@ class Job:
             return 0
         from worker.vision.describe import pending_descriptions  # only now: it loads the HTTP client
 
-        return pending_descriptions(self.db, self.document_ids, vision.min_size)
+        min_size = vision.min_size if self.vision_min_size is None else self.vision_min_size
+        return pending_descriptions(self.db, self.document_ids, min_size)
 
     def pending_fields(self) -> int:
         """Fields still to extract for finished documents of the job (submitted with a schema)."""

@@ -108,6 +108,7 @@ def submit(
     batch: bool | None = None,
     budget_usd: float | None = None,
     on_intake: Callable[[IntakeProgress], None] | None = None,
+    workers: int | None = None,
 ) -> Job:
     """Register, plan and enqueue files; with `wait`, block until every document is finished.
 
@@ -115,7 +116,8 @@ def submit(
     here (for a small job, direct processes: scheduler/launch/direct.py); with a real broker, `pagemill worker`
     processes do the work. `batch` (default PAGEMILL_BATCH) sends the ranges as Batch API jobs instead, formed
     and sent here when intake is over and followed by the sweep. `budget_usd` caps what this job may spend
-    (worker/budget/limit.py)."""
+    (worker/budget/limit.py). Workers started here run with `settings` (WorkerSettings.child_env), `workers`
+    of them (default PAGEMILL_EMBEDDED_WORKERS, else one per core)."""
     settings = settings or WorkerSettings()
     check_provider(settings.provider)
     batch = settings.batch if batch is None else batch
@@ -143,7 +145,7 @@ def submit(
         row = JobRow(kind=kind, options=options)
         s.add(row)
         s.flush()
-        job = Job(id=row.id, db=db)
+        job = Job(id=row.id, db=db, vision_min_size=settings.vision_min_size)
     # a small job may go to direct processes, forked once intake is done (no broker); until it is more than
     # that, its ranges are held back here rather than sent
     direct = bool(not batch and start_workers and wait and direct_applies(settings, 1))
@@ -152,7 +154,7 @@ def submit(
         here: EmbeddedProcessing | DirectProcessing | None = None
         if start_workers and not direct:
             # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
-            here = stack.enter_context(EmbeddedProcessing(db, settings))
+            here = stack.enter_context(EmbeddedProcessing(db, settings, workers))
 
         def send(ids: list[int]) -> None:
             # workers start on the first batch while the rest are read; Batch API ranges wait for
@@ -174,7 +176,7 @@ def submit(
         objects.close()
         if direct and not direct_applies(settings, sum(e.pages_planned for e in job.entries)):
             direct = False  # too big after all: Celery workers take the held ranges
-            here = stack.enter_context(EmbeddedProcessing(db, settings))
+            here = stack.enter_context(EmbeddedProcessing(db, settings, workers))
             _enqueue(held, settings)
         extract_now = [e.document_id for e in job.entries if e.extract_now and e.document_id is not None]
         if extract_now:
@@ -185,7 +187,7 @@ def submit(
         if batch and any(e.range_ids for e in job.entries):
             _flush_batches(db, settings)
         if direct:
-            here = stack.enter_context(DirectProcessing(db, settings, job.document_ids))
+            here = stack.enter_context(DirectProcessing(db, settings, job.document_ids, workers))
         elif here is not None and not batch:
             _enqueue(_left_queued(db, job.document_ids, {r for e in job.entries for r in e.range_ids}), settings)
         if wait:
