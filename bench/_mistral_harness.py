@@ -114,7 +114,7 @@ class Pipeline:
             subprocess.Popen(
                 [sys.executable, *entry, "worker", "-P", "threads", "-c", str(threads)],
                 env=dict(os.environ), cwd=ROOT, start_new_session=True,
-                stdout=open(self.tmp / f"worker{i}.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                stdout=open(self.tmp / f"worker{i}.log", "ab"), stderr=subprocess.STDOUT,
             )
             for i in range(processes)
         ]

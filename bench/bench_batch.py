@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select
 
-from models import Database, DatabaseSettings  # noqa: E402
-from models.tables import Page, Usage  # noqa: E402
-from scheduler.launch.submit import run  # noqa: E402
-from scheduler.samples import make_born_digital_pdf, page_text  # noqa: E402
-from tests.fakes.batch_server import BatchServer  # noqa: E402
+from models import Database, DatabaseSettings
+from models.tables import Page, Usage
+from scheduler.launch.submit import run
+from scheduler.samples import make_born_digital_pdf, page_text
+from tests.fakes.batch_server import BatchServer
 
 KEY = "sk-bench-batch-0000"
 

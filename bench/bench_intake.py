@@ -15,7 +15,8 @@ included), and `pagemill status job:1` (the intake's job, which holds every docu
 Files are ~2 KB PNGs, each different (a counter in a text chunk). Nothing is deleted before the end: ext4 skips
 inodes freed in the last 60-300 s when it allocates one (`recently_deleted`), so creating files just after
 deleting 100,000 ran several times slower (perf: a quarter of the CPU in ext4_create's scan), which had made
-the stack measured after a deletion look slow. Keep about 1.5 GB free for 100,000 files. Redis and PostgreSQL are the local servers
+the stack measured after a deletion look slow. Keep about 1.5 GB free for 100,000 files. Redis and PostgreSQL are the
+local servers
 (PAGEMILL_TEST_REDIS_URL, PAGEMILL_TEST_POSTGRES_URL); a fresh schema and queue are used and dropped.
 """
 
@@ -200,8 +201,6 @@ def _one(files_dir: Path) -> None:
     db = Database.from_settings()
     db.migrate()
     db.dispose()
-    import worker.tasks.app
-    import worker.tasks.ocr
 
     setup = time.perf_counter() - start
     start = time.perf_counter()
@@ -219,7 +218,7 @@ def _postgres_schema() -> tuple[str, object] | None:
         schema = f"bench_{uuid.uuid4().hex[:10]}"
         with admin.begin() as conn:
             conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:  # noqa: BLE001 - a benchmark reports what it cannot run
+    except Exception as exc:
         print(f"  PostgreSQL not reachable ({type(exc).__name__}): skipped")
         return None
     sep = "&" if "?" in POSTGRES_URL else "?"

@@ -4,7 +4,8 @@ loaded machine: each stage runs alone in one thread and is timed with that threa
 
     python bench/bench_range_stages.py [--ranges 300] [--per-task 8] [--db sqlite|postgres|both]
 
-Stages: a bare httpx POST of the same request body (what any client pays per request); the Mistral provider's `ocr()` for the range (split the PDF, encode, POST, parse); and the database
+Stages: a bare httpx POST of the same request body (what any client pays per request); the Mistral provider's `ocr()`
+for the range (split the PDF, encode, POST, parse); and the database
 side of `run_range` (claim, store, finish) with the provider's result. The whole pipeline also pays Celery and
 kombu per range (receive, ack, the task's bookkeeping): bench_mistral_overhead.py's "workers" CPU per range
 minus these stages.

@@ -25,17 +25,17 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-from PIL import Image as PILImage  # noqa: E402
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+import numpy as np
+from PIL import Image as PILImage
+from sqlalchemy import create_engine, insert, text
 
-from models.db import Database  # noqa: E402
-from models.search import search  # noqa: E402
-from models.tables import Document, Image, Page  # noqa: E402
-from scheduler.export.document import export_document  # noqa: E402
-from tests.results_db import migrated_database  # noqa: E402
-from worker.objects.folder import FolderStore  # noqa: E402
-from worker.objects.store import ObjectStore  # noqa: E402
+from models.db import Database
+from models.search import search
+from models.tables import Document, Image, Page
+from scheduler.export.document import export_document
+from tests.results_db import migrated_database
+from worker.objects.folder import FolderStore
+from worker.objects.store import ObjectStore
 
 POSTGRES_URL = os.environ.get("PAGEMILL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 VOCAB = 30_000

@@ -68,8 +68,9 @@ def main() -> None:
             print(f"{name}: filled {args.documents} documents in {time.perf_counter() - t0:.0f} s")
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("ANALYZE")  # planner statistics, as a database in use has them
-            for label, fn in [("list_documents", lambda: list_documents(db, None, None, None, 50)),
-                              ("review_queue", lambda: review_queue(db)), ("failures", lambda: failures(db))]:
+            for label, fn in [("list_documents", lambda db=db: list_documents(db, None, None, None, 50)),
+                              ("review_queue", lambda db=db: review_queue(db)),
+                              ("failures", lambda db=db: failures(db))]:
                 t1 = time.perf_counter()
                 fn()
                 print(f"{name:10s}   query {label:27s} {(time.perf_counter() - t1) * 1e3:8.1f} ms (first call)")

@@ -40,12 +40,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scheduler.samples import page_text, render_text_image  # noqa: E402
-from tests.fakes._http_fake import Answer, LoopbackServer  # noqa: E402
-from worker.providers.base import SourceDocument  # noqa: E402
-from worker.providers.vlm.client import VlmClient  # noqa: E402
-from worker.providers.vlm.profiles import choose_profile  # noqa: E402
-from worker.providers.vlm.provider import VlmProvider  # noqa: E402
+from scheduler.samples import page_text, render_text_image
+from tests.fakes._http_fake import Answer, LoopbackServer
+from worker.providers.base import SourceDocument
+from worker.providers.vlm.client import VlmClient
+from worker.providers.vlm.profiles import choose_profile
+from worker.providers.vlm.provider import VlmProvider
 
 NORMAL_TOKENS, DENSE_TOKENS = 150, 900
 PAGES_PER_RANGE = 8

@@ -149,7 +149,8 @@ def unmark(db: Database, document_id: int, page_index: int) -> None:
 
 
 # The store path's check, as two statements that return no rows, in the store's write transaction: first the
-# new OCR text of a held page is recorded as a pending version, then the page gets its held text back. A redelivered range finds the held text already there and records nothing.
+# new OCR text of a held page is recorded as a pending version, then the page gets its held text back. A redelivered
+# range finds the held text already there and records nothing.
 # Both are driven from page_corrections' unique index (UPDATE .. FROM: SQLite 3.33+ and PostgreSQL), so with
 # no correction on the document they cost an index probe each.
 _RECORD_PENDING = text("""

@@ -102,7 +102,7 @@ def start_worker(env_extra: dict[str, str] | None = None, concurrency: int = 2, 
     """A real `pagemill worker` process with the current environment (plus `env_extra`)."""
     env = dict(os.environ)
     env.update(env_extra or {})
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    out = open(log, "ab") if log else subprocess.DEVNULL
     return subprocess.Popen(
         [sys.executable, "-m", "scheduler.cli", "worker", "--concurrency", str(concurrency), *(args or [])],
         env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,

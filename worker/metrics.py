@@ -152,7 +152,7 @@ def observe_range(db: Any, provider: str, range_id: int, status: str, pages_writ
             METRICS.retries.labels(provider).inc()
         elif status == "failed":
             METRICS.pages_failed.labels(provider).inc(_range_pages(db, range_id))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.debug("metrics not recorded: %s", type(exc).__name__)
 
 

@@ -3,7 +3,7 @@ the rate limiter's state. Users query these tables directly: names here are a co
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -139,7 +139,8 @@ class PageRange(Base):
     first_page: Mapped[int] = mapped_column(Integer)
     last_page: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=RangeStatus.queued, index=True)
-    batch: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # sent through the Batch API, not one request
+    # sent through the Batch API, not one request
+    batch: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(40))
@@ -266,7 +267,8 @@ class Usage(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     cost_usd: Mapped[float | None] = mapped_column(Float)
-    billing: Mapped[str] = mapped_column(String(20), default="sync", server_default="sync")  # sync | batch | annotated: the rate paid
+    # sync | batch | annotated: the rate paid
+    billing: Mapped[str] = mapped_column(String(20), default="sync", server_default="sync")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 

@@ -76,7 +76,8 @@ def export(
     doc: Annotated[str | None, typer.Argument(help="A document id or SHA-256 prefix (omit with --all).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="md (folder), json (Mistral OCR shape), zip, or pdf (the"
                                      " original pages with an invisible text layer: a searchable PDF).")] = "md",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for md and --all; file (or folder) for json/zip/pdf.")] = Path("."),
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Folder for md and --all; file (or folder) for json/zip/pdf.")] = Path("."),
     include_images: Annotated[bool, typer.Option("--include-images", help="json: embed images as base64 data URIs.")] = False,
     all_docs: Annotated[bool, typer.Option("--all", help="Export every done document into OUT/<id>-<name>/.")] = False,
     with_headers: Annotated[bool, typer.Option(

@@ -12,7 +12,8 @@ __all__ = ["register"]
 
 
 def usage(
-    by: Annotated[str, typer.Option("--by", help="Group by day | model | document | kind | billing (sync, batch, annotated).")] = "day",
+    by: Annotated[str, typer.Option(
+        "--by", help="Group by day | model | document | kind | billing (sync, batch, annotated).")] = "day",
     kind: Annotated[str | None, typer.Option("--kind", help="Only ocr, annotation, vision or extract rows.")] = None,
     price: Annotated[
         float | None,

@@ -116,7 +116,8 @@ def intake_files(
 
 
 def _finish(
-    db: Database, objects: ObjectStore, current: list[tuple[Path, Future[PreparedFile]]], settings: WorkerSettings, opts: IntakeOptions,
+    db: Database, objects: ObjectStore, current: list[tuple[Path, Future[PreparedFile]]], settings: WorkerSettings,
+    opts: IntakeOptions,
     job_id: int | None, send: Callable[[list[int]], None], out: IntakeOutcome, progress: IntakeProgress,
     on_progress: Callable[[IntakeProgress], None] | None,
 ) -> None:

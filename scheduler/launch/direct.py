@@ -222,14 +222,12 @@ class DirectProcessing:
                     PageRange.status == RangeStatus.running, PageRange.worker.like(f"{self.plan.worker_id}:%"),
                 ).values(lease_expires_at=now - timedelta(seconds=1)))
             sweep_database(self.db, self.settings, self.document_ids, now)
-        except Exception as err:  # noqa: BLE001 - the leases run out and a later sweep does it
+        except Exception as err:
             log.warning("could not hand back the running ranges: %s", type(err).__name__)
 
 
 def _preload() -> None:
     """Import, before forking, what every process needs: each then starts with it loaded."""
-    import worker.providers.tesseract  # noqa: F401  (and with it the engine's module, worker/providers/_tesseract.py)
-    import worker.tasks.resources
 
 
 def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int) -> None:
@@ -253,7 +251,7 @@ def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int) -> None:
         warm = getattr(res.provider, "warm", None)
         if callable(warm):
             warm()
-    except Exception:  # noqa: BLE001 - reported by the command, with the log file to read
+    except Exception:
         log.exception("the OCR process could not start")
         sys.stdout.flush()
         sys.stderr.flush()
@@ -263,7 +261,7 @@ def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int) -> None:
     while True:
         try:
             range_id = _next_range(res.db, plan, slot, due)
-        except Exception as exc:  # noqa: BLE001 - the database is away or locked for long: look again later
+        except Exception as exc:
             log.warning("could not look for work: %s", type(exc).__name__)
             time.sleep(1.0)
             continue

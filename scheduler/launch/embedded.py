@@ -43,7 +43,7 @@ class EmbeddedWorkers:
         # with PostgreSQL no SQLite file has created the data folder yet (the object folder may live elsewhere)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = self.data_dir / "worker.log"
-        log = open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")  # noqa: SIM115
+        log = open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scheduler.cli", "worker", "--concurrency", str(self.concurrency)],
             env=env,

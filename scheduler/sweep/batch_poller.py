@@ -105,7 +105,7 @@ def _send_sync(settings: WorkerSettings, range_ids: list[int]) -> None:
     for rid in range_ids:
         try:
             enqueue_range(rid)
-        except Exception as exc:  # noqa: BLE001 - the broker is away: the sweep finds them queued later
+        except Exception as exc:
             log.warning("could not reach the broker (%s); the sweep will send the ranges", type(exc).__name__)
             return
 

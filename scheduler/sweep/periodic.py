@@ -227,7 +227,7 @@ def batch_round(db: Database, settings: WorkerSettings) -> BatchTick | None:
         if not has_batch_work(db):
             return None
         return batch_tick(db, settings)
-    except Exception as exc:  # noqa: BLE001 - e.g. the provider or the database is away: next sweep
+    except Exception as exc:
         log.warning("batch round failed: %s: %s", type(exc).__name__, exc)
         return None
 def _queue_fields(db: Database, settings: WorkerSettings) -> int:

@@ -317,5 +317,5 @@ class FolderWatcher(threading.Thread):
 
             try:
                 extract_stored(self.db, result.document_id)
-            except Exception as exc:  # noqa: BLE001 - the row stays pending: `pagemill extract` takes it
+            except Exception as exc:
                 log.warning("%s: could not queue its fields (%s)", rel, exc)

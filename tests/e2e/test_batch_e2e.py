@@ -55,7 +55,7 @@ def _folder(tmp_path: Path) -> Path:
 
 
 def _cli(*args: str, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115
+    out = open(log, "ab")
     return subprocess.Popen([sys.executable, "-m", "scheduler.cli", *args], env=dict(os.environ), stdout=out,
                             stderr=subprocess.STDOUT, start_new_session=True)
 

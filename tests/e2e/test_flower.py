@@ -36,7 +36,7 @@ def test_flower_lists_the_tasks_of_a_run(production_env, tmp_path: Path) -> None
     flower = subprocess.Popen(
         [sys.executable, "-m", "celery", f"--broker={production_env['PAGEMILL_BROKER_URL']}", "flower",
          "--address=127.0.0.1", f"--port={port}"],
-        env=env, stdout=open(tmp_path / "flower.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        env=env, stdout=open(tmp_path / "flower.log", "wb"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     worker = start_worker({"PAGEMILL_TASK_EVENTS": "1"}, concurrency=2, log=tmp_path / "worker.log")

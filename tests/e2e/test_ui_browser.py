@@ -135,7 +135,7 @@ def _wait(driver: object, condition: object, what: str, timeout_s: float = 20) -
     except TimeoutException:
         try:
             url = driver.current_url  # type: ignore[attr-defined]
-        except Exception as exc:  # noqa: BLE001 - only for the message
+        except Exception as exc:
             url = f"unknown ({exc.__class__.__name__})"
         seen = f"; last: {str(last[0]).splitlines()[0]}" if last else ""
         raise AssertionError(f"{what} within {timeout_s} s (page {url}{seen})") from None

@@ -52,14 +52,14 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self._answer(*self.server.owner.respond(self.path, raw, dict(self.headers)))
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._answer(*self.server.owner.respond_get(self.path, dict(self.headers)))
 
     def _answer(self, status: int, payload: Any, headers: dict[str, str]) -> None:

@@ -141,7 +141,7 @@ class MistralServer(LoopbackServer[Received]):
         data = base64.b64decode(url.split(",", 1)[1])
         try:
             pages = self._pdf_pages(data) if doc["type"] == "document_url" else [self._image_page(data)]
-        except Exception as exc:  # noqa: BLE001 - the real API answers 400 for unreadable documents
+        except Exception as exc:
             return 400, ERROR_BODIES["documented"](f"Document is not a valid PDF. ({exc})"), {}, 0
         out, counter = [], 0
         for index, (markdown, image, size) in enumerate(pages):

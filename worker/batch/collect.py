@@ -97,7 +97,7 @@ def _count_job(status: str) -> None:
         from ..metrics import METRICS
 
         METRICS.batch_jobs.labels(status).inc()
-    except Exception:  # noqa: BLE001 - metrics never fail a job
+    except Exception:
         pass
 
 
@@ -107,7 +107,7 @@ def _count_lines(outcome: str, n: int = 1) -> None:
 
         if n:
             METRICS.batch_lines.labels(outcome).inc(n)
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
 
 

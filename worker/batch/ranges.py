@@ -123,7 +123,7 @@ def claim_job(db: Database, settings: WorkerSettings, limit: int, now: datetime 
         return _claim(db, settings, ids, now, charges, refused)
     finally:
         if budget is not None:
-            for rid, charge in charges.items():
+            for charge in charges.values():
                 if not charge.claimed:
                     budget.settle(charge, 0.0)  # another claimer took the range: give its reservation back
 

@@ -2,7 +2,8 @@
 
 `run_within_budget` wraps one synchronous range (worker/tasks/ocr.py): its worst-case cost (its pages at
 PAGEMILL_PRICE_PER_1000_PAGES, at the annotated rate when its document has a schema) is reserved first; a
-refusal puts the range in `held` with the reason instead of sending it (not failed, not billed); afterwards the reservation is settled to the cost the usage ledger recorded
+refusal puts the range in `held` with the reason instead of sending it (not failed, not billed); afterwards the
+reservation is settled to the cost the usage ledger recorded
 for the range meanwhile. Batch ranges are reserved when a job claims them (worker/batch/ranges.py) and settled
 when their job is collected. `release_held` (the sweep) puts held ranges back in the queue once they fit.
 """

@@ -160,7 +160,8 @@ def _read(page: pdfium.PdfPage, form: object, textpage: pdfium.PdfTextPage | Non
                 kind, size = "field", _font_size(form, annot)
             elif subtype == pdfium_c.FPDF_ANNOT_FREETEXT:
                 name, kind, size = "", "freetext", 0.0
-                value = _utf16(lambda b, n: pdfium_c.FPDFAnnot_GetStringValue(annot, b"Contents", _wchar(b), n))
+                value = _utf16(
+                    lambda b, n, annot=annot: pdfium_c.FPDFAnnot_GetStringValue(annot, b"Contents", _wchar(b), n))
             else:
                 continue
             value = _STRIP.sub("", value.replace("\r\n", "\n").replace("\r", "\n")).strip()

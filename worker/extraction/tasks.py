@@ -98,7 +98,7 @@ def extract_fields(self: ExtractTask, document_id: int, schema_sha256: str) -> s
         log.error("document %s: fields not extracted: %s", document_id, message)
         store_failure(db, document_id, schema, "chat", None, err.code, message)
         return f"failed: {err.code}"
-    except Exception as exc:  # noqa: BLE001 - a bug must not leave the row pending for ever
+    except Exception as exc:
         log.exception("document %s: extraction crashed", document_id)
         store_failure(db, document_id, schema, "chat", None, "other", f"internal error: {type(exc).__name__}: {exc}")
         return "failed: other"
@@ -171,7 +171,7 @@ def enqueue_after_range(range_id: int) -> None:
             return
         if found.status in (DocStatus.done, DocStatus.partial) and take_extraction(db, found.id, sha):
             enqueue_extraction(found.id, sha)
-    except Exception as exc:  # noqa: BLE001 - the range's pages are stored: extraction must never undo that
+    except Exception as exc:
         log.warning("range %s: fields not queued for extraction (%s: %s)", range_id, type(exc).__name__,
                     redact(str(exc)))
 

@@ -25,7 +25,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from .model import Box, Figure, Line, PageInput, Word
-from .pdf_chars import DOWN, LEFT, RIGHT, UP, PdfChars, PixelMap, reading_turn
+from .pdf_chars import DOWN, LEFT, RIGHT, UP, PdfChars, PixelMap
 
 __all__ = ["page_input", "turned_size"]
 

@@ -13,7 +13,7 @@ __all__ = ["group_paragraphs", "join_lines", "list_marker", "body_metrics"]
 
 _BULLETS = set("•·▪◦●○■□‣⁃∙*+-–—")
 # what Tesseract reads for a bullet glyph; only taken as a bullet when a gap follows it
-_READ_AS_BULLET = {"e", "¢", "©", "«", "»", "o", "°", "®", "¤", "«", "*", "+", "-", "•", "·", "oe", "eo"}
+_READ_AS_BULLET = {"e", "¢", "©", "«", "»", "o", "°", "®", "¤", "*", "+", "-", "•", "·", "oe", "eo"}
 _NUMBERED = re.compile(r"^(?:\(?\d{1,3}[.)]|\(?[a-z][.)]|[ivx]{1,4}[.)])$")
 _ENDS_SENTENCE = (".", "!", "?", ":")
 _HYPHEN_END = re.compile(r"[^\W\d_]-$")

@@ -83,15 +83,15 @@ class ObjectStore(ABC):
     def copy_out(self, relpath: str, dest: Path) -> None:
         shutil.copyfile(self.local_path(relpath), dest)
 
-    def ensure(self) -> None:
+    def ensure(self) -> None:  # noqa: B027  (an optional hook: a store that needs it overrides it)
         """Create what the store needs (folders); checks nothing remote."""
 
-    def sync(self) -> None:
+    def sync(self) -> None:  # noqa: B027  (an optional hook: a store that needs it overrides it)
         """Make every object stored with `durable=False` so far survive a power loss."""
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027  (an optional hook: a store that needs it overrides it)
         """Reach the store once and raise the typed error a user can act on (bucket missing, credentials)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (an optional hook: a store that needs it overrides it)
         """Release connections and trim the local cache."""
 

@@ -33,7 +33,8 @@ after Retry-After either way (the caller's job).
 No limit: PAGEMILL_RATE_LIMIT=0 paces nothing and PAGEMILL_MAX_INFLIGHT=0 caps nothing; with both, `slot()` does
 no shared-state call at all (a 429 then still sets a cooldown, checked before each request).
 
-Backends (worker/ratelimit/base.py says what one provides): `RedisBackend` (one Lua script, Redis `TIME` as the clock, so host clocks do not matter) when
+Backends (worker/ratelimit/base.py says what one provides): `RedisBackend` (one Lua script, Redis `TIME` as the clock,
+so host clocks do not matter) when
 PAGEMILL_BROKER_URL is a redis:// URL; otherwise `SqlBackend` on the `rate_limits` table of the results database
 (one BEGIN IMMEDIATE transaction on SQLite; SELECT ... FOR UPDATE and the server clock on PostgreSQL).
 """
@@ -150,7 +151,7 @@ class RateLimiter:
             return
         try:
             self.backend.release(self.cfg, token)
-        except Exception:  # noqa: BLE001 - the lease expires by itself; never mask the caller's own error
+        except Exception:
             pass
 
     @contextmanager

@@ -2,7 +2,8 @@
 
 One row per limiter (`key` = its name) holds the GCRA `tat`, the live `inflight` count (for people who look) and
 `cooldown_until`. After a 429, the row "<name>#slow" holds the schedule's total push-back in `tat` and the end of
-the reduced rate in `cooldown_until` (see worker/ratelimit/limiter.py). Each in-flight slot is a row of its own, `key` = "<name>#lease#<token>", whose `tat` column is
+the reduced rate in `cooldown_until` (see worker/ratelimit/limiter.py). Each in-flight slot is a row of its own, `key`
+= "<name>#lease#<token>", whose `tat` column is
 the lease expiry: a worker that dies while holding a slot loses it when the lease runs out. Every step runs in one
 write transaction: BEGIN IMMEDIATE on SQLite (the clock is this host's, which is all SQLite can serve), and a row
 lock plus the server's clock on PostgreSQL (so several hosts agree). A request costs two write transactions

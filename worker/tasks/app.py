@@ -19,8 +19,8 @@ from typing import Any
 # once at import, so it must be set before celery is imported; an explicit setting wins.
 os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
 
-from celery import Celery  # noqa: E402
-from celery.signals import (  # noqa: E402
+from celery import Celery
+from celery.signals import (
     after_setup_logger,
     after_setup_task_logger,
     worker_init,
@@ -29,10 +29,10 @@ from celery.signals import (  # noqa: E402
     worker_shutdown,
 )
 
-from ..metrics import forget_process, serve_metrics  # noqa: E402
-from ..redact import install_log_redaction  # noqa: E402
-from ..settings import WorkerSettings  # noqa: E402
-from .resources import Resources  # noqa: E402
+from ..metrics import forget_process, serve_metrics
+from ..redact import install_log_redaction
+from ..settings import WorkerSettings
+from .resources import Resources
 
 __all__ = ["app", "configure", "celery_config", "PagemillCelery"]
 
@@ -156,10 +156,10 @@ def _warm_resources() -> None:
         warm = getattr(app.resources().provider, "warm", None)
         if callable(warm):
             warm()
-    except Exception:  # noqa: BLE001 - the first task builds them again and reports what is wrong
+    except Exception:
         try:
             app.close_resources()
-        except Exception:  # noqa: BLE001
+        except Exception:
             app._resources = None
 
 

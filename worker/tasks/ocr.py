@@ -92,7 +92,7 @@ def _one_commit(channel: Any) -> Iterator[None]:
     from sqlalchemy import insert
 
     collected: list[tuple[str, Any]] = []
-    channel._put = lambda queue, message, **kwargs: collected.append((queue, message))  # noqa: ARG005
+    channel._put = lambda queue, message, **kwargs: collected.append((queue, message))
     try:
         yield
     finally:

@@ -122,7 +122,7 @@ def enqueue_after_range(range_id: int) -> None:
                 return
             document_id, pages = rng.document_id, list(rng.pages)
         describe_document.apply_async(args=[document_id, pages], queue=app.settings.queue)
-    except Exception as exc:  # noqa: BLE001 - the range's pages are stored: vision must never undo that
+    except Exception as exc:
         log.warning("vision: range %s not queued for description (%s: %s)", range_id, type(exc).__name__,
                     redact(str(exc)))
 

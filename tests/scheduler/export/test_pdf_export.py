@@ -216,7 +216,8 @@ def test_blocks_without_word_boxes_are_laid_as_bands_inside_their_boxes(tmp_path
     done = _export(db, doc, out)
     assert done.layered == [0] and not done.without_positions
     words = pdfium_words(out)[0]
-    assert [w.text for w in words] == ["Quarterly", "report", "Sales", "rose", "in", "every", "region.", "The", "north", "led", "the", "rest."]
+    assert [w.text for w in words] == ["Quarterly", "report", "Sales", "rose", "in", "every", "region.", "The", "north",
+                                       "led", "the", "rest."]
     scale = 72 / 200
     for w in words:  # every word inside its block's box (in points, y up)
         inside = [b for _, b in blocks if b[0] * scale - 1 <= w.box[0] and w.box[2] <= b[2] * scale + 1
@@ -229,4 +230,5 @@ def test_a_page_without_any_boxes_gets_its_text_across_the_page_and_is_named(tmp
     doc = _stored_image_document(db, tmp_path, "plain.png", [])
     done = _export(db, doc, tmp_path / "out.pdf")
     assert done.without_positions == [0]
-    assert [w.text for w in pdfium_words(tmp_path / "out.pdf")[0]] == ["Quarterly", "report", "Sales", "rose", "in", "every", "region."]
+    first_page = [w.text for w in pdfium_words(tmp_path / "out.pdf")[0]]
+    assert first_page == ["Quarterly", "report", "Sales", "rose", "in", "every", "region."]
