@@ -74,8 +74,9 @@ def search(
 
 def export(
     doc: Annotated[str | None, typer.Argument(help="A document id or SHA-256 prefix (omit with --all).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md (folder), json (Mistral OCR shape), zip, or pdf (the"
-                                     " original pages with an invisible text layer: a searchable PDF).")] = "md",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md (folder), json (Mistral OCR shape), zip, pdf (the"
+                                     " original pages with an invisible text layer: a searchable PDF), or chunks"
+                                     " (retrieval chunks as JSON lines; DOC may be job:N).")] = "md",
     out: Annotated[Path, typer.Option(
         "--out", "-o", help="Folder for md and --all; file (or folder) for json/zip/pdf.")] = Path("."),
     include_images: Annotated[bool, typer.Option("--include-images", help="json: embed images as base64 data URIs.")] = False,
@@ -84,6 +85,12 @@ def export(
         "--with-headers", help="md/zip: put each page's extracted header and footer back around its text.")] = False,
     decrypt: Annotated[bool, typer.Option(
         "--decrypt", help="pdf: write an encrypted original (opened with --password at intake) unencrypted.")] = False,
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", min=20, help="chunks: at most this many characters"
+                                                   " (or tokens with --chunk-unit tokens) [default: 2000 / 512].")] = None,
+    chunk_overlap: Annotated[int, typer.Option("--chunk-overlap", min=0, help="chunks: repeat this much of the"
+                                               " previous chunk of the same section.")] = 0,
+    chunk_unit: Annotated[str, typer.Option("--chunk-unit", help="chunks: chars, or tokens (words and punctuation"
+                                            " marks).")] = "chars",
 ) -> None:
     """Write a document as markdown with its images (tables in place), as Mistral-shaped JSON with every stored
     part of each page, or as a zip of both."""
@@ -98,6 +105,16 @@ def export(
         if all_docs == (doc is not None):
             raise ConfigError("give either a document or --all")
         db = _db()
+        if fmt == "chunks":  # one JSON-lines file for a document, a job (job:N) or --all
+            from ..chunks import ChunkOptions, export_chunks
+
+            try:
+                options = ChunkOptions(chunk_size, chunk_overlap, chunk_unit)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            path, docs, count = export_chunks(db, [doc] if doc else [], out, options, all_docs)
+            console.print(f"wrote {safe(str(path), 300)}: {count} chunks of {docs} documents")
+            return
         objects = object_store(WorkerSettings())
         if doc is not None and fmt == "pdf":
             from ..export.pdf import export_pdf

@@ -38,7 +38,7 @@ __all__ = [
     "FORMATS", "ExportResult", "export_document", "export_all", "ocr_response", "markdown_bundle", "safe_name",
 ]
 
-FORMATS = ("md", "json", "zip", "pdf")
+FORMATS = ("md", "json", "zip", "pdf", "chunks")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # a markdown link target that is a bare provider/pagemill image name: `](img-0.jpeg)`
 _PLACEHOLDER = re.compile(r"!\[([^\]\n]*)\]\((img-[A-Za-z0-9._-]+)\)")
@@ -254,6 +254,10 @@ def export_document(db: Database, objects: ObjectStore, doc_id: int, fmt: str, o
         from .pdf import export_pdf
 
         return export_pdf(db, objects, doc_id, out).path
+    if fmt == "chunks":  # retrieval chunks as JSON lines (scheduler/chunks/)
+        from ..chunks import export_chunks
+
+        return export_chunks(db, [str(doc_id)], _file_target(out, f"document-{doc_id}.chunks.jsonl"))[0]
     raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
