@@ -38,7 +38,7 @@ from worker.batch.ranges import (
 )
 from worker.batch.submit import advance
 from worker.budget.limit import build_budget
-from worker.objects.store import ObjectStore
+from worker.objects.store import open_objects
 from worker.ranges.lease import holder_name
 from worker.settings import WorkerSettings
 
@@ -115,7 +115,7 @@ def batch_tick(db: Database, settings: WorkerSettings, force: bool = False,
     tick = BatchTick()
     if not has_batch_work(db):
         return tick
-    objects = ObjectStore(settings.objects_dir)
+    objects = open_objects(settings)  # the bucket when PAGEMILL_OBJECTS_URL names one, not this host's folder
     own = client is None
     api = client or BatchClient.from_settings(settings)
     me = holder_name(job_worker_id())
@@ -149,6 +149,7 @@ def batch_tick(db: Database, settings: WorkerSettings, force: bool = False,
         settle_budgets(db, budget)
     finally:
         budget.close()
+        objects.close()
         if own:
             api.close()
     return tick
