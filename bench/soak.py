@@ -331,21 +331,14 @@ def report(run: Run, engine, api: SoakApi, sup: Supervisor, redis_srv: RedisServ
             unrecorded.append(f"{feds[0].name} doc {doc.id}: provider billed {at_provider}, ledger {ledger[doc.id]}")
     provider_total = sum(billed.values())
 
-    # throughput: before the first fault, while faults were on, after the last ended (drain included)
+    # throughput: before the first fault; from it to the end of feeding (faults on and off, recoveries);
+    # the drain after feeding, every fault ended
     windows = runner.windows() if runner else []
-    phases: dict[str, list[float]] = {"before": [0, 0], "during": [0, 0], "after": [0, 0]}
     first_fault = min((a for a, _ in windows), default=None)
-    last_fault = max((b for _, b in windows), default=None)
+    phases: dict[str, list[float]] = {"before": [0, 0], "during": [0, 0], "after": [0, 0]}
     for (t1, p1), (t2, p2) in zip(run.timeline, run.timeline[1:]):
         mid = (t1 + t2) / 2
-        if first_fault is None:
-            phase = "before" if mid < t_feed[1] else "after"
-        elif mid < first_fault:
-            phase = "before"
-        elif mid <= last_fault:
-            phase = "during"
-        else:
-            phase = "after"
+        phase = "after" if mid >= t_feed[1] else "before" if first_fault is None or mid < first_fault else "during"
         phases[phase][0] += p2 - p1
         phases[phase][1] += t2 - t1
 
@@ -404,7 +397,8 @@ def report(run: Run, engine, api: SoakApi, sup: Supervisor, redis_srv: RedisServ
           + f", redis {redis_peak / 1024:.0f} MB")
     print("restarts             " + ", ".join(f"{p.name} {p.starts - 1} (killed {p.deaths}, crashed {p.crashes})"
                                                for p in sup.procs.values()) + f", redis {redis_srv.restarts}")
-    print(f"throughput           before faults {rate('before')}; during {rate('during')}; after {rate('after')}")
+    print(f"throughput           before faults {rate('before')}; while faults came {rate('during')}; "
+          f"drain after them {rate('after')}")
     print(f"logs                 {run.work}")
     problems = len(lost) + stored_twice + len(unexplained) + ledger_over + sum(n for _, n in stuck) \
         + len(unreadable) + len(fields_missing) + len(unexpected)
