@@ -15,13 +15,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from _soak_files import page_key_of_size
+
 from tests.fakes._http_fake import ERROR_BODIES, Answer
 from tests.fakes.batch_server import BatchServer
 from tests.fakes.mistral_server import Received
 
-from _soak_files import page_key_of_size
-
-__all__ = ["SoakApi", "Bill"]
+__all__ = ["Bill", "SoakApi"]
 
 
 @dataclass

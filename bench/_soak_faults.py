@@ -11,9 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-__all__ = ["Fault", "plan_faults", "FaultRunner", "KINDS"]
+__all__ = ["KINDS", "Fault", "FaultRunner", "plan_faults"]
 
 KINDS = ("kill_worker", "kill_scheduler", "redis_restart", "pg_cut", "bucket_pause", "api_outage")
 _WEIGHTS = (4, 2, 1, 2, 1, 1)

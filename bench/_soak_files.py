@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-__all__ = ["Fed", "make_file", "page_key_of_size", "SCHEMA", "BASE_W", "BASE_H"]
+__all__ = ["BASE_H", "BASE_W", "SCHEMA", "Fed", "make_file", "page_key_of_size"]
 
 BASE_W, BASE_H = 200, 300
 

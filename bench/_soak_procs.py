@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Supervised", "Supervisor", "RedisServer", "group_rss_kb"]
+__all__ = ["RedisServer", "Supervised", "Supervisor", "group_rss_kb"]
 
 
 def group_rss_kb(pgid: int) -> int:

@@ -38,7 +38,7 @@ def test_a_short_soak_under_faults_loses_nothing(tmp_path) -> None:  # type: ign
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "soak.py"), "--seed", "39", "--minutes", "1.2", "--drain-minutes", "2",
          "--work", str(tmp_path / "soak")],
-        env=env, capture_output=True, text=True, timeout=420,
+        env=env, capture_output=True, text=True, timeout=420, check=False,
     )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-6000:]
