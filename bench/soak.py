@@ -187,7 +187,7 @@ class Feeder:
             started = time.time()
             try:
                 done = subprocess.run(pagemill_cmd("submit", str(folder), *extra), env=env, capture_output=True,
-                                      text=True, timeout=240)
+                                      text=True, timeout=240, check=False)
                 rc, out = done.returncode, (done.stdout + done.stderr)
             except subprocess.TimeoutExpired as exc:
                 rc, out = -1, f"timed out: {exc}"
