@@ -25,12 +25,12 @@ from sqlalchemy import create_engine, func, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models.db import Database  # noqa: E402
-from models.settings import DatabaseSettings  # noqa: E402
-from models.tables import Page, PageRange  # noqa: E402
-from scheduler.samples import make_born_digital_pdf  # noqa: E402
-from tests.fakes.mistral_server import MistralServer  # noqa: E402
-from worker.keys import ratelimit_keys  # noqa: E402
+from models.db import Database
+from models.settings import DatabaseSettings
+from models.tables import Page, PageRange
+from scheduler.samples import make_born_digital_pdf
+from tests.fakes.mistral_server import MistralServer
+from worker.keys import ratelimit_keys
 
 REDIS_URL = os.environ.get("PAGEMILL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 POSTGRES_URL = os.environ.get("PAGEMILL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scheduler.samples import make_scanned_pdf, page_text  # noqa: E402
+from scheduler.samples import make_scanned_pdf, page_text
 
 
 def bare_loop(pdf: Path, n: int) -> float:

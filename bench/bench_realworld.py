@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.realworld import read_corpus  # noqa: E402
-from worker.providers import get_provider  # noqa: E402
-from worker.settings import WorkerSettings  # noqa: E402
+from tests.realworld import read_corpus
+from worker.providers import get_provider
+from worker.settings import WorkerSettings
 
 
 def main() -> int:

@@ -23,11 +23,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scheduler.samples import make_scanned_pdf, page_text  # noqa: E402
-from tests.worker.serve_harness import running_server  # noqa: E402
-from worker.documents.inspect import inspect_document  # noqa: E402
-from worker.providers.base import SourceDocument  # noqa: E402
-from worker.providers.tesseract import TesseractProvider  # noqa: E402
+from scheduler.samples import make_scanned_pdf, page_text
+from tests.worker.serve_harness import running_server
+from worker.documents.inspect import inspect_document
+from worker.providers.base import SourceDocument
+from worker.providers.tesseract import TesseractProvider
 
 _engine: TesseractProvider | None = None
 

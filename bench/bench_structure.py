@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.structure_docs import Truth, make_notice, make_paper, make_report, scan_pdf  # noqa: E402
+from tests.structure_docs import Truth, make_notice, make_paper, make_report, scan_pdf
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.'][A-Za-z0-9]+)*")
 

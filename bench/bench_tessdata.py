@@ -36,7 +36,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from worker.providers._tesseract import TesseractEngine  # noqa: E402  (after the sys.path line above)
+from worker.providers._tesseract import TesseractEngine
 
 SCANS = ["c02-22.pdf", "multipage.pdf", "linn.png", "skew.pdf", "francais.pdf", "ccitt.pdf"]
 REALWORLD = ["scotus-transcript-p1.pdf", "issue-33-lorem-ipsum.pdf", "federal-register-2020-17221.pdf",

@@ -149,6 +149,7 @@ def batch_tick(db: Database, settings: WorkerSettings, force: bool = False,
         settle_budgets(db, budget)
     finally:
         budget.close()
+        objects.close()
         if own:
             api.close()
     return tick
