@@ -45,19 +45,23 @@ def _store_waiting(
     db: Database, objects: ObjectStore, claimed: ClaimedRange, result: OcrResult | None, provider: str,
     cost_per_page_usd: float, annotated_cost_per_page_usd: float | None = None, wait_s: float = STORE_WAIT_S,
 ) -> int:
-    """store_result, waiting with backoff while the object store is away (its images go first, before any row)."""
+    """store_result, waiting with backoff while the object store or the database is away (the images go first,
+    before any row). The answer is paid for: a retry of the task would ask the provider, and bill, again (the soak,
+    bench/soak.py, found a page billed twice when PostgreSQL was cut just after the provider answered). Storing is
+    idempotent, so trying again after a transaction that failed halfway adds nothing twice."""
     deadline = time.monotonic() + wait_s
     attempt = 0
     while True:
         try:
             return store_result(db, objects, claimed, result, provider=provider, cost_per_page_usd=cost_per_page_usd,
                                 annotated_cost_per_page_usd=annotated_cost_per_page_usd)
-        except StoreUnavailable as err:
+        except (StoreUnavailable, OperationalError, DBAPIError) as err:
             attempt += 1
             pause = min(10.0, 0.5 * 2**attempt)
             if time.monotonic() + pause > deadline:
                 raise
-            log.warning("%s; the range's images are kept and stored again in %.1f s", err.message, pause)
+            what = err.message if isinstance(err, StoreUnavailable) else "the database is unavailable"
+            log.warning("%s; the range's answer is kept and stored again in %.1f s", what, pause)
             time.sleep(pause)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from models import Database, DatabaseSettings
 from models.tables import Page, PageRange, Usage
@@ -52,3 +54,36 @@ def test_running_the_same_range_twice_writes_each_page_once(tmp_path: Path) -> N
         assert s.scalar(select(func.count()).select_from(Usage)) == 1
         rng = s.get(PageRange, range_id)
         assert rng is not None and rng.status == "done" and rng.attempts == 2
+
+
+def test_an_answer_that_meets_a_database_outage_is_stored_once_it_is_back_not_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider answered (and billed); the database went away before the pages were stored. The range keeps
+    the answer and stores it when the database is back, instead of a retry that would OCR (and bill) again."""
+    import worker.ranges.run as run_module
+
+    settings = WorkerSettings()
+    db = Database.from_settings(DatabaseSettings())
+    db.migrate()
+    objects = FolderStore(settings.objects_dir)
+    make_scanned_pdf(tmp_path / "two.pdf", [page_text(3), page_text(4)], dpi=100)
+    intake = register_file(db, objects, tmp_path / "two.pdf", settings, IntakeOptions(pages_per_task=8))
+    (range_id,) = intake.range_ids
+    provider = CountingProvider()
+    real_store = run_module.store_result
+    outages = []
+
+    def store_during_an_outage(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if len(outages) < 2:  # two tries meet the outage, the third finds the database back
+            outages.append(1)
+            raise OperationalError("INSERT INTO pages ...", {}, Exception("server closed the connection"))
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "store_result", store_during_an_outage)
+    assert run_range(db, objects, provider, range_id).status == "done"
+
+    assert provider.pages_sent == [0, 1]
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Page)) == 2
+        assert s.scalar(select(func.count()).select_from(Usage)) == 1
