@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from models.db import Database
 from models.settings import DatabaseSettings
@@ -108,6 +109,23 @@ def _messages(data_dir: Path) -> set[int]:
 
 
 @pytest.mark.slow
+def _wait_for_documents(data_dir: Path, deadline: float) -> int:
+    """Documents registered so far, polled until there is one (0 when the deadline passes first)."""
+    while time.monotonic() < deadline:
+        db = Database.from_settings(DatabaseSettings(data_dir=data_dir))  # no migration: submit makes the schema
+        try:
+            with db.read_session() as s:
+                found = s.scalar(select(func.count()).select_from(Document)) or 0
+        except OperationalError:
+            found = 0  # the schema is still being created
+        finally:
+            db.dispose()
+        if found:
+            return found
+        time.sleep(0.05)
+    return 0
+
+
 def test_intake_killed_at_random_points_is_completed_by_a_second_run(data_dir: Path, tmp_path: Path) -> None:
     count = 2500
     src = _folder(tmp_path / "in", count)
@@ -122,7 +140,11 @@ def test_intake_killed_at_random_points_is_completed_by_a_second_run(data_dir: P
         while not db_file.exists() and time.monotonic() < deadline:  # started: its database exists
             time.sleep(0.05)
         assert db_file.exists(), f"pagemill submit never created {db_file} within 60 s"
-        time.sleep(rng.uniform(0.3, 1.5))
+        # killed once registering has begun, however loaded the machine is (a fixed delay after the database
+        # appeared killed every run before its first document on a busy machine), at a random point after that
+        registered = _wait_for_documents(data_dir, deadline)
+        assert registered, f"pagemill submit registered no document within 60 s of starting ({proc.poll()=})"
+        time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signum)
         proc.wait(60)
         db = _db(data_dir)
