@@ -59,7 +59,7 @@ def enqueue_range(range_id: int, countdown: float | None = None) -> None:
 
 def enqueue_ranges(range_ids: Sequence[int]) -> None:
     """Send many range messages at once through kombu's `Producer.batch`: on Redis in pipelines, on the embedded
-    broker in one transaction per batch (worker/tasks/broker.py).
+    broker in one transaction per 1,000 messages (worker/tasks/broker.py).
 
     Sent one by one, a message costs a round trip to Redis, or on kombu's SQLAlchemy transport a commit of its own
     (a write transaction and its fsyncs). The queue is declared once for the batch rather than checked for every
@@ -70,7 +70,7 @@ def enqueue_ranges(range_ids: Sequence[int]) -> None:
     queue = app.amqp.queues[app.settings.queue]
     with app.producer_or_acquire() as producer:
         producer.maybe_declare(queue)
-        with producer.batch(max_size=len(range_ids)):
+        with producer.batch():  # kombu flushes every 1,000 messages: a Redis pipeline or a transaction each
             for range_id in range_ids:
                 ocr_range.apply_async(args=[range_id], queue=queue, producer=producer, declare=[],
                                       argsrepr=f"[{range_id}]", kwargsrepr="{}")
