@@ -11,6 +11,13 @@ included), and `pagemill status job:1` (the intake's job, which holds every docu
     python bench/bench_intake.py                         # 1,000 and 10,000 files, embedded and Redis+PostgreSQL
     python bench/bench_intake.py --sizes 1000,10000,100000
     python bench/bench_intake.py --s3                    # also into a bucket on moto's S3 server (127.0.0.1)
+    python bench/bench_intake.py --sizes 10000 --only embedded --publish both --repeat 5
+                                                         # messages sent in kombu batches against one by one
+
+`--publish both` measures intake with its range messages sent as the product sends them (`enqueue_ranges`:
+kombu's `Producer.batch`, one transaction per batch on the embedded broker) and one by one through the same
+producer (a commit per message on the embedded broker), in runs interleaved A, B, A, B, and prints the medians
+and their ratio.
 
 Files are ~2 KB PNGs, each different (a counter in a text chunk). Nothing is deleted before the end: ext4 skips
 inodes freed in the last 60-300 s when it allocates one (`recently_deleted`), so creating files just after
@@ -167,15 +174,18 @@ def status_only(count: int, work: Path) -> None:
                 _drop_schema(cleanup)
 
 
-def run_size(label: str, files_dir: Path, work: Path, extra_env: dict[str, str]) -> dict[str, float]:
+def run_size(label: str, files_dir: Path, work: Path, extra_env: dict[str, str],
+             publish: str = "batch", status: bool = True) -> dict[str, float]:
     """One stack's intake of every file in `files_dir`, in a process of its own, as `pagemill submit` runs: a
     stack measured after another in the same process inherits its heap and its threads' history."""
     count = len(list(files_dir.iterdir()))
     data = work / f"data-{label}-{count}"
     env = dict(os.environ, PAGEMILL_DATA_DIR=str(data), PYTHONPATH=str(ROOT), **extra_env)
-    proc = subprocess.run([sys.executable, __file__, "--one", str(files_dir)], env=env, check=True,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, "--one", str(files_dir), "--publish", publish], env=env,
+                          check=True, capture_output=True, text=True)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not status:
+        return result
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -187,7 +197,20 @@ def run_size(label: str, files_dir: Path, work: Path, extra_env: dict[str, str])
     return {**result, "status_s": inside, "status_cmd_s": wall, "job_cmd_s": job_wall}
 
 
-def _one(files_dir: Path) -> None:
+def _send_one_by_one(range_ids: list[int]) -> None:
+    """`enqueue_ranges` without `Producer.batch`: the same producer, queue and message, each sent on its own."""
+    from worker.tasks.app import app
+    from worker.tasks.ocr import ocr_range
+
+    queue = app.amqp.queues[app.settings.queue]
+    with app.producer_or_acquire() as producer:
+        producer.maybe_declare(queue)
+        for range_id in range_ids:
+            ocr_range.apply_async(args=[range_id], queue=queue, producer=producer, declare=[],
+                                  argsrepr=f"[{range_id}]", kwargsrepr="{}")
+
+
+def _one(files_dir: Path, publish: str) -> None:
     """The child of run_size: submit the files with the settings in the environment, print files/s and the
     one-time setup as JSON."""
     from models.db import Database
@@ -201,7 +224,11 @@ def _one(files_dir: Path) -> None:
     db = Database.from_settings()
     db.migrate()
     db.dispose()
+    import worker.tasks.app  # noqa: F401  (Celery and the broker's client load inside the timed setup)
+    import worker.tasks.ocr
 
+    if publish == "one-by-one":  # submit imports enqueue_ranges when it sends, so it finds this one
+        worker.tasks.ocr.enqueue_ranges = _send_one_by_one
     setup = time.perf_counter() - start
     start = time.perf_counter()
     job = submit(files)
@@ -243,17 +270,57 @@ def _drop_queue(queue: str) -> None:
     client.close()
 
 
+def publish_ways(sizes: list[int], repeat: int, only: str | None) -> None:
+    """Intake files/s with range messages sent in batches and one by one, runs interleaved, medians compared."""
+    import statistics
+
+    ways = ("batch", "one-by-one")
+    print(f"intake of ~2 KB PNGs on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}), range messages"
+          f" sent: {' / '.join(ways)}, {repeat} interleaved runs of each", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
+        work = Path(tmp)
+        for size in sizes:
+            make_files(work / f"in-{size}", size)
+            stacks: list[tuple[str, dict[str, str]]] = []
+            if only != "production":
+                stacks.append(("embedded", {}))
+            if only != "embedded":
+                stacks.append(("redis", {"PAGEMILL_BROKER_URL": REDIS_URL}))
+            for label, env in stacks:
+                rates: dict[str, list[float]] = {w: [] for w in ways}
+                for n in range(repeat):
+                    for way in ways:
+                        queue = f"bench-intake-{uuid.uuid4().hex[:8]}"
+                        r = run_size(f"{label}-{way}-{n}", work / f"in-{size}", work,
+                                     {**env, "PAGEMILL_QUEUE": queue}, publish=way, status=False)
+                        if label == "redis":
+                            _drop_queue(queue)
+                        rates[way].append(r["files_per_s"])
+                        print(f"  {label:<9}{size:>7} files  run {n + 1}  {way:<11}{r['files_per_s']:>8.0f} files/s",
+                              flush=True)
+                med = {w: statistics.median(v) for w, v in rates.items()}
+                print(f"{label} {size} files, median files/s: " + ", ".join(f"{w} {m:.0f}" for w, m in med.items())
+                      + f"; batch / one-by-one {med['batch'] / med['one-by-one']:.2f}"
+                      f" (intake time saved by batching {1 - med['one-by-one'] / med['batch']:.0%})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated file counts")
     parser.add_argument("--s3", action="store_true", help="also measure intake into a bucket (moto, 127.0.0.1)")
     parser.add_argument("--only", choices=("embedded", "production"), help="one stack only")
+    parser.add_argument("--publish", choices=("batch", "one-by-one", "both"), default="batch",
+                        help="how intake sends its range messages; both: interleaved runs of each, with medians")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each way with --publish both (default 1)")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # run_size's child process
     parser.add_argument("--status-docs", type=int, default=0,
                         help="only measure `pagemill status` at this many synthetic documents (both databases)")
     args = parser.parse_args()
     if args.one:
-        _one(args.one)
+        _one(args.one, args.publish)
+        return
+    if args.publish == "both":
+        publish_ways([int(s) for s in args.sizes.split(",")], args.repeat, args.only)
         return
     if args.status_docs:
         with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp:

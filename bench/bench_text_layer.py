@@ -41,19 +41,8 @@ def _provider_rate(pdf: Path, pages: int, mode: str) -> float:
     return pages / elapsed
 
 
-def _forget_broker_connection() -> None:
-    # worker.tasks.app.configure() keeps the producer pool of the first broker it used; a second run() in
-    # this process would otherwise queue into the first run's data folder
-    from worker.tasks.app import app
-
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 def _pipeline_rates(pdf: Path, pages: int, mode: str, work: Path) -> tuple[float, float]:
-    _forget_broker_connection()
+    # a run in another data folder reconfigures the Celery app, whose broker pools follow its configuration
     data = work / f"data-{mode}"
     os.environ["PAGEMILL_DATA_DIR"] = str(data)
     os.environ["PAGEMILL_TEXT_LAYER"] = mode

@@ -156,6 +156,16 @@ def observe_range(db: Any, provider: str, range_id: int, status: str, pages_writ
         log.debug("metrics not recorded: %s", type(exc).__name__)
 
 
+class _DefaultRegistry(Collector):
+    """Every metric in prometheus_client's default registry (this process's metrics and its process, platform
+    and GC collectors), read through its public `collect()` at each scrape."""
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client import REGISTRY
+
+        return REGISTRY.collect()
+
+
 def build_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:
     """What a scrape returns: this process's metrics (summed over its pool children in multiprocess mode)
     plus `extra` collectors."""
@@ -165,10 +175,7 @@ def build_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:
 
         multiprocess.MultiProcessCollector(registry)
     else:
-        from prometheus_client import REGISTRY
-
-        for collector in list(REGISTRY._collector_to_names):  # the default metrics of this process
-            registry.register(collector)
+        registry.register(_DefaultRegistry())
     for collector in extra:
         registry.register(collector)
     return registry

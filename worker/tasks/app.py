@@ -20,6 +20,7 @@ from typing import Any
 os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
 
 from celery import Celery
+from celery.app.amqp import AMQP
 from celery.signals import (
     after_setup_logger,
     after_setup_task_logger,
@@ -28,22 +29,45 @@ from celery.signals import (
     worker_process_shutdown,
     worker_shutdown,
 )
+from kombu import pools
 
 from ..metrics import forget_process, serve_metrics
 from ..redact import install_log_redaction
 from ..settings import WorkerSettings
+from .broker import TRANSPORT as EMBEDDED_TRANSPORT
 from .resources import Resources
 
-__all__ = ["app", "configure", "celery_config", "PagemillCelery"]
+__all__ = ["app", "configure", "celery_config", "PagemillCelery", "PagemillAMQP"]
 
-# the embedded broker polls SQLite; kombu's default is 1 s and it cannot be set through transport options
-# (they are forwarded to create_engine), so the class attribute is the only knob
-_EMBEDDED_POLL_S = 0.1
+
+class PagemillAMQP(AMQP):
+    """Celery's AMQP helper, with its producer pool looked up for the broker configured now (Celery's caches the
+    first one it builds for the app's life)."""
+
+    _producers: tuple[tuple[Any, ...], Any] | None = None
+
+    @property
+    def producer_pool(self) -> Any:
+        key = self.app.broker_key()
+        if self._producers is None or self._producers[0] != key:
+            pool = pools.producers[self.app.connection_for_write()]
+            pool.limit = self.app.pool.limit
+            self._producers = (key, pool)
+        return self._producers[1]
+
+    publisher_pool = producer_pool
 
 
 class PagemillCelery(Celery):
-    """A Celery app that also owns the per-process resources (database, object store, provider)."""
+    """A Celery app that also owns the per-process resources (database, object store, provider).
 
+    `configure` may point the app at another broker (a test's or a run's data folder): its connection and
+    producer pools are the ones kombu's pool registry holds for the broker configured now, found by the
+    connection's parameters, rather than the first ones built, which Celery keeps for the app's life. kombu's
+    registry is emptied after a fork.
+    """
+
+    amqp_cls = f"{__name__}:PagemillAMQP"
     settings: WorkerSettings
     _resources: Resources | None = None
     # threads of this process that use the results database at once (set from the pool at worker start)
@@ -54,6 +78,24 @@ class PagemillCelery(Celery):
         # the threads pool's first tasks all ask at once: without it each built its own database pool, HTTP
         # client and lease keeper thread (seen: 7 per process with 8 threads), and all but one leaked
         self._resources_lock = threading.Lock()
+
+    _connections: tuple[tuple[Any, ...], Any] | None = None
+
+    # counts `configure` calls: pools found for an earlier configuration are looked up again
+    configuration: int = 0
+
+    def broker_key(self) -> tuple[int, int]:
+        """What the broker's pools depend on: the configuration, and the process (kombu's registry is emptied
+        after a fork). Celery's settings are not read here: a lookup costs 10-30 us, paid for every message."""
+        return os.getpid(), self.configuration
+
+    @property
+    def pool(self) -> Any:
+        key = self.broker_key()
+        if self._connections is None or self._connections[0] != key:
+            pools.set_limit(self.conf.broker_pool_limit)
+            self._connections = (key, pools.connections[self.connection_for_write()])
+        return self._connections[1]
 
     def resources(self) -> Resources:
         res = self._resources
@@ -74,14 +116,21 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
     countdown_cap = settings.retry_max_s
     visibility = max(settings.visibility_timeout_s, int(countdown_cap + settings.task_time_limit_s + 60))
     transport: dict[str, Any] = {}
-    if not settings.embedded_broker:
+    url = settings.effective_broker_url
+    kind = None
+    if settings.embedded_broker:
+        # kombu's SQLAlchemy transport, subclassed (worker/tasks/broker.py): the URL without its "sqla+" prefix,
+        # which would name kombu's own class
+        url, kind = url.removeprefix("sqla+"), EMBEDDED_TRANSPORT
+    else:
         transport = {
             "visibility_timeout": visibility,
             "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
         }
     return {
-        "broker_url": settings.effective_broker_url,
+        "broker_url": url,
+        "broker_transport": kind,
         "broker_transport_options": transport,
         "result_backend_transport_options": {"visibility_timeout": visibility},
         "broker_connection_retry_on_startup": True,
@@ -103,19 +152,11 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
 def configure(celery: PagemillCelery, settings: WorkerSettings) -> PagemillCelery:
     celery.settings = settings
     celery.conf.update(celery_config(settings))
+    celery.configuration += 1
     celery.close_resources()
-    # Celery caches its broker connection and producer pools: drop the references so a new broker URL takes
-    # effect. They are not closed: kombu's global pool registry may hand the same pool back for the same URL.
-    celery._pool = None
-    amqp = celery.__dict__.get("amqp")
-    if amqp is not None:
-        amqp._producer_pool = None
     if settings.embedded_broker:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         _owner_only(settings.data_dir / "broker.sqlite")
-        from kombu.transport import sqlalchemy as kombu_sqla
-
-        kombu_sqla.Transport.polling_interval = _EMBEDDED_POLL_S
     return celery
 
 

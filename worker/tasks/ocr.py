@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from ..budget.hold import run_within_budget
@@ -60,50 +59,19 @@ def enqueue_range(range_id: int, countdown: float | None = None) -> None:
 
 
 def enqueue_ranges(range_ids: Sequence[int]) -> None:
-    """Send many range messages at once: on Redis in pipelines (kombu's `Producer.batch`), on the embedded broker
-    in one transaction.
+    """Send many range messages at once through kombu's `Producer.batch`: on Redis in pipelines, on the embedded
+    broker in one transaction per 1,000 messages (worker/tasks/broker.py).
 
     Sent one by one, a message costs a round trip to Redis, or on kombu's SQLAlchemy transport a commit of its own
-    (a write transaction and its fsyncs, ~7 ms here): intake of 2,000 files spent 16 of its 42 s there, and with
-    both batched intake still spent half its time sending. The queue is declared once for the batch rather
-    than checked for every message, and the argument's repr is given rather than computed through Celery's
-    saferepr.
+    (a write transaction and its fsyncs). The queue is declared once for the batch rather than checked for every
+    message, and the argument's repr is given rather than computed through Celery's saferepr.
     """
     if not range_ids:
         return
     queue = app.amqp.queues[app.settings.queue]
     with app.producer_or_acquire() as producer:
         producer.maybe_declare(queue)
-        with producer.batch(), _one_commit(producer.channel):
+        with producer.batch():  # kombu flushes every 1,000 messages: a Redis pipeline or a transaction each
             for range_id in range_ids:
                 ocr_range.apply_async(args=[range_id], queue=queue, producer=producer, declare=[],
                                       argsrepr=f"[{range_id}]", kwargsrepr="{}")
-
-
-@contextmanager
-def _one_commit(channel: Any) -> Iterator[None]:
-    """On the SQLAlchemy transport, collect the batch's messages and insert them in one transaction (kombu has
-    no batch publish; its `_put` queries the queue row and commits for every message). The channel is held by
-    this thread alone while the producer is, and its own `_put` is back once the batch is in."""
-    if getattr(getattr(channel, "connection", None), "driver_type", None) != "sql":  # the channel's transport
-        yield
-        return
-    from kombu.utils.json import dumps
-    from sqlalchemy import insert
-
-    collected: list[tuple[str, Any]] = []
-    channel._put = lambda queue, message, **kwargs: collected.append((queue, message))
-    try:
-        yield
-    finally:
-        del channel._put
-    session = channel.session
-    try:
-        queues = {name: channel._get_or_create(name).id for name in {q for q, _ in collected}}
-        if collected:  # one executemany; the columns' defaults (visible, version) apply as through the ORM
-            session.execute(insert(channel.message_cls),
-                            [{"payload": dumps(message), "queue_id": queues[q]} for q, message in collected])
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
