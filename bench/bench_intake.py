@@ -224,7 +224,7 @@ def _one(files_dir: Path, publish: str) -> None:
     db = Database.from_settings()
     db.migrate()
     db.dispose()
-    import worker.tasks.app  # noqa: F401  (Celery and the broker's client load inside the timed setup)
+    import worker.tasks.app  # Celery and the broker's client load inside the timed setup
     import worker.tasks.ocr
 
     if publish == "one-by-one":  # submit imports enqueue_ranges when it sends, so it finds this one
