@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, distinct, exists, func, insert, select
+from sqlalchemy import Connection, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from .tables import (
@@ -104,7 +104,7 @@ def document_finished(target: Session | Connection, document_id: int, status: st
         Page.document_id == document_id)).scalar_one()
     planned = conn.execute(select(PageRange.pages).where(PageRange.document_id == document_id)).scalars().all()
     total = sum(len(p or []) for p in planned) or (doc.page_count or 0)
-    sources = sorted(s for s in conn.execute(select(distinct(Page.source)).where(
+    sources = sorted(s for s in conn.execute(select(Page.source).distinct().where(
         Page.document_id == document_id)).scalars() if s)
     job = _latest_job(conn, document_id)
     failed = status != DocStatus.done
