@@ -31,8 +31,19 @@ from .tables import (
     WebhookEvent,
 )
 
-__all__ = ["EVENT_TYPES", "emit", "document_finished", "jobs_finished", "fields_stored", "range_held",
-           "batch_job_finished", "page_corrected", "ping_event", "envelope", "HINTS"]
+__all__ = [
+    "EVENT_TYPES",
+    "HINTS",
+    "batch_job_finished",
+    "document_finished",
+    "emit",
+    "envelope",
+    "fields_stored",
+    "jobs_finished",
+    "page_corrected",
+    "ping_event",
+    "range_held",
+]
 
 EVENT_TYPES = (
     "document.done", "document.partial", "document.failed", "job.done", "fields.extracted", "fields.failed",

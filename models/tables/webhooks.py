@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
 
-__all__ = ["WebhookDelivery", "WebhookEvent", "WebhookSubscription", "DeliveryStatus"]
+__all__ = ["DeliveryStatus", "WebhookDelivery", "WebhookEvent", "WebhookSubscription"]
 
 
 class DeliveryStatus:

@@ -42,7 +42,7 @@ from .settings import WebhookSettings
 from .sign import signed_headers
 from .subscriptions import secrets_in_force, sync_settings_subscription
 
-__all__ = ["DeliveryReport", "fan_out", "deliver_due", "drain", "backoff_s", "redeliver", "Deliverer", "body_bytes"]
+__all__ = ["Deliverer", "DeliveryReport", "backoff_s", "body_bytes", "deliver_due", "drain", "fan_out", "redeliver"]
 
 log = logging.getLogger("pagemill.webhooks")
 
@@ -205,10 +205,13 @@ def _send_one(db: Database, settings: WebhookSettings, sender: Sender, delivery_
     if result.error and not result.delivered:
         report.errors.append(result.error)
     with db.write_session() as s:
-        s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values))
         if disable_reason is not None:
+            # the subscription's row first: two senders disabling it at once then queue on it, instead of each
+            # holding its own delivery and waiting for the other's (a deadlock on PostgreSQL)
             s.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub.id)
                       .values(enabled=False, disabled_reason=disable_reason))
+        s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values))
+        if disable_reason is not None:
             s.execute(update(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id,
                                                     WebhookDelivery.status == DeliveryStatus.pending)
                       .values(status=DeliveryStatus.disabled, last_error=disable_reason))

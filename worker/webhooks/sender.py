@@ -17,7 +17,7 @@ from ..http_api import parse_retry_after
 from .settings import WebhookSettings
 from .target import TargetRefused, resolve_target
 
-__all__ = ["MAX_RESPONSE_BYTES", "SendResult", "Sender", "HttpSender"]
+__all__ = ["MAX_RESPONSE_BYTES", "HttpSender", "SendResult", "Sender"]
 
 MAX_RESPONSE_BYTES = 4096
 

@@ -22,8 +22,17 @@ from .settings import WebhookSettings
 from .sign import new_secret, valid_secret
 from .target import check_url, display_url, resolve_target
 
-__all__ = ["SubscriptionView", "add_subscription", "list_subscriptions", "remove_subscription", "rotate_secret",
-           "sync_settings_subscription", "secrets_in_force", "check_events", "KEEP_PREVIOUS_S"]
+__all__ = [
+    "KEEP_PREVIOUS_S",
+    "SubscriptionView",
+    "add_subscription",
+    "check_events",
+    "list_subscriptions",
+    "remove_subscription",
+    "rotate_secret",
+    "secrets_in_force",
+    "sync_settings_subscription",
+]
 
 KEEP_PREVIOUS_S = 86400.0
 

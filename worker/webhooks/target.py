@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from models.errors import ConfigError
 
-__all__ = ["ResolvedTarget", "TargetRefused", "resolve_target", "check_url", "display_url"]
+__all__ = ["ResolvedTarget", "TargetRefused", "check_url", "display_url", "resolve_target"]
 
 _METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 

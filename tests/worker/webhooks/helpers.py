@@ -9,7 +9,7 @@ from models.tables import Document, Job, JobDocument, Page, PageRange, RangeStat
 from worker.ranges.store import finish_document
 from worker.webhooks.settings import WebhookSettings
 
-__all__ = ["fast_settings", "document_with_ranges", "finish_range", "events"]
+__all__ = ["document_with_ranges", "events", "fast_settings", "finish_range"]
 
 
 def fast_settings(**kw: object) -> WebhookSettings:
