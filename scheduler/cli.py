@@ -44,6 +44,7 @@ _COMMAND_MODULES = [
     "scheduler.commands.budget",
     "scheduler.commands.extract",
     "scheduler.commands.fields",
+    "scheduler.commands.webhooks",
 ]
 
 

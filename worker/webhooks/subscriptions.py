@@ -87,8 +87,8 @@ def add_subscription(db: Database, url: str, events: Sequence[str] | None = None
     """A new subscription; returns (its id, its secret) - the only time the secret is handed out."""
     settings = settings or WebhookSettings()
     url = url.strip()
-    resolve_target(url, settings.allow_private)  # a readable refusal now rather than failed deliveries later
     wanted = check_events(events)
+    resolve_target(url, settings.allow_private)  # a readable refusal now rather than failed deliveries later
     secret = new_secret()
     with db.write_session() as s:
         row = WebhookSubscription(url=url, secret=secret, events=wanted, job_id=job_id, collection=collection,
