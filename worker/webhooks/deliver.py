@@ -3,7 +3,8 @@
 - `fan_out`: each new event (models/outbox.py wrote it with the change) becomes one `webhook_deliveries` row per
   subscription that wants it (its types, its job, its collection; created before the event).
 - `deliver_due`: the deliveries that are due and first in line for their (subscription, subject) - a document's
-  events go out in the order they were written, each waiting for the one before it to be delivered or given up -
+  events go out in the order they were written, each waiting for the one before it to be delivered or given up,
+  and a job.done waits for its documents' events -
   are leased, sent (in parallel across subjects), and recorded:
   2xx delivered; 410 Gone disables the subscription; a refused target fails at once (retrying cannot help); any
   other answer, a redirect, a time-out or a connection error is retried after an exponential backoff with jitter
@@ -128,12 +129,19 @@ def _me() -> str:
 
 def _claim(db: Database, settings: WebhookSettings, limit: int) -> list[int]:
     """Lease the due deliveries that are first in line for their (subscription, subject)."""
-    d, e = WebhookDelivery, aliased(WebhookDelivery)
+    d, e, e2 = WebhookDelivery, aliased(WebhookDelivery), aliased(WebhookDelivery)
+    ev, ev2 = aliased(WebhookEvent), aliased(WebhookEvent)
     now = _now()
     earlier = exists().where(e.subscription_id == d.subscription_id, e.subject == d.subject, e.id < d.id,
                              e.status == DeliveryStatus.pending)
-    query = (select(d.id).where(d.status == DeliveryStatus.pending, d.next_attempt_at <= now,
-                                or_(d.lease_until.is_(None), d.lease_until < now), ~earlier)
+    # job.done also waits for the events of its job's documents written before it
+    earlier_of_job = exists().where(e2.subscription_id == d.subscription_id, e2.id < d.id,
+                                    e2.status == DeliveryStatus.pending, e2.event_id == ev2.id,
+                                    ev2.job_id == ev.job_id)
+    query = (select(d.id).join(ev, ev.id == d.event_id)
+             .where(d.status == DeliveryStatus.pending, d.next_attempt_at <= now,
+                    or_(d.lease_until.is_(None), d.lease_until < now), ~earlier,
+                    or_(ev.type != "job.done", ~earlier_of_job))
              .order_by(d.id).limit(limit))
     with db.read_session() as s:
         candidates = list(s.scalars(query))
@@ -224,26 +232,38 @@ def deliver_due(db: Database, settings: WebhookSettings | None = None, sender: S
                 max_s: float = 5.0) -> DeliveryReport:
     """Fan out new events and send what is due, for up to about `max_s` seconds."""
     settings = settings or WebhookSettings()
-    own = sender is None
-    sender = sender or HttpSender(settings)
+    own: Sender | None = None
     report = DeliveryReport()
     start = time.monotonic()
+    sync_settings_subscription(db, settings)
+    report.fanned_out += fan_out(db)
+    claimed = _claim(db, settings, _CLAIM_BATCH)
+    if not claimed:
+        return report
+    if sender is None:
+        sender = own = HttpSender(settings)
     try:
-        sync_settings_subscription(db, settings)
         with ThreadPoolExecutor(_PARALLEL, thread_name_prefix="pagemill-webhook") as pool:
-            while True:
-                report.fanned_out += fan_out(db)
-                claimed = _claim(db, settings, _CLAIM_BATCH)
-                if not claimed:
-                    break
+            while claimed:
                 for r in pool.map(lambda did: _send_one(db, settings, sender, did), claimed):
                     report.add(r)
                 if time.monotonic() - start >= max_s:
                     break
+                report.fanned_out += fan_out(db)
+                claimed = _claim(db, settings, _CLAIM_BATCH)
     finally:
-        if own:
-            sender.close()
+        if own is not None:
+            own.close()
     return report
+
+
+def has_work(db: Database) -> bool:
+    """Events not fanned out yet, or deliveries pending (one cheap read: `run` asks it at its end)."""
+    settings = WebhookSettings()
+    with db.read_session() as s:
+        return bool(settings.url or s.scalar(select(or_(
+            exists().where(WebhookEvent.fanned_out.is_(False), exists().where(WebhookSubscription.enabled.is_(True))),
+            exists().where(WebhookDelivery.status == DeliveryStatus.pending)))))
 
 
 def _next_due_in(db: Database) -> float | None:

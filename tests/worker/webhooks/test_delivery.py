@@ -59,6 +59,11 @@ def _check_arrivals(db: Database, rec: Receiver) -> None:
         first[by_msg[a.msg_id].subject].append(by_msg[a.msg_id].id)
     for subject, ids in first.items():
         assert ids == sorted(ids), f"out of order for {subject}: {ids}"
+    # a job.done is first tried once every earlier event of its job was delivered
+    for i, a in enumerate(rec.arrivals):
+        if a.type == "job.done":
+            job_events = {e.msg_id for e in evs if e.job_id == a.data["id"] and e.id < by_msg[a.msg_id].id}
+            assert job_events <= {x.msg_id for x in rec.arrivals[:i] if 200 <= x.answered < 300}
 
 
 def test_every_event_arrives_signed_once_in_order(both_databases: Database) -> None:
