@@ -44,7 +44,7 @@ def every_event(db: Database) -> dict[str, dict[str, Any]]:
     schema = ExtractionSchema("invoice", "a" * 64, {"type": "object", "properties": {"total": {"type": "number"}}})
     store_fields(db, a, schema, {"total": 12.5}, "chat", "mistral-small-latest")
     store_failure(db, b, schema, "chat", "mistral-small-latest", "invalid_fields", "the answer was not JSON")
-    d, rd = document_with_ranges(db, "held.pdf", 1, job_id=4)
+    _held, rd = document_with_ranges(db, "held.pdf", 1, job_id=4)
     hold(db, rd[0], BudgetExceeded("job 4's budget of $1.00 would be exceeded"))
     with db.write_session() as s:
         job = BatchJob(token="t" * 32, status="SUCCESS", model="mistral-ocr-latest", requests=2,
