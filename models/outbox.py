@@ -101,8 +101,9 @@ def _latest_job(conn: Connection, document_id: int) -> int | None:
         JobDocument.document_id == document_id)).scalar_one_or_none()
 
 
-def document_finished(target: Session | Connection, document_id: int, status: str) -> None:
-    """document.done / .partial / .failed for a document that has just reached `status`."""
+def document_finished(target: Session | Connection, document_id: int, status: str, jobs: bool = True) -> None:
+    """document.done / .partial / .failed for a document that has just reached `status`; then job.done for its
+    jobs that are over (`jobs` False: a file refused at intake, while the rest of its job is still arriving)."""
     if status not in (DocStatus.done, DocStatus.partial, DocStatus.failed):
         return
     conn = _conn(target)
@@ -130,7 +131,8 @@ def document_finished(target: Session | Connection, document_id: int, status: st
     }
     emit(conn, f"document.{status}", data, subject=f"document:{document_id}", document_id=document_id, job_id=job,
          collection=doc.collection)
-    jobs_finished(conn, document_id)
+    if jobs:
+        jobs_finished(conn, document_id)
 
 
 def jobs_finished(conn: Connection, document_id: int) -> None:

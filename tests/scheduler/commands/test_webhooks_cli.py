@@ -77,3 +77,22 @@ def test_a_run_delivers_document_done_and_job_done(tmp_path: Path, monkeypatch: 
         assert "quarterly" not in str(rec.arrivals[0].data)  # ids and summaries, never page text
         shown = _cli("webhooks", "deliveries")
         assert shown.stdout.count("delivered") == 2, shown.stdout
+
+
+def test_a_file_refused_at_intake_sends_document_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAGEMILL_WEBHOOK_ALLOW_PRIVATE", "1")
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.7\nthis is not a PDF at all")
+    good = tmp_path / "memo.pdf"
+    good.write_bytes(pdf_bytes(["The quarterly report is attached"]))
+    with receiver() as rec:
+        added = _cli("webhooks", "add", rec.url)
+        rec.secrets.extend(SECRET.findall(added.stdout))
+        run = _cli("run", str(bad), str(good))
+        assert run.returncode == 1, run.stdout + run.stderr  # a file failed
+        by_type = {a.type: a.data for a in rec.arrivals}
+        assert set(by_type) == {"document.failed", "document.done", "job.done"}, [a.type for a in rec.arrivals]
+        failed = by_type["document.failed"]
+        assert failed["filename"] == "broken.pdf" and failed["error_code"] and failed["what_to_do"]
+        assert by_type["job.done"]["documents"]["failed"] == 1 and by_type["job.done"]["documents"]["done"] == 1
+        assert [a.type for a in rec.arrivals][-1] == "job.done"
