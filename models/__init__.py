@@ -1,4 +1,5 @@
-"""The results database: tables, engine/session setup, migrations and the error codes stored in it.
+"""The results database: tables, engine/session setup, migrations and the error codes stored in it; `outbox.py`
+writes webhook events in the transaction of the change they report.
 
 The names below load on first use (PEP 562): `from models.errors import ...` must not pull in SQLAlchemy,
 so that commands which never touch the database (`pagemill --help`) start fast."""

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from .db import Database
 from .errors import ConfigError
+from .outbox import page_corrected
 from .tables import Page, PageCorrection, PageMark, PageVersion
 
 __all__ = [
@@ -76,6 +77,7 @@ def save_correction(db: Database, document_id: int, page_index: int, markdown: s
         _hold(s, document_id, page_index, markdown, "correction", author)
         page.markdown = markdown
         s.flush()
+        page_corrected(s, document_id, page_index, author)  # the webhook event, in this transaction
         return version.id
 
 
@@ -102,6 +104,7 @@ def choose_version(db: Database, version_id: int, author: str | None) -> None:
         _dismiss_others(s, version.document_id, version.page_index, keep=version.id)
         s.execute(delete(PageCorrection).where(PageCorrection.document_id == version.document_id,
                                                PageCorrection.page_index == version.page_index))
+        page_corrected(s, version.document_id, version.page_index, author, how="version_chosen")
 
 
 def keep_held_text(db: Database, document_id: int, page_index: int, author: str | None) -> None:

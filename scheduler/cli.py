@@ -45,6 +45,7 @@ _COMMAND_MODULES = [
     "scheduler.commands.extract",
     "scheduler.commands.fields",
     "scheduler.commands.mcp",
+    "scheduler.commands.webhooks",
 ]
 
 

@@ -103,7 +103,11 @@ def test_every_command_and_option_shown_exists() -> None:
                 if name not in known:
                     wrong.append(f"{rel(page)}: `pagemill {name}` is not a command ({snippet!r})")
                     continue
-                allowed = options_of(group.get_command(ctx, name)) | global_opts | {"--help"}
+                command = group.get_command(ctx, name)
+                words = rest.split()
+                if hasattr(command, "list_commands") and words and words[0] in command.list_commands(ctx):
+                    command = command.get_command(ctx, words[0])  # `pagemill webhooks add ...`: add's options
+                allowed = options_of(command) | global_opts | {"--help"}
                 for opt in OPTION.findall(rest):
                     if opt not in allowed:
                         wrong.append(f"{rel(page)}: `pagemill {name}` has no option {opt} ({snippet!r})")

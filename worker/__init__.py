@@ -11,6 +11,7 @@
 - `objects/`: the object store (a folder or an S3 bucket) and a host's cache of originals.
 - `extraction/`, `vision/`: fields from a JSON schema, and image descriptions, through a chat model.
 - `server/`: `pagemill serve`, a Mistral-compatible `/v1/ocr` over the local engine.
+- `webhooks/`: signed events (Standard Webhooks) from the outbox (models/outbox.py) to their subscriptions.
 - `settings.py` (PAGEMILL_... settings), `http_api.py` (the JSON-over-HTTP plumbing), `keys.py` (Redis keys),
   `redact.py` (secrets out of logs and errors), `logging_setup.py`, `metrics.py` (Prometheus).
 """

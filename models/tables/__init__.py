@@ -5,6 +5,7 @@
   the rate limiter's state.
 - `batch.py`: Batch API jobs, the ranges each carries, the budget spent.
 - `review.py`: the review page's text history, corrections and "looks right" marks.
+- `webhooks.py`: the outbox of events, webhook subscriptions and deliveries.
 
 Importing this package registers every table with `Base.metadata` (migrations and `create_all` need them all);
 each name is importable from here or from its module.
@@ -33,6 +34,7 @@ from .core import (
     Usage,
 )
 from .review import PageCorrection, PageMark, PageVersion
+from .webhooks import DeliveryStatus, WebhookDelivery, WebhookEvent, WebhookSubscription
 
 __all__ = [
     "Base",
@@ -40,6 +42,7 @@ __all__ = [
     "BatchJobRange",
     "BatchStatus",
     "BudgetSpend",
+    "DeliveryStatus",
     "DocStatus",
     "Document",
     "DocumentName",
@@ -60,5 +63,8 @@ __all__ = [
     "RangeStatus",
     "RateLimitState",
     "Usage",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
     "utcnow",
 ]

@@ -177,6 +177,10 @@ def scheduler(
             signal.signal(sig, lambda *_: stop.set())
         sweeper = Sweeper(db, settings, interval or sched.sweep_interval_s, sched.requeue_after_s)
         sweeper.start()
+        from worker.webhooks.deliver import Deliverer
+
+        deliverer = Deliverer(db)  # signed webhooks, every PAGEMILL_WEBHOOK_POLL_S (docs/webhooks.md)
+        deliverer.start()
         watchers = start_watch_hook(db, settings, stop)
         from ..reports.metrics import serve_scheduler_metrics
 
@@ -191,6 +195,7 @@ def scheduler(
                     raise ConfigError("the sweep thread stopped unexpectedly")
         finally:
             sweeper.stop(10)
+            deliverer.stop(10)
             if metrics is not None:
                 metrics.shutdown()
             for w in watchers:

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from models.db import Database
+from models.outbox import document_finished
 from models.tables import (
     DocStatus,
     Document,
@@ -230,6 +231,9 @@ def _register_new(
             assert result.document_id is not None
             want_fields(session, result.document_id, doc_options)  # its pending fields row
     _record_names(session, files, results, job_id, opts)
+    for f, result in zip(files, results):
+        if f.problem is not None and result.document_id is not None:  # refused at intake: its webhook event
+            document_finished(session, result.document_id, DocStatus.failed, jobs=False)
     return results
 
 

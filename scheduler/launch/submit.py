@@ -208,4 +208,15 @@ def run(paths: Iterable[str | Path], **kwargs: object) -> Job:
     kwargs.setdefault("wait", True)
     kwargs.setdefault("kind", "run")
     kwargs.setdefault("start_workers", True)
-    return submit(paths, **kwargs)  # type: ignore[arg-type]
+    job = submit(paths, **kwargs)  # type: ignore[arg-type]
+    _send_webhooks(job)
+    return job
+
+
+def _send_webhooks(job: Job) -> None:
+    """The run's events to their subscriptions before the command ends (a few seconds at most: what a receiver
+    does not take by then waits in the outbox for `pagemill scheduler` or the next run)."""
+    from worker.webhooks.deliver import drain, has_work
+
+    if has_work(job.db):
+        drain(job.db, 10.0)

@@ -23,6 +23,7 @@ from sqlalchemy import update
 
 from models.db import Database
 from models.errors import ErrorCode, MalformedResponse, PagemillError, ProviderAuthError
+from models.outbox import batch_job_finished
 from models.tables import BatchJob, BatchJobRange, BatchStatus, Document, PageRange
 
 from ..extraction.annotation import fields_row, range_annotation
@@ -176,6 +177,7 @@ def collect(db: Database, objects: ObjectStore, client: BatchClient, settings: W
         _settle_member(db, objects, settings, token, model, m, answers, errors.get(rid) or default_error, report)
     with db.write_session() as s:
         s.execute(update(BatchJob).where(BatchJob.id == job_id).values(collected_at=_now(), collector=None))
+        batch_job_finished(s, job_id, len(report.stored), len(report.retried), len(report.failed))  # its event
     log.info("batch job %d collected: %d ranges stored, %d retried, %d failed", job_id, len(report.stored),
              len(report.retried), len(report.failed))
     return report

@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 
 from models.db import Database
 from models.errors import BudgetExceeded, ErrorCode
+from models.outbox import range_held
 from models.tables import Document, Job, JobDocument, PageRange, RangeStatus, Usage
 
 from .limit import Budget, Charge
@@ -68,6 +69,8 @@ def hold(db: Database, range_id: int, err: BudgetExceeded) -> bool:
             update(PageRange).where(PageRange.id == range_id, PageRange.status == RangeStatus.queued)
             .values(status=RangeStatus.held, error=err.message, error_code=ErrorCode.budget, lease_expires_at=None)
         ).rowcount
+        if changed:
+            range_held(s, range_id, err.message)  # budget.held, in this transaction
     if changed:
         log.warning("range %d %s", range_id, err.message)
     return bool(changed)

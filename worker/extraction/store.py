@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from models.db import Database
+from models.outbox import fields_stored
 from models.tables import FieldSchema, FieldsRow, FieldsStatus, Usage
 
 from ..ranges.persist import connection_of, insert_ignore
@@ -73,6 +74,7 @@ def store_fields(db: Database, document_id: int, schema: ExtractionSchema, data:
             FieldsRow.document_id == document_id, FieldsRow.schema_sha256 == schema.sha256,
         ).values(status=FieldsStatus.done, data=data, source=source, model=model, note=note, error=None,
                  error_code=None, schema_name=schema.name, updated_at=datetime.now(UTC)))
+        fields_stored(s, document_id, schema.sha256)  # fields.extracted, in this transaction
 
 
 def store_failure(db: Database, document_id: int, schema: ExtractionSchema, source: str, model: str | None,
@@ -85,6 +87,8 @@ def store_failure(db: Database, document_id: int, schema: ExtractionSchema, sour
             FieldsRow.status != FieldsStatus.done,
         ).values(status=FieldsStatus.failed, data=None, source=source, model=model, note=note, error=message,
                  error_code=code, updated_at=datetime.now(UTC)))
+        if result.rowcount:
+            fields_stored(s, document_id, schema.sha256)  # fields.failed, in this transaction
         return bool(result.rowcount)
 
 

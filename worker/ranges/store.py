@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from models.db import Database
+from models.outbox import document_finished
 from models.tables import DocStatus, Document, PageRange, RangeStatus
 
 from ..extraction.annotation import fields_row
@@ -148,6 +149,8 @@ def finish_document(target: Session | Connection, document_id: int) -> str:
     if new in DocStatus.TERMINAL and current not in DocStatus.TERMINAL:
         values["finished_at"] = _now()
     conn.execute(update(_D).where(_D.c.id == document_id).values(**values))
+    if new != current:
+        document_finished(conn, document_id, new)  # its webhook event (and job.done), in this transaction
     if isinstance(target, Session):
         held = target.identity_map.get(identity_key(Document, document_id))
         if held is not None:

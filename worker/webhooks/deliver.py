@@ -1,0 +1,340 @@
+"""Delivery: events fanned out to their subscriptions, then sent at least once, in order per subject, signed.
+
+- `fan_out`: each new event (models/outbox.py wrote it with the change) becomes one `webhook_deliveries` row per
+  subscription that wants it (its types, its job, its collection; created before the event).
+- `deliver_due`: the deliveries that are due and first in line for their (subscription, subject) - a document's
+  events go out in the order they were written, each waiting for the one before it to be delivered or given up,
+  and a job.done waits for its documents' events -
+  are leased, sent (in parallel across subjects), and recorded:
+  2xx delivered; 410 Gone disables the subscription; a refused target fails at once (retrying cannot help); any
+  other answer, a redirect, a time-out or a connection error is retried after an exponential backoff with jitter
+  (at least the receiver's Retry-After), until PAGEMILL_WEBHOOK_RETRY_FOR_S after the first try, then `failed`.
+- The `webhook-id` is the event's, on every try; the timestamp and signature are made at each try (receivers
+  refuse timestamps more than five minutes old).
+- A lease (`sender`, `lease_until`) keeps two deliverers off one delivery; a deliverer killed mid-request leaves a
+  lease that runs out, and the delivery is sent again: at least once, never lost.
+
+Nothing here runs in the request path of a change: the scheduler's `Deliverer` thread, the sweep and the end of
+an embedded run call it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
+
+from models.db import Database
+from models.tables import DeliveryStatus, WebhookDelivery, WebhookEvent, WebhookSubscription
+
+from .sender import HttpSender, Sender, SendResult
+from .settings import WebhookSettings
+from .sign import signed_headers
+from .subscriptions import secrets_in_force, sync_settings_subscription
+
+__all__ = ["Deliverer", "DeliveryReport", "backoff_s", "body_bytes", "deliver_due", "drain", "fan_out", "redeliver"]
+
+log = logging.getLogger("pagemill.webhooks")
+
+_FAN_OUT_BATCH = 500
+_CLAIM_BATCH = 64
+_PARALLEL = 8
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
+
+
+@dataclass
+class DeliveryReport:
+    fanned_out: int = 0
+    sent: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    disabled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DeliveryReport) -> None:
+        for name in ("fanned_out", "sent", "delivered", "retried", "failed", "disabled"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
+
+def body_bytes(payload: dict) -> bytes:  # type: ignore[type-arg]
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _wants(sub: WebhookSubscription, ev: WebhookEvent) -> bool:
+    if ev.id <= sub.after_event_id:
+        return False
+    if sub.events and ev.type not in sub.events:
+        return False
+    if sub.job_id is not None and ev.job_id != sub.job_id:
+        return False
+    return sub.collection is None or ev.collection == sub.collection
+
+
+def fan_out(db: Database) -> int:
+    """Deliveries for the events not yet fanned out; returns how many deliveries were created."""
+    with db.read_session() as s:
+        if not s.scalar(select(exists().where(WebhookEvent.fanned_out.is_(False)))):
+            return 0
+    created = 0
+    with db.write_session() as s:
+        events = s.scalars(select(WebhookEvent).where(WebhookEvent.fanned_out.is_(False))
+                           .order_by(WebhookEvent.id).limit(_FAN_OUT_BATCH)).all()
+        subs = s.scalars(select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True))).all()
+        now = _now()
+        for ev in events:
+            for sub in subs:
+                if _wants(sub, ev):
+                    s.add(WebhookDelivery(event_id=ev.id, subscription_id=sub.id, subject=ev.subject,
+                                          status=DeliveryStatus.pending, attempts=0, next_attempt_at=now,
+                                          created_at=now))
+                    created += 1
+            ev.fanned_out = True
+    return created
+
+
+def backoff_s(attempts: int, settings: WebhookSettings, retry_after_s: float | None = None,
+              rand: Callable[[], float] = random.random) -> float:
+    """The wait after the `attempts`-th failed try: base * 2^(attempts-1), capped, with jitter (half to all of
+    it), and never shorter than the receiver's Retry-After."""
+    delay = min(settings.retry_max_s, settings.retry_base_s * (2 ** max(0, attempts - 1)))
+    delay *= 0.5 + 0.5 * rand()
+    if retry_after_s is not None:
+        delay = max(delay, retry_after_s)
+    return delay
+
+
+def _me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:200]
+
+
+def _claim(db: Database, settings: WebhookSettings, limit: int) -> list[int]:
+    """Lease the due deliveries that are first in line for their (subscription, subject)."""
+    d, e, e2 = WebhookDelivery, aliased(WebhookDelivery), aliased(WebhookDelivery)
+    ev, ev2 = aliased(WebhookEvent), aliased(WebhookEvent)
+    now = _now()
+    earlier = exists().where(e.subscription_id == d.subscription_id, e.subject == d.subject, e.id < d.id,
+                             e.status == DeliveryStatus.pending)
+    # job.done also waits for the events of its job's documents written before it
+    earlier_of_job = exists().where(e2.subscription_id == d.subscription_id, e2.id < d.id,
+                                    e2.status == DeliveryStatus.pending, e2.event_id == ev2.id,
+                                    ev2.job_id == ev.job_id)
+    query = (select(d.id).join(ev, ev.id == d.event_id)
+             .where(d.status == DeliveryStatus.pending, d.next_attempt_at <= now,
+                    or_(d.lease_until.is_(None), d.lease_until < now), ~earlier,
+                    or_(ev.type != "job.done", ~earlier_of_job))
+             .order_by(d.id).limit(limit))
+    with db.read_session() as s:
+        candidates = list(s.scalars(query))
+    if not candidates:
+        return []
+    lease = now + timedelta(seconds=settings.connect_timeout_s + settings.timeout_s + 30)
+    me = _me()
+    claimed: list[int] = []
+    with db.write_session() as s:
+        for did in candidates:
+            n = s.execute(update(d).where(d.id == did, d.status == DeliveryStatus.pending,
+                                          or_(d.lease_until.is_(None), d.lease_until < now))
+                          .values(sender=me, lease_until=lease)).rowcount
+            if n:
+                claimed.append(did)
+    return claimed
+
+
+def _send_one(db: Database, settings: WebhookSettings, sender: Sender, delivery_id: int) -> DeliveryReport:
+    report = DeliveryReport()
+    with db.read_session() as s:
+        row = s.execute(select(WebhookDelivery, WebhookEvent, WebhookSubscription)
+                        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+                        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+                        .where(WebhookDelivery.id == delivery_id)).one_or_none()
+    if row is None:
+        return report
+    delivery, event, sub = row
+    now = _now()
+    secrets = secrets_in_force(sub, settings, now)
+    if not sub.enabled:
+        result = SendResult(error=f"the subscription is disabled: {sub.disabled_reason or 'removed'}")
+    elif not secrets:
+        result = SendResult(error="no secret to sign with (PAGEMILL_WEBHOOK_SECRET is unset)", refused=True)
+    else:
+        body = body_bytes(event.payload)
+        result = sender.send(sub.url, signed_headers(event.msg_id, body, secrets, now), body)
+        report.sent += 1
+    first = _aware(delivery.first_attempt_at) or now
+    attempts = delivery.attempts + 1
+    values: dict[str, object] = {"attempts": attempts, "first_attempt_at": first, "last_attempt_at": now,
+                                 "last_status_code": result.status_code, "sender": None, "lease_until": None,
+                                 "last_error": (result.error or None) and result.error[:500]}
+    disable_reason: str | None = None
+    if result.delivered:
+        values.update(status=DeliveryStatus.delivered, delivered_at=_now(), last_error=None)
+        report.delivered += 1
+    elif not sub.enabled:
+        values.update(status=DeliveryStatus.disabled)
+        report.disabled += 1
+    elif result.status_code == 410:
+        disable_reason = f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC"
+        values.update(status=DeliveryStatus.disabled)
+        report.disabled += 1
+    elif result.refused:
+        values.update(status=DeliveryStatus.failed)
+        report.failed += 1
+    else:
+        deadline = first + timedelta(seconds=settings.retry_for_s)
+        wait = backoff_s(attempts, settings, result.retry_after_s)
+        if now >= deadline:
+            values.update(status=DeliveryStatus.failed)
+            values["last_error"] = (f"gave up after {attempts} tries over {settings.retry_for_s:g} s: "
+                                    f"{result.error or 'no answer'}")[:500]
+            report.failed += 1
+        else:
+            values["next_attempt_at"] = min(now + timedelta(seconds=wait), deadline)
+            report.retried += 1
+    if result.error and not result.delivered:
+        report.errors.append(result.error)
+    with db.write_session() as s:
+        if disable_reason is not None:
+            # the subscription's row first: two senders disabling it at once then queue on it, instead of each
+            # holding its own delivery and waiting for the other's (a deadlock on PostgreSQL)
+            s.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub.id)
+                      .values(enabled=False, disabled_reason=disable_reason))
+        s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values))
+        if disable_reason is not None:
+            s.execute(update(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id,
+                                                    WebhookDelivery.status == DeliveryStatus.pending)
+                      .values(status=DeliveryStatus.disabled, last_error=disable_reason))
+    if disable_reason:
+        log.warning("webhook subscription %d disabled: %s", sub.id, disable_reason)
+    return report
+
+
+def deliver_due(db: Database, settings: WebhookSettings | None = None, sender: Sender | None = None,
+                max_s: float = 5.0) -> DeliveryReport:
+    """Fan out new events and send what is due, for up to about `max_s` seconds."""
+    settings = settings or WebhookSettings()
+    own: Sender | None = None
+    report = DeliveryReport()
+    start = time.monotonic()
+    sync_settings_subscription(db, settings)
+    report.fanned_out += fan_out(db)
+    claimed = _claim(db, settings, _CLAIM_BATCH)
+    if not claimed:
+        return report
+    if sender is None:
+        sender = own = HttpSender(settings)
+    try:
+        with ThreadPoolExecutor(_PARALLEL, thread_name_prefix="pagemill-webhook") as pool:
+            while claimed:
+                for r in pool.map(lambda did: _send_one(db, settings, sender, did), claimed):
+                    report.add(r)
+                if time.monotonic() - start >= max_s:
+                    break
+                report.fanned_out += fan_out(db)
+                claimed = _claim(db, settings, _CLAIM_BATCH)
+    finally:
+        if own is not None:
+            own.close()
+    return report
+
+
+def has_work(db: Database) -> bool:
+    """Events not fanned out yet, or deliveries pending (one cheap read: `run` asks it at its end)."""
+    settings = WebhookSettings()
+    with db.read_session() as s:
+        return bool(settings.url or s.scalar(select(or_(
+            exists().where(WebhookEvent.fanned_out.is_(False), exists().where(WebhookSubscription.enabled.is_(True))),
+            exists().where(WebhookDelivery.status == DeliveryStatus.pending)))))
+
+
+def _next_due_in(db: Database) -> float | None:
+    with db.read_session() as s:
+        nxt = s.scalar(select(WebhookDelivery.next_attempt_at).where(WebhookDelivery.status == DeliveryStatus.pending)
+                       .order_by(WebhookDelivery.next_attempt_at).limit(1))
+        unsent = s.scalar(select(exists().where(WebhookEvent.fanned_out.is_(False))))
+    if unsent:
+        return 0.0
+    if nxt is None:
+        return None
+    return max(0.0, ((_aware(nxt) or _now()) - _now()).total_seconds())
+
+
+def drain(db: Database, timeout_s: float = 10.0, settings: WebhookSettings | None = None,
+          sender: Sender | None = None) -> DeliveryReport:
+    """Deliver until nothing is pending or `timeout_s` is over (the end of an embedded run); what is left waits
+    for the scheduler or the next run."""
+    settings = settings or WebhookSettings()
+    report = DeliveryReport()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        report.add(deliver_due(db, settings, sender, max_s=left))
+        wait = _next_due_in(db)
+        if wait is None or wait > deadline - time.monotonic():
+            break
+        time.sleep(min(wait, 1.0) + 0.01)
+    return report
+
+
+def redeliver(db: Database, delivery_id: int | None = None, failed: bool = False) -> int:
+    """Send again: one delivery (whatever its status), or every failed one. Their retry time starts anew; the
+    `webhook-id` stays the event's. Returns how many."""
+    d = WebhookDelivery
+    cond = d.id == delivery_id if delivery_id is not None else d.status == DeliveryStatus.failed
+    if delivery_id is None and not failed:
+        return 0
+    with db.write_session() as s:
+        enabled = select(WebhookSubscription.id).where(WebhookSubscription.enabled.is_(True))
+        n = s.execute(update(d).where(and_(cond, d.subscription_id.in_(enabled)))
+                      .values(status=DeliveryStatus.pending, next_attempt_at=_now(), first_attempt_at=None,
+                              sender=None, lease_until=None)).rowcount
+    return int(n or 0)
+
+
+class Deliverer(threading.Thread):
+    """Delivers webhooks every `poll_s` until `stop()`: started by `pagemill scheduler` and embedded runs."""
+
+    def __init__(self, db: Database, settings: WebhookSettings | None = None, sender: Sender | None = None) -> None:
+        super().__init__(name="pagemill-webhooks", daemon=True)
+        self.db, self.settings = db, settings or WebhookSettings()
+        self.sender = sender
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        sender = self.sender or HttpSender(self.settings)
+        try:
+            while not self._stop_event.is_set():
+                try:
+                    deliver_due(self.db, self.settings, sender, max_s=self.settings.poll_s * 5)
+                except Exception as exc:
+                    log.warning("webhook delivery failed: %s: %s", type(exc).__name__, exc)
+                self._stop_event.wait(self.settings.poll_s)
+        finally:
+            if self.sender is None:
+                sender.close()
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        self._stop_event.set()
+        if timeout_s is not None and self.is_alive():
+            self.join(timeout_s)
