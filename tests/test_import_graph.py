@@ -10,8 +10,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("models", "worker", "scheduler")
-# worker/objects/ is being restructured separately (issue 34); its internal cycles are tracked there.
-CYCLE_EXEMPT_PREFIXES = ("worker.objects",)
 
 
 def _module_name(path: Path) -> str:
@@ -164,11 +162,7 @@ def test_the_graph_sees_relative_absolute_and_function_level_imports():
 
 def test_no_import_cycle_among_product_modules():
     graph = _graph()
-    cycles = [
-        component
-        for component in _strongly_connected(graph)
-        if len(component) > 1 and not all(m.startswith(CYCLE_EXEMPT_PREFIXES) for m in component)
-    ]
+    cycles = [component for component in _strongly_connected(graph) if len(component) > 1]
     assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 
