@@ -57,65 +57,63 @@ def _is_rtl(text: str) -> bool:
     return False
 
 
-def _along(box: Box, way: int) -> tuple[float, float]:
-    return (box.x0, box.x1) if way in (RIGHT, LEFT) else (box.y0, box.y1)
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1: a character's box (a Box only once a word is whole)
 
 
 class _WordBuilder:
     def __init__(self, chars: PdfChars) -> None:
         self.chars = chars
         self.text = ""
-        self.box: Box | None = None
+        self.rect: list[float] | None = None  # the word's box so far, grown in place (no object per letter)
         self.size = 0.0
         self.base = 0.0
         self.bold = False
         self.sup = False
         self.way = RIGHT
-        self.last: Box | None = None  # the box of the last character added
+        self.last: Rect = (0.0, 0.0, 0.0, 0.0)  # the box of the last character added
         self.last_i = 0  # and its index
         self.words: list[_Built] = []
 
     def end(self, soft: bool = False) -> None:
-        if self.text.strip() and self.box is not None:
+        if self.text.strip() and self.rect is not None:
             # pdfium hands characters outside the BMP over as two UTF-16 halves: make them one character
             text = self.text.strip().encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-            w = Word(text, self.box, sup=self.sup, soft_hyphen=soft)
+            w = Word(text, Box(*self.rect), sup=self.sup, soft_hyphen=soft)
             self.words.append(_Built(w, self.size, self.base, self.bold, self.way, _is_rtl(text)))
-        self.text, self.box, self.sup = "", None, False
+        self.text, self.rect, self.sup = "", None, False
 
-    def add(self, i: int, ch: str, box: Box, size: float, base: float, sup: bool, way: int) -> None:
-        if self.box is not None and (sup != self.sup or way != self.way or self._apart(box, size, base)):
+    def add(self, i: int, ch: str, rect: Rect, size: float, base: float, sup: bool, way: int) -> None:
+        if self.rect is not None and (sup != self.sup or way != self.way or self._apart(rect, size, base)):
             self.end()
-        if self.box is None:
+        if self.rect is None:
             # a word's weight is its first letter's (asked once a word: the font lookup is the costly part)
             bold = way in (RIGHT, LEFT) and self.chars.bold(i)
-            self.box, self.size, self.base, self.bold, self.sup, self.way = box, size, base, bold, sup, way
-        elif ch == self.text[-1:] and self._same_place(box, size) and self._other_object(i):
+            self.rect, self.size, self.base, self.bold, self.sup, self.way = list(rect), size, base, bold, sup, way
+        elif ch == self.text[-1:] and self._same_place(rect, size) and self._other_object(i):
             return  # the same glyph drawn again over itself by another text object (fake bold, a shadow)
         else:
             # (the letters of a ligature, "ffi", share one box but one text object: they all stay)
-            self.box = self.box.union(box)
-        self.last, self.last_i = box, i
+            r = self.rect
+            r[0], r[1], r[2], r[3] = min(r[0], rect[0]), min(r[1], rect[1]), max(r[2], rect[2]), max(r[3], rect[3])
+        self.last, self.last_i = rect, i
         self.text += ch
 
     def _other_object(self, i: int) -> bool:
         return self.chars.text_object(i) != self.chars.text_object(self.last_i)
 
-    def _apart(self, box: Box, size: float, base: float) -> bool:
+    def _apart(self, rect: Rect, size: float, base: float) -> bool:
         """Another baseline, or a gap no space marks that is far wider than letter spacing. The gap is measured
         on either side, so text set right to left or mirrored stays whole too."""
-        assert self.last is not None
         if abs(base - self.base) > 0.5 * max(size, self.size):
             return True
-        a0, a1 = _along(box, self.way)
-        b0, b1 = _along(self.last, self.way)
+        k = 0 if self.way in (RIGHT, LEFT) else 1  # along x, or along y for text running down or up
+        a0, a1, b0, b1 = rect[k], rect[k + 2], self.last[k], self.last[k + 2]
         return max(a0 - b1, b0 - a1) > _COLUMN_GAP * max(size, self.size)
 
-    def _same_place(self, box: Box, size: float) -> bool:
-        assert self.last is not None
+    def _same_place(self, rect: Rect, size: float) -> bool:
         tol = 0.1 * size
         b = self.last
-        return abs(box.x0 - b.x0) < tol and abs(box.y0 - b.y0) < tol and abs(box.x1 - b.x1) < tol
+        return abs(rect[0] - b[0]) < tol and abs(rect[1] - b[1]) < tol and abs(rect[2] - b[2]) < tol
 
 
 def _words(chars: PdfChars, px: PixelMap) -> list[_Built]:
@@ -134,7 +132,7 @@ def _words(chars: PdfChars, px: PixelMap) -> list[_Built]:
             continue
         size, way, _mirrored = chars.size_and_direction(i, px)
         ox, oy = px.point(*chars.origin(i))
-        box = px.box(*chars.box(i))
+        box = px.rect(*chars.box(i))
         if way not in (RIGHT, LEFT):
             build.add(i, ch, box, size, ox, False, way)
             continue

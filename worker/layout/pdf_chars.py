@@ -60,9 +60,13 @@ class PixelMap:
         return (self._ax[0] * x + self._ay[0] * y, self._ax[1] * x + self._ay[1] * y)
 
     def box(self, left: float, bottom: float, right: float, top: float) -> Box:
+        return Box(*self.rect(left, bottom, right, top))
+
+    def rect(self, left: float, bottom: float, right: float, top: float) -> tuple[float, float, float, float]:
+        """`box` as a plain tuple (x0, y0, x1, y1): what the word builder keeps per character."""
         xa, ya = self.point(left, top)
         xb, yb = self.point(right, bottom)
-        return Box(min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
+        return (min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
 
     def user(self, x: float, y: float) -> tuple[float, float]:
         """The PDF user-space point at pixel (x, y): the inverse of `point`."""
