@@ -11,9 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
-
-from ..http_api import parse_retry_after
 from .settings import WebhookSettings
 from .target import TargetRefused, resolve_target
 
@@ -43,6 +40,14 @@ class Sender(Protocol):
 
 class HttpSender:
     def __init__(self, settings: WebhookSettings | None = None) -> None:
+        # httpx loads with the first sender, not with this module: a run without subscriptions asks the outbox
+        # whether there is work and must not pay for an HTTP client (tests/e2e/test_direct_run.py checks it)
+        import httpx
+
+        from ..http_api import parse_retry_after  # (the HTTP plumbing imports httpx too)
+
+        self._httpx = httpx
+        self._retry_after = parse_retry_after
         self.settings = settings or WebhookSettings()
         s = self.settings
         self.client = httpx.Client(
@@ -68,7 +73,7 @@ class HttpSender:
                     if size >= MAX_RESPONSE_BYTES or time.monotonic() > deadline:
                         break
                 excerpt = b"".join(chunks)[:MAX_RESPONSE_BYTES].decode("utf-8", "replace")
-                result = SendResult(status_code=r.status_code, retry_after_s=parse_retry_after(r.headers),
+                result = SendResult(status_code=r.status_code, retry_after_s=self._retry_after(r.headers),
                                     excerpt=excerpt)
                 if 300 <= r.status_code < 400:
                     result.error = f"HTTP {r.status_code}: a redirect (to {r.headers.get('location', '?')[:200]}) " \
@@ -76,9 +81,9 @@ class HttpSender:
                 elif not result.delivered:
                     result.error = f"HTTP {r.status_code}: {excerpt[:200].strip()}".rstrip(": ")
                 return result
-        except httpx.TimeoutException as exc:
+        except self._httpx.TimeoutException as exc:
             return SendResult(error=f"timed out ({type(exc).__name__})")
-        except httpx.HTTPError as exc:
+        except self._httpx.HTTPError as exc:
             return SendResult(error=f"could not connect: {type(exc).__name__}: {str(exc)[:200]}")
 
     def close(self) -> None:
