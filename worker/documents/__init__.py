@@ -7,6 +7,7 @@ embedded pictures and form fields.
 - `pdf_forms.py`: Filled form fields and free-text annotations of a PDF page: their text and where it sits.
 - `pdf_images.py`: The pictures embedded in a PDF page, as a provider returns them: bytes and a box in page pixels.
 - `render.py`: Turn pages of a stored document into images for an OCR engine, one page at a time (memory stays ...
-- `textlayer.py`: A PDF page's own text layer: a quality check, then markdown and embedded images taken from it.
+- `textlayer.py`: A PDF page's own text layer: its quality checked, then markdown and embedded images taken from it.
+- `textlayer_score.py`: The text-layer quality check on text alone: real text in any script, or garbage?
 - `wordlike.py`: Is a token a plausible word? A small built-in English word list and letter-bigram statistics drawn ...
 """

@@ -19,7 +19,8 @@ from tests.fixtures.textlayer_pdfs import (
     make_hyphenated_pdf,
     make_picture_pdf,
 )
-from worker.documents.textlayer import check_page, read_page, score_text_layer
+from worker.documents.textlayer import check_page, read_page
+from worker.documents.textlayer_score import score_text_layer
 from worker.providers import get_provider
 from worker.providers.base import OcrPage, OcrResult, OcrUsage, SourceDocument
 from worker.providers.tesseract import TesseractProvider

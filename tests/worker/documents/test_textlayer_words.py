@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import CORPUS, CORPUS_MISSING
 from tests.fixtures import hard_pdfs
 from tests.realworld import page_words, read_corpus, words
-from worker.documents.textlayer import TextLayerPage, read_page, score_text_layer
+from worker.documents.textlayer import TextLayerPage, read_page
+from worker.documents.textlayer_score import score_text_layer
 from worker.providers import get_provider
 from worker.settings import WorkerSettings
 
