@@ -1,6 +1,7 @@
 """Stored documents as retrieval chunks that follow their structure (headings, tables, lists, pages).
 
 - `markdown.py`: pages of markdown into blocks and chunks (pure: no database); size in characters or tokens.
+- `split.py`: one block too long for a chunk, split (tables by rows with their header, lists, sentences, words).
 - `document.py`: a stored document's chunks with its metadata (id, filename, collection, pages), JSON lines out.
 
     from scheduler.chunks import ChunkOptions, document_chunks
