@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 
+from .archive import archive_changed
 from .db import Database
 from .errors import ConfigError
 from .outbox import page_corrected
@@ -78,6 +79,7 @@ def save_correction(db: Database, document_id: int, page_index: int, markdown: s
         page.markdown = markdown
         s.flush()
         page_corrected(s, document_id, page_index, author)  # the webhook event, in this transaction
+        archive_changed(s, document_id)  # its archived searchable PDF is written again
         return version.id
 
 
@@ -105,6 +107,7 @@ def choose_version(db: Database, version_id: int, author: str | None) -> None:
         s.execute(delete(PageCorrection).where(PageCorrection.document_id == version.document_id,
                                                PageCorrection.page_index == version.page_index))
         page_corrected(s, version.document_id, version.page_index, author, how="version_chosen")
+        archive_changed(s, version.document_id)
 
 
 def keep_held_text(db: Database, document_id: int, page_index: int, author: str | None) -> None:

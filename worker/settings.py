@@ -63,6 +63,9 @@ class WorkerSettings(BaseSettings):
     objects_url: str | None = None
     objects_cache_mb: int = 2048  # this host's cache of originals downloaded from a bucket
     objects_retries: int = 5  # attempts per bucket request on transient faults (botocore's standard mode)
+    # where finished documents' searchable PDFs go (scheduler/export/archive.py): a folder or s3://bucket/prefix,
+    # through the same stores as objects_url; kept on each document it was given for (documents.archive_url)
+    archive_dir: str | None = None
 
     provider: str = "tesseract"  # a key of worker.providers.PROVIDERS (worker.providers.check_provider)
     # a Tesseract language string (deu, eng+fra) or auto (each page's script picks it); PAGEMILL_TESSDATA is
@@ -244,6 +247,17 @@ class WorkerSettings(BaseSettings):
         if self.broker_url:
             return self.broker_url
         return f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def archive_url(self) -> str | None:
+        """PAGEMILL_ARCHIVE_DIR as stored on documents: a URL as given (s3://...), a folder as an absolute path
+        (the process that writes the copy may run elsewhere in the tree)."""
+        value = (self.archive_dir or "").strip()
+        if not value:
+            return None
+        if "://" in value and not value.lower().startswith("file://"):
+            return value
+        return str(Path(value.removeprefix("file://")).expanduser().absolute())
 
     @property
     def embedded_broker(self) -> bool:

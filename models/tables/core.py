@@ -86,6 +86,18 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the archive (--archive, scheduler/export/archive.py): where this document's searchable PDF goes, the name
+    # chosen there, and whether the copy there is current: archive_rev counts changes (a finish, a correction),
+    # archived_rev is the count the last written copy was made from (NULL: never written)
+    archive_url: Mapped[str | None] = mapped_column(Text)
+    archive_name: Mapped[str | None] = mapped_column(Text)
+    archive_rev: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    archived_rev: Mapped[int | None] = mapped_column(Integer)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archived_partial: Mapped[bool | None] = mapped_column(Boolean)  # the copy was written from a partial document
+    archive_error: Mapped[str | None] = mapped_column(Text)  # why the last write failed (NULL once one succeeds)
+    # no archiver takes the document before this: a running write's lease, or the wait after a failed one
+    archive_next_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DocumentName(Base):
@@ -326,3 +338,4 @@ Index("ix_page_ranges_doc_status", PageRange.document_id, PageRange.status)
 # `pagemill status`'s pages/s counts the pages stored in the last minutes: a range of this index, not a scan of
 # every page (100,000 documents: ~80 ms on PostgreSQL without it)
 Index("ix_pages_created_at", Page.created_at)
+Index("ix_documents_archive_due", Document.archive_url, Document.status)

@@ -109,6 +109,11 @@ _DECLARED: dict[str, tuple[Any, Any, Any, str | None]] = {
         "--image-schema",
         help="A JSON Schema for each extracted image's annotation (mistral's bbox_annotation_format; stored in"
              " images.annotation) [env PAGEMILL_IMAGE_SCHEMA]."), None, "image_schema"),
+    "archive": (str | None, _opt(
+        "--archive",
+        help="Write each finished document's searchable PDF into this folder (or s3://bucket/prefix) under the"
+             " original's name (images get .pdf), never over another file, and again when a page is corrected"
+             " or re-OCR'd [env PAGEMILL_ARCHIVE_DIR]."), None, "archive_dir"),
 }
 _JOB = tuple(name for name, (*_, field) in _DECLARED.items() if field is None)
 
@@ -135,6 +140,7 @@ class IntakeFlags:
     schema: Path | None = None
     extract_prompt: str | None = None
     image_schema: Path | None = None
+    archive: str | None = None
 
     def overrides(self) -> dict[str, object]:
         """The WorkerSettings fields given on the command line (`--batch` off means "as the settings say")."""

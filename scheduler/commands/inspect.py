@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from models.db import Database
+    from models.tables import Document
 
     from ..reports.status import DocumentRow
     from ..reports.totals import Totals
@@ -72,6 +73,14 @@ def _print_totals(t: Totals) -> None:
     console.print(f"[bold]{where}[/bold]")
     console.print(f"  documents  {t.documents_total}" + (f": {docs}" if docs else ""))
     console.print(f"  pages      {sum(t.pages.values())} planned" + (f": {pages}" if pages else ""))
+    a = t.archive
+    if a.archived or a.waiting or a.failed:  # documents given --archive
+        parts = [f"{a.archived}" + (f" ({a.partial} partial: the pages they have)" if a.partial else "")]
+        if a.waiting:
+            parts.append(f"{a.waiting} to write")
+        if a.failed:
+            parts.append(f"[red]{a.failed} failed[/red] (`pagemill status DOC` says why)")
+        console.print("  archived   " + ", ".join(parts))
     eta = t.eta_s
     if t.pages_pending:
         when = _duration(eta) if eta is not None else "unknown (no page stored in the last 5 minutes)"
@@ -79,6 +88,20 @@ def _print_totals(t: Totals) -> None:
                       f" {t.pages_pending} pages to go, ETA {when}")
     else:
         console.print(f"  rate       {t.pages_per_s:.2f} pages/s over the last 5 minutes; nothing pending")
+
+
+def _print_archive(d: Document) -> None:
+    where = f"{d.archive_url}/{d.archive_name}" if d.archive_name else d.archive_url
+    current = d.archived_rev is not None and d.archived_rev >= d.archive_rev
+    if current:
+        state = "written" + (" from a partial document: the pages it has" if d.archived_partial else "")
+    elif d.status not in ("done", "partial"):
+        state = "written once the document is done" if d.status != "failed" else "nothing (the document failed)"
+    else:
+        state = "to be written again" if d.archived_rev is not None else "to be written"
+    console.print(f"  archive  {safe(where or '', 300)}: {state}")
+    if d.archive_error and not current:
+        console.print(f"  archive error  [red]{safe(d.archive_error, 500)}[/red]")
 
 
 def status(
@@ -133,6 +156,8 @@ def status(
             console.print("  sources  " + ", ".join(f"{k}: {v} pages" for k, v in sorted(row.sources.items())))
         if d.error:
             console.print(f"  error    [red]{d.error_code}[/red]: {safe(d.error, 500)}")
+        if d.archive_url:
+            _print_archive(d)
         if ranges:
             table = Table(title="page ranges", title_justify="left")
             for col in ("range", "pages", "status", "attempts", "error"):

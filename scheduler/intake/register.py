@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from models.archive import want_archive
 from models.db import Database
 from models.outbox import document_finished
 from models.tables import (
@@ -161,6 +162,9 @@ def register_prepared(
         if i not in results:
             results[i] = _register_known(session, f, doc_options, key, settings, opts, job_id)
     out = [results[i] for i in range(len(files))]
+    if settings.archive_url:  # where their searchable PDFs go once finished (scheduler/export/archive.py)
+        want_archive(session, [r.document_id for r in out if r.document_id is not None and r.outcome != "failed"],
+                     settings.archive_url)
     for f, r in zip(files, out):
         r.path = f.path
         log.info("intake %s: %s %s", r.filename, r.outcome, r.note or "")

@@ -49,7 +49,7 @@ from models.tables import PageRange, RangeStatus
 from worker.settings import WorkerSettings
 
 from ..settings import SchedulerSettings
-from ..sweep.periodic import sweep_database
+from ..sweep.periodic import archive_finished, sweep_database
 
 __all__ = ["DirectProcessing", "direct_applies"]
 
@@ -193,6 +193,7 @@ class DirectProcessing:
         if now >= self._next_sweep:
             self._next_sweep = now + self.SWEEP_INTERVAL_S
             sweep_database(self.db, self.settings, self.document_ids)
+            archive_finished(self.db, self.settings, self.document_ids, budget_s=2.0)  # --archive, as they finish
             if not self._procs:
                 self._start_all()
 

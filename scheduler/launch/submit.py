@@ -20,6 +20,7 @@ from worker.objects.registry import object_store
 from worker.providers import check_languages, check_provider
 from worker.settings import WorkerSettings
 
+from ..export.archive import archive_pending, check_archive
 from ..intake.batch import IntakeProgress, intake_files
 from ..intake.ignore import IgnoreRules
 from ..intake.types import IntakeOptions
@@ -129,6 +130,8 @@ def submit(
         # the engines run on this host: a language it lacks fails now, not on every document (separate
         # `pagemill worker` hosts have their own data and record a missing language on the document)
         check_languages(settings)
+    if settings.archive_url:
+        check_archive(settings)  # a scheme no store serves stops here, before anything is registered
     sched = SchedulerSettings()
     files = expand_paths(paths)
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
@@ -198,6 +201,9 @@ def submit(
                          pause=here.pause)
             if here is not None:
                 here.finished = True
+    if wait:
+        # the job's searchable PDFs, once its workers (and their sweep, which may be writing one) have stopped
+        archive_pending(db, settings, job.document_ids)
     return job
 
 

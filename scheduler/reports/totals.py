@@ -1,7 +1,7 @@
 """The totals `pagemill status` starts with: documents and pages by state, the recent rate and an ETA.
 
-Three aggregate statements (documents by status, pages of the page ranges by status, pages stored in the last
-five minutes through the index on pages.created_at), so the answer stays well under a second at 100,000
+Four aggregate statements (documents by status, pages of the page ranges by status, pages stored in the last
+five minutes through the index on pages.created_at, archived copies by state), so the answer stays well under a second at 100,000
 documents on SQLite and PostgreSQL (bench/bench_intake.py --status-docs measures it). Pages by state are those
 of the ranges that are queued, running, done or failed.
 """
@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from models.archive import ArchiveCounts, archive_counts
 from models.db import Database
 from models.errors import ConfigError
 from models.tables import Document, JobDocument, Page, PageRange, RangeStatus
@@ -31,6 +32,7 @@ class Totals:
     job_id: int | None = None
     job_kind: str | None = None
     job_created: datetime | None = None
+    archive: ArchiveCounts = field(default_factory=ArchiveCounts)  # documents given --archive, by their copy
 
     @property
     def documents_total(self) -> int:
@@ -81,4 +83,5 @@ def totals(db: Database, job_id: int | None = None, now: datetime | None = None)
         out.documents = {status: int(n) for status, n in s.execute(doc_q.group_by(Document.status))}
         out.pages = {status: int(n or 0) for status, n in s.execute(range_q.group_by(PageRange.status))}
         out.pages_recent = int(s.scalar(recent_q) or 0)
+        out.archive = archive_counts(s, docs if job_id is not None else None)
     return out

@@ -39,7 +39,7 @@ from worker.settings import WorkerSettings
 if TYPE_CHECKING:
     from .batch_poller import BatchTick
 
-__all__ = ["SweepReport", "sweep_once", "sweep_database", "Sweeper", "queue_depth", "purge_consumed_messages"]
+__all__ = ["SweepReport", "archive_finished", "sweep_once", "sweep_database", "Sweeper", "queue_depth", "purge_consumed_messages"]
 
 log = logging.getLogger("pagemill.sweep")
 
@@ -55,6 +55,7 @@ class SweepReport:
     batch: BatchTick | None = None  # batch mode's round, when there was batch work
     released: int = 0  # held ranges that fit the budget again
     fields: int = 0  # fields extractions queued that no worker had taken
+    archived: int = 0  # searchable PDFs written to their archive (--archive)
 
 
 def _app(settings: WorkerSettings):  # type: ignore[no-untyped-def]
@@ -199,6 +200,7 @@ def sweep_once(db: Database, settings: WorkerSettings, requeue_after_s: float = 
     report.released = _release_held(db, settings)
     report.batch = batch_round(db, settings)
     report.fields = _queue_fields(db, settings)
+    report.archived = archive_finished(db, settings)
     if report.requeued or report.failed:
         log.info("sweep: %d ranges sent again, %d failed after their last attempt", report.requeued, failed)
     return report
@@ -235,6 +237,19 @@ def _queue_fields(db: Database, settings: WorkerSettings) -> int:
     from worker.extraction.tasks import queue_untaken_fields
 
     return queue_untaken_fields(db)
+
+
+def archive_finished(db: Database, settings: WorkerSettings, document_ids: list[int] | None = None,
+             budget_s: float | None = 30.0) -> int:
+    """Finished documents' searchable PDFs into their archive (scheduler/export/archive.py), a bounded while per
+    sweep so the other sweeps are not held up; what is left waits for the next one."""
+    from models.archive import archive_due
+
+    from ..export.archive import archive_pending  # pikepdf and reportlab load only where there is an archive
+
+    if not archive_due(db, document_ids, limit=1):
+        return 0
+    return len(archive_pending(db, settings, document_ids, budget_s=budget_s).written)
 
 
 class Sweeper(threading.Thread):

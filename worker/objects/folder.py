@@ -8,6 +8,7 @@ else; hosts that share nothing but Redis and PostgreSQL need a bucket (PAGEMILL_
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import os
 import sys
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from models.errors import ObjectMissing, StorageError
 
-from .store import ObjectStore, StoredObject, object_name
+from .store import ObjectStore, StoredObject, named_object, object_name
 
 if TYPE_CHECKING:
     from ..settings import WorkerSettings
@@ -156,6 +157,43 @@ class FolderStore(ObjectStore):
             Path(tmp_name).unlink(missing_ok=True)
             raise StorageError(f"could not write an object: {exc.strerror or exc}") from None
         return StoredObject(sha, rel, len(data))
+
+    def put_named(self, source: Path, name: str, replace: bool) -> bool:
+        """A temp file beside the final name (same folder, so the rename is atomic), flushed to disk, then renamed
+        over it (`replace`) or hard-linked to it, which fails if the name exists: no check-then-write race with
+        another writer or a user's own file. The folder is created if missing (like an --out folder)."""
+        final = self.root / named_object(name)
+        tmp: Path | None = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=f".{name}.", suffix=".part")
+            tmp = Path(tmp_name)
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                while chunk := src.read(_CHUNK):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the copy from the archive's other readers
+            if replace:
+                os.replace(tmp, final)
+            else:
+                try:
+                    os.link(tmp, final)
+                except FileExistsError:
+                    return False
+                except OSError as exc:
+                    if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                        raise
+                    # a filesystem without hard links (some network shares): checked, then renamed
+                    if final.exists():
+                        return False
+                    os.replace(tmp, final)
+            return True
+        except OSError as exc:
+            raise StorageError(f"could not write {name!r} into {self.root}: {exc.strerror or exc}") from None
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
 
 
 def _syncfs(folder: Path) -> bool:

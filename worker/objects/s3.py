@@ -56,7 +56,7 @@ from models.errors import (
 )
 
 from .cache import ObjectCache
-from .store import ObjectStore, StoredObject, object_name, sha_of_name
+from .store import ObjectStore, StoredObject, named_object, object_name, sha_of_name
 
 if TYPE_CHECKING:
     from ..settings import WorkerSettings
@@ -225,6 +225,24 @@ class S3Store(ObjectStore):
         with self._errors("upload", rel):
             self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data, ChecksumSHA256=checksum)
         return StoredObject(sha, rel, len(data))
+
+    def put_named(self, source: Path, name: str, replace: bool) -> bool:
+        """One PUT (visible whole or not at all); without `replace` a conditional one (If-None-Match: *), so S3
+        itself refuses to overwrite an object of that name, whoever wrote it and whenever."""
+        key = self.key(named_object(name))
+        extra: dict[str, str] = {} if replace else {"IfNoneMatch": "*"}
+        try:
+            with source.open("rb") as body, self._errors("upload", name):
+                try:
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+                except ClientError as exc:
+                    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                    if exc.response.get("Error", {}).get("Code") == "PreconditionFailed" or status == 412:
+                        return False  # the name is taken
+                    raise
+        except OSError as exc:
+            raise StorageError(f"could not read {source.name!r} to upload it: {exc.strerror or exc}") from None
+        return True
 
     def _verify(self, relpath: str, sha: str) -> None:
         want = sha_of_name(relpath)

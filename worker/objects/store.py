@@ -23,7 +23,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["IMAGE_EXTENSIONS", "ObjectStore", "StoredObject", "object_name", "sha_of_name"]
+from models.errors import StorageError
+
+__all__ = ["IMAGE_EXTENSIONS", "ObjectStore", "StoredObject", "named_object", "object_name", "sha_of_name"]
 
 IMAGE_EXTENSIONS = {
     "image/png": "png",
@@ -44,6 +46,15 @@ class StoredObject:
 
 def object_name(kind: str, sha: str, ext: str | None) -> str:
     return f"{kind}/{sha[:2]}/{sha}.{ext}" if ext else f"{kind}/{sha[:2]}/{sha}"
+
+
+def named_object(name: str) -> str:
+    """`name` when it is a plain file name a store may hold at its top level, else StorageError (no folder
+    separators, no `..`, no hidden or temporary names: a file name from a user's folder cannot escape)."""
+    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name or name.startswith(".")
+            or len(name.encode()) > 255):
+        raise StorageError(f"refusing {name!r} as a file name in the store")
+    return name
 
 
 def sha_of_name(relpath: str) -> str | None:
@@ -79,6 +90,13 @@ class ObjectStore(ABC):
     @abstractmethod
     def local_name(self, relpath: str) -> Path:
         """Where `local_path` puts the object on this host, without any I/O."""
+
+    def put_named(self, source: Path, name: str, replace: bool) -> bool:
+        """Store a file under a name the caller chose, at the store's top level (the archive's searchable PDFs,
+        scheduler/export/archive.py; not content-addressed), atomically: a reader sees the previous object or
+        the new one, never half of one. With `replace` False an object already under that name is left as it
+        is and False is returned (someone else's file). Raises StorageError."""
+        raise StorageError(f"{self.url} cannot hold files under names of their own")
 
     def copy_out(self, relpath: str, dest: Path) -> None:
         shutil.copyfile(self.local_path(relpath), dest)

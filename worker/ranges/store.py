@@ -148,6 +148,9 @@ def finish_document(target: Session | Connection, document_id: int) -> str:
         values["error_code"] = None
     if new in DocStatus.TERMINAL and current not in DocStatus.TERMINAL:
         values["finished_at"] = _now()
+    if new in (DocStatus.done, DocStatus.partial):
+        # its archive copy (--archive, scheduler/export/archive.py) is now out of date: written again
+        values["archive_rev"] = _D.c.archive_rev + 1
     conn.execute(update(_D).where(_D.c.id == document_id).values(**values))
     if new != current:
         document_finished(conn, document_id, new)  # its webhook event (and job.done), in this transaction
