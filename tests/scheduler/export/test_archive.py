@@ -130,3 +130,34 @@ def test_names_keep_the_originals_and_count_up_on_a_clash() -> None:
     assert archive_name("a\x07b.tif", "image/tiff", 5) == "a_b.pdf"
     first = list(zip(range(3), name_candidates("report.pdf")))
     assert [n for _, n in first] == ["report.pdf", "report (2).pdf", "report (3).pdf"]
+
+
+def test_a_partial_document_is_archived_with_the_pages_it_has_and_status_says_so(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from models.tables import PageRange
+    from scheduler.cli import app
+    from worker.ranges.store import finish_document
+
+    inbox, archive = tmp_path / "in", tmp_path / "archive"
+    inbox.mkdir()
+    make_scanned_pdf(inbox / "two.pdf", [SAMPLE_TEXTS[0], SAMPLE_TEXTS[1]], dpi=200)
+    settings = WorkerSettings(archive_dir=str(archive))
+    doc_id = run([inbox / "two.pdf"], settings=settings, pages_per_task=1).document_ids[0]
+    db = _db()
+    # the second page's range fails after all (as when the provider gave up on it): the document is partial
+    with db.write_session() as s:
+        s.execute(update(PageRange).where(PageRange.document_id == doc_id, PageRange.first_page == 1)
+                  .values(status="failed", error="the provider refused this page", error_code="provider"))
+        s.execute(Page.__table__.delete().where(Page.document_id == doc_id, Page.page_index == 1))
+        assert finish_document(s, doc_id) == "partial"
+    assert [d for d, _ in archive_pending(db, settings).written] == [doc_id]
+    pdf = pdfium.PdfDocument(archive / "two.pdf")
+    try:
+        first, second = (page.get_textpage().get_text_range() for page in pdf)
+    finally:
+        pdf.close()
+    assert "Northwind Traders" in first and second.strip() == ""  # the page it has, and the page as it was
+    assert _doc(db, doc_id).archived_partial is True
+    status = CliRunner().invoke(app, ["status"])
+    assert "archived   1 (1 partial" in status.output, status.output
