@@ -132,6 +132,10 @@ def watch_folders(
         from worker.providers import check_languages
 
         check_languages(settings)  # the workers run here: a language missing here stops the watch at once
+    if settings.archive_url:
+        from ..export.archive import check_archive
+
+        check_archive(settings)  # --archive naming a store pagemill lacks stops the watch before any file
     sched = SchedulerSettings()
     db = Database.from_settings(DatabaseSettings(data_dir=settings.data_dir))
     db.migrate()
