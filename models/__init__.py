@@ -1,5 +1,6 @@
 """The results database: tables, engine/session setup, migrations and the error codes stored in it; `outbox.py`
-writes webhook events in the transaction of the change they report.
+writes webhook events in the transaction of the change they report; `archive.py` is the state of each
+document's archived searchable PDF (--archive).
 
 The names below load on first use (PEP 562): `from models.errors import ...` must not pull in SQLAlchemy,
 so that commands which never touch the database (`pagemill --help`) start fast."""

@@ -1,5 +1,6 @@
 """A finished document out of pagemill: markdown with its images, Mistral-shaped JSON, a zip, a searchable PDF.
 
+- `archive.py`: The archive (--archive): each finished document's searchable PDF in a folder or bucket, kept current.
 - `document.py`: Exports of a finished document: markdown with its images, the Mistral OCR response as JSON, or a ...
 - `page_markdown.py`: A stored page as a person reads it: each table at its placeholder, headers and footers on request.
 - `pdf.py`: The original pages with an invisible text layer where OCR read them (pikepdf grafts, reportlab draws).
