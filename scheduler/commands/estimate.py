@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from ..console import cli_errors, console, safe
+
+if TYPE_CHECKING:
+    from ..reports.estimate import Estimate
 
 __all__ = ["register"]
 
@@ -44,6 +47,9 @@ def estimate(
                       str(sum(f.already_done for f in result.files)), str(sum(f.text_layer for f in result.files)),
                       str(result.billed), "", style="bold")
         console.print(table)
+        if result.provider == "vlm":
+            _vlm_lines(result)
+            return
         if result.free:
             console.print(f"{result.billed} page(s) would be OCR'd by the local engine: free. "
                           "With PAGEMILL_PROVIDER=mistral they would cost:")
@@ -55,6 +61,24 @@ def estimate(
             console.print(f"  {name:<12} {result.billed} pages x ${price:g}/1000 = ${result.billed * price / 1000:.4f}"
                           f"{mark}")
         console.print("nothing was sent")
+
+
+def _vlm_lines(result: Estimate) -> None:
+    """Tokens, not pages, are what a vision model bills: the input is known from the page sizes and the prompt,
+    the output only as a range."""
+    t = result.tokens
+    console.print(f"{t.pages} page(s) would go to {safe(result.vlm_model, 80)} (PAGEMILL_PROVIDER=vlm): "
+                  f"about {t.input_tokens:,} input tokens (page images at the profile's size and the prompt) "
+                  f"and {t.output_low:,}-{t.output_high:,} output tokens")
+    if result.batch:
+        console.print("  --batch does not apply: the Batch API is Mistral's; these pages would be sent synchronously")
+    if result.vlm_priced is None:
+        console.print("  not priced: set PAGEMILL_VLM_PRICE_PER_MILLION_INPUT_TOKENS and "
+                      "PAGEMILL_VLM_PRICE_PER_MILLION_OUTPUT_TOKENS for a cost (0 on your own GPU)")
+    else:
+        low, high = result.vlm_priced
+        console.print(f"  cost ${low:.4f} - ${high:.4f} at the PAGEMILL_VLM_PRICE_PER_MILLION_... prices")
+    console.print("nothing was sent")
 
 
 def register(app: typer.Typer) -> None:

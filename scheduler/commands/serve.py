@@ -1,4 +1,4 @@
-"""`pagemill serve`: the Mistral-compatible OCR server over the local engine."""
+"""`pagemill serve`: the Mistral-compatible OCR server over the local engine or the configured provider."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def serve(
                      show_default=False),
     ] = None,
 ) -> None:
-    """Serve POST /v1/ocr and /v1/files (the Mistral OCR contract) over local Tesseract, fully offline.
+    """Serve POST /v1/ocr and /v1/files (the Mistral OCR contract) over local Tesseract, fully offline, or over
+    the provider PAGEMILL_PROVIDER names (PAGEMILL_PROVIDER=vlm: a self-hosted vision model).
 
     Point the mistralai SDK (server_url), LibreChat, Open WebUI or pagemill's own Mistral provider
     (PAGEMILL_OCR_BASE_URL) at http://HOST:PORT. An option given on the command line wins over its
@@ -54,6 +55,7 @@ def serve(
     import uvicorn
 
     from worker.server import ServerSettings, create_app
+    from worker.settings import LOCAL_PROVIDERS, WorkerSettings
 
     with cli_errors():
         given = {"host": host, "port": port, "workers": workers, "api_key": api_key, "max_queue": max_queue,
@@ -61,10 +63,12 @@ def serve(
         settings = ServerSettings(**{k: v for k, v in given.items() if v is not None})  # the rest: environment
         if settings.host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
             err_console.print("[yellow]warning[/yellow]: listening beyond this machine without --api-key")
-        err_console.print(
-            f"pagemill serve: http://{settings.host}:{settings.port}/v1/ocr with {settings.pool_size} OCR "
-            "process(es)")
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        worker = WorkerSettings()
+        server = create_app(settings, worker)
+        reader = (f"{settings.pool_size} OCR process(es)" if worker.provider in LOCAL_PROVIDERS
+                  else f"the {worker.provider} provider ({server.state.pool.model})")
+        err_console.print(f"pagemill serve: http://{settings.host}:{settings.port}/v1/ocr with {reader}")
+        uvicorn.run(server, host=settings.host, port=settings.port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:

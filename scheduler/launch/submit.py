@@ -123,7 +123,8 @@ def submit(
     check_provider(settings.provider)
     batch = settings.batch if batch is None else batch
     if batch and settings.provider != "mistral":
-        raise ConfigError("--batch needs the Mistral provider (PAGEMILL_PROVIDER=mistral): the Batch API is Mistral's")
+        raise ConfigError(f"--batch does not apply with PAGEMILL_PROVIDER={settings.provider}: the Batch API is "
+                          "Mistral's (PAGEMILL_PROVIDER=mistral); run without --batch to send the pages synchronously")
     if start_workers is None:
         start_workers = wait and settings.embedded_broker
     if start_workers or settings.embedded_broker:

@@ -4,7 +4,9 @@ Each file is hashed and inspected as intake would do it, but nothing is stored a
 left out exactly where a run would leave them out: pages already stored (or queued in a live range) for
 identical content under identical options, and, with the text layer in `auto` mode, PDF pages whose text layer
 passes the quality check (worker/documents/textlayer.py). The rest is priced at the synchronous, batch and annotated
-rates of the settings (the local engine is free).
+rates of the settings (the local engine is free). With PAGEMILL_PROVIDER=vlm the pages are counted in tokens
+instead (worker/providers/vlm/cost.py): input from each page's rendered size and the prompt, output as a low/high
+range per page, priced only when the PAGEMILL_VLM_PRICE_PER_MILLION_... prices are set.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from models.errors import InputError
 from models.tables import Document, Page, PageRange, RangeStatus
 from worker.documents.inspect import inspect_document, open_pdf
 from worker.documents.textlayer import check_page
+from worker.providers.vlm.cost import TokenRange, page_sizes_pt, token_range
+from worker.providers.vlm.settings import VlmSettings
 from worker.settings import WorkerSettings
 from worker.tasks.resources import limits_from
 
@@ -40,6 +44,7 @@ class FileEstimate:
     already_done: int = 0  # stored (or queued) for identical content with identical options
     text_layer: int = 0  # read from a good text layer instead
     billed: int = 0
+    tokens: TokenRange | None = None  # vlm: the billed pages in tokens
     problem: str | None = None  # the file could not be read: intake would record this error, bill nothing
 
 
@@ -51,6 +56,16 @@ class Estimate:
     price_per_1000: float = 0.0
     batch_price_per_1000: float = 0.0
     annotated_price_per_1000: float = 0.0
+    vlm_model: str | None = None
+    vlm_priced: tuple[float, float] | None = None  # (low, high) USD; None: no token price set
+
+    @property
+    def tokens(self) -> TokenRange:
+        total = TokenRange()
+        for f in self.files:
+            if f.tokens is not None:
+                total.add(f.tokens)
+        return total
 
     @property
     def billed(self) -> int:
@@ -127,6 +142,8 @@ def _one(db: Database, path: Path, settings: WorkerSettings, key: str, mode: str
         out.text_layer = len(good)
         todo = [p for p in todo if p not in good]
     out.billed = len(todo)
+    if settings.provider == "vlm":
+        out.tokens = token_range(page_sizes_pt(path, info.kind, todo, password))
     return out
 
 
@@ -149,4 +166,8 @@ def estimate(
     )
     for path in expand_paths(paths):
         result.files.append(_one(db, path, settings, key, mode, pages, password, force))
+    if settings.provider == "vlm":
+        vlm = VlmSettings()
+        result.vlm_model = vlm.model
+        result.vlm_priced = result.tokens.priced(vlm)
     return result

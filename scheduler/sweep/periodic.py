@@ -210,12 +210,13 @@ def _release_held(db: Database, settings: WorkerSettings) -> int:
     """Held ranges go on once the budget has room (a raised limit, a new month)."""
     from worker.budget.hold import release_held
     from worker.budget.limit import build_budget
+    from worker.budget.prices import reserve_prices
 
     budget = build_budget(settings, db)
     try:
-        return release_held(db, budget, settings.price_per_1000_pages / 1000, settings.batch_price / 1000,
-                            lambda ids: _send(db, settings, ids),
-                            (settings.annotated_price_per_1000_pages / 1000, settings.annotated_batch_price / 1000))
+        per_page, annotated = reserve_prices(settings)
+        return release_held(db, budget, per_page, settings.batch_price / 1000, lambda ids: _send(db, settings, ids),
+                            (annotated, settings.annotated_batch_price / 1000))
     finally:
         budget.close()
 

@@ -1,4 +1,5 @@
-"""The FastAPI app of `pagemill serve`: the Mistral `/v1/ocr` and `/v1/files` contract over the local engine.
+"""The FastAPI app of `pagemill serve`: the Mistral `/v1/ocr` and `/v1/files` contract over the local engine, or
+over the provider PAGEMILL_PROVIDER configures (vlm, mistral: provider_backend.py).
 
     app = create_app(ServerSettings(workers=2, api_key="secret"))
     uvicorn.run(app, host="127.0.0.1", port=8000)
@@ -15,11 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..settings import LOCAL_PROVIDERS, WorkerSettings
 from .errors import install_handlers, validation_error
 from .figures import ImageOptions
 from .files import FileStore
 from .guard import Guard
 from .ocr_pool import EngineOptions, OcrPool
+from .provider_backend import ProviderBackend
 from .responses import build_response
 from .schemas import DeletedFile, FileObject, OCRRequest, OCRResponse, SignedURL, parse_pages, unknown_fields
 from .settings import ServerSettings
@@ -33,8 +36,9 @@ _BODY_SLACK = 1024 * 1024  # JSON around the base64 document, multipart headers
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ServerSettings = app.state.settings
-    pool = OcrPool(settings.pool_size, settings.max_queue,
-                   EngineOptions(lang=settings.lang, tessdata=settings.tessdata, dpi=settings.dpi))
+    pool: OcrPool | ProviderBackend = app.state.pool or OcrPool(
+        settings.pool_size, settings.max_queue,
+        EngineOptions(lang=settings.lang, tessdata=settings.tessdata, dpi=settings.dpi))
     await run_in_threadpool(pool.warm_up)
     app.state.pool = pool
     try:
@@ -43,11 +47,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(pool.close)
 
 
-def create_app(settings: ServerSettings | None = None) -> FastAPI:
+def create_app(settings: ServerSettings | None = None, worker: WorkerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     app = FastAPI(title="pagemill serve", summary="Mistral-compatible OCR over the local engine",
                   lifespan=_lifespan)
     app.state.settings = settings
+    worker = worker or WorkerSettings()
+    # an HTTP provider is built here, so a missing setting (PAGEMILL_VLM_BASE_URL...) stops `pagemill serve`
+    # with what to set before it listens; the local pool starts its processes in the lifespan
+    app.state.pool = (None if worker.provider in LOCAL_PROVIDERS
+                      else ProviderBackend(settings.pool_size, settings.max_queue, worker))
     app.state.files = FileStore(settings.resolved_files_dir(), settings.max_upload_bytes)
     install_handlers(app)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -68,7 +77,7 @@ def _ocr_routes(app: FastAPI, settings: ServerSettings) -> None:
     async def ocr(body: OCRRequest, request: Request) -> OCRResponse:
         if settings.strict and (extra := unknown_fields(body)):
             raise RequestValidationError(extra)
-        pool: OcrPool = request.app.state.pool
+        pool: OcrPool | ProviderBackend = request.app.state.pool
         store: FileStore = request.app.state.files
         async with pool.admit(0) as ticket, resolve_document(
             body.document, store, request.headers.get("host"), settings.max_document_bytes,

@@ -18,6 +18,9 @@ from models.errors import (
     InputError,
     OversizedInput,
     PagemillError,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
     UnsupportedFormat,
 )
 
@@ -66,6 +69,15 @@ def from_pagemill_error(err: PagemillError) -> ApiError:
         return ApiError(400, err.message, "document_parser_encrypted_file", "3742")
     if isinstance(err, InputError):
         return ApiError(400, err.message, "document_parser_invalid_file", "3740")
+    if isinstance(err, RateLimited | ProviderUnavailable):
+        # the configured provider (PAGEMILL_PROVIDER=vlm/mistral) is busy or down: the client may retry
+        wait = err.retry_after_s
+        status = 429 if isinstance(err, RateLimited) else 503
+        return ApiError(status, f"the OCR provider is {'busy' if status == 429 else 'unavailable'}: "
+                        f"{err.message}", "rate_limited" if status == 429 else "server_error", str(err.code),
+                        {"Retry-After": str(max(1, round(wait)))} if wait else {"Retry-After": "1"})
+    if isinstance(err, ProviderError):
+        return ApiError(502, f"the OCR provider failed: {err.message}", "server_error", str(err.code))
     return ApiError(500, f"the OCR engine failed: {err.message}", "server_error", str(err.code))
 
 

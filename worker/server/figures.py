@@ -10,6 +10,7 @@ encoder kept as PNG is re-encoded here; the data URI itself is built in `respons
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from PIL import Image
 from ..documents.inspect import open_pdf
 from ..documents.mime import image_bytes_mime
 from ..documents.pdf_images import page_images
-from ..providers.base import OcrImage
+from ..providers.base import OcrImage, OcrPage
 
-__all__ = ["ImageOptions", "embedded_figures"]
+__all__ = ["ImageOptions", "embedded_figures", "trim_figures"]
 
 _PAGE_COVER_RATIO = 0.85  # an image over this share of the page area is the scan itself
 _JPEG_QUALITY = 85
@@ -74,3 +75,24 @@ def embedded_figures(path: Path, index: int, dpi: int, options: ImageOptions,
     for n, im in enumerate(kept):
         im.id = f"img-{n}.jpeg"  # named for what the answer holds, with or without the bytes
     return kept
+
+
+def _big_enough(image: OcrImage, min_px: int) -> bool:
+    if not min_px or image.top_left_x is None or image.bottom_right_x is None:
+        return True
+    return min(image.bottom_right_x - image.top_left_x, (image.bottom_right_y or 0) - (image.top_left_y or 0)) >= min_px
+
+
+def trim_figures(page: OcrPage, options: ImageOptions) -> None:
+    """The figures an engine cut out of the page, as the request asked: none at all with image_limit 0
+    (their placeholders gone too), only those of image_min_size, the bytes only with include_image_base64."""
+    if not options.wanted:
+        for found in page.images:
+            page.markdown = page.markdown.replace(f"![{found.id}]({found.id})", "")
+        page.markdown = re.sub(r"\n{3,}", "\n\n", page.markdown).strip()
+        page.images = []
+        return
+    page.images = [im for im in page.images if _big_enough(im, options.min_size_px)]
+    if not options.include_base64:
+        for im in page.images:
+            im.data = None

@@ -8,25 +8,21 @@ Pages are the unit of work: each request keeps at most `size` of its pages in th
 from __future__ import annotations
 
 import asyncio
-import math
 import multiprocessing
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from ..providers.base import OcrImage, OcrPage, SourceDocument
+from ..providers.base import OcrPage, SourceDocument
 from ..providers.tesseract import TesseractProvider
+from .admission import Admission, Ticket
 from .errors import ApiError
-from .figures import ImageOptions, embedded_figures
+from .figures import ImageOptions, embedded_figures, trim_figures
 
 __all__ = ["EngineOptions", "OcrPool", "Ticket"]
-
-_INITIAL_PAGE_S = 2.0  # a guess for Retry-After until the first pages are timed
-
 
 @dataclass(frozen=True)
 class EngineOptions:
@@ -58,40 +54,20 @@ def _ocr_page(source: SourceDocument, index: int, images: ImageOptions) -> OcrPa
         page.markdown = re.sub(r"\n{3,}", "\n\n", page.markdown).strip()
         page.images = embedded
     else:
-        page.images = [im for im in page.images if _big_enough(im, images.min_size_px)]
-        if not images.include_base64:
-            for im in page.images:
-                im.data = None
+        trim_figures(page, images)
     return page
-
-
-def _big_enough(image: OcrImage, min_px: int) -> bool:
-    if not min_px or image.top_left_x is None or image.bottom_right_x is None:
-        return True
-    return min(image.bottom_right_x - image.top_left_x, (image.bottom_right_y or 0) - (image.top_left_y or 0)) >= min_px
 
 
 def _warm() -> str:
     return _engine.model if _engine else ""
 
 
-class Ticket:
-    """One admitted request; `remaining` counts its pages not yet read."""
-
-    def __init__(self, pages: int) -> None:
-        self.remaining = pages
-
-
-class OcrPool:
+class OcrPool(Admission):
     def __init__(self, size: int, max_queue: int, options: EngineOptions) -> None:
-        self.size = size
-        self.max_queue = max_queue
+        super().__init__(size, max_queue)
         self.options = options
         self.model = f"tesseract-{options.lang}"
         self._executor = self._new_executor()
-        # requests admitted and not finished (touched only on the event loop)
-        self._tickets: set[Ticket] = set()
-        self._page_s = _INITIAL_PAGE_S
 
     def _new_executor(self) -> ProcessPoolExecutor:
         # spawn, not fork: the server process runs threads (uvicorn, the test harness) that fork would copy
@@ -104,24 +80,6 @@ class OcrPool:
         for f in [self._executor.submit(_warm) for _ in range(self.size)]:
             f.result()
 
-    def retry_after_s(self) -> int:
-        pending = sum(t.remaining for t in self._tickets)
-        return max(1, math.ceil(pending * self._page_s / self.size))
-
-    @asynccontextmanager
-    async def admit(self, pages: int) -> AsyncIterator[Ticket]:
-        """A place in the pool for a request of `pages` pages, or a 429 when too many are in flight."""
-        if len(self._tickets) >= self.size + self.max_queue:
-            raise ApiError(429, f"Too many requests queued ({len(self._tickets)} in flight, max queue "
-                           f"{self.max_queue}); retry later", "rate_limited", "1300",
-                           {"Retry-After": str(self.retry_after_s())})
-        ticket = Ticket(pages)
-        self._tickets.add(ticket)
-        try:
-            yield ticket
-        finally:
-            self._tickets.discard(ticket)
-
     async def ocr(self, ticket: Ticket, source: SourceDocument, pages: Sequence[int],
                   images: ImageOptions) -> list[OcrPage]:
         """The pages in the order asked, each read by a pool process."""
@@ -133,7 +91,7 @@ class OcrPool:
             async with gate:
                 started = time.monotonic()
                 page = await loop.run_in_executor(executor, _ocr_page, source, index, images)
-                self._page_s = 0.8 * self._page_s + 0.2 * (time.monotonic() - started)
+                self.timed(time.monotonic() - started)
                 ticket.remaining -= 1
                 return page
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..budget.hold import run_within_budget
+from ..budget.prices import reserve_prices
 from ..extraction.tasks import enqueue_after_range as extract_after_range
 from ..metrics import observe_range
 from ..ranges.run import run_range
@@ -40,9 +41,10 @@ def ocr_range(self: Any, range_id: int) -> str:
         )
 
     # a range that would cross a budget is held, not sent (worker/budget/hold.py)
-    outcome = run_within_budget(res.db, res.budget, range_id, s.price_per_1000_pages / 1000, run,
+    per_page, annotated = reserve_prices(s)  # tokens for vlm, pages for Mistral (worker/budget/prices.py)
+    outcome = run_within_budget(res.db, res.budget, range_id, per_page, run,
                                 lambda reason: RangeOutcome("held", message=reason),
-                                annotated_price_per_page_usd=s.annotated_price_per_1000_pages / 1000)
+                                annotated_price_per_page_usd=annotated)
     observe_range(res.db, res.provider.name, range_id, outcome.status, outcome.pages_written,
                   time.monotonic() - started)
     if outcome.status == "retry" and outcome.retry_in_s is not None:

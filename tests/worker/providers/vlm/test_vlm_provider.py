@@ -278,3 +278,32 @@ def test_image_document(server: VlmServer, tmp_path: Path) -> None:
         p.close()
     assert max(server.received[0].image_size) == 1288  # type: ignore[arg-type]
     assert result.pages[0].source == "vlm"
+
+
+@pytest.mark.parametrize("server", ["olmocr", "dots", "deepseek"], indirect=True)
+def test_each_family_is_sent_its_upstream_prompt_in_its_order(server: VlmServer, scanned: SourceDocument) -> None:
+    """The fine-tuned models were trained on one prompt; a paraphrase reads worse. What goes on the wire is the
+    upstream text (olmocr prompts.py, dots_ocr prompts.py, DeepSeek-OCR config.py), in the family's part order."""
+    p = provider(server)
+    try:
+        p.ocr(scanned, [0])
+    finally:
+        p.close()
+    parts = server.received[0].body["messages"][-1]["content"]  # type: ignore[index]
+    kinds = [part["type"] for part in parts]
+    text = next(part["text"] for part in parts if part["type"] == "text")
+    expected = {
+        "olmocr": (["text", "image_url"], "Attached is one page of a document that you must process. Just return "
+                   "the plain text representation of this document as if you were reading it naturally. Convert "
+                   "equations to LateX and tables to HTML.\n"),
+        "dots": (["image_url", "text"], "Please output the layout information from the PDF image, including each "
+                 "layout element's bbox, its category, and the corresponding text content within the bbox.\n\n"),
+        "deepseek": (["image_url", "text"], "<|grounding|>Convert the document to markdown."),
+    }[server.profile]
+    assert kinds == expected[0]
+    assert text.startswith(expected[1])
+    if server.profile == "dots":
+        assert text.endswith("5. Final Output: The entire output must be a single JSON object.\n")
+    if server.profile == "olmocr":
+        assert text.endswith("primary_language, is_rotation_valid, rotation_correction, is_table, and is_diagram "
+                             "parameters.")

@@ -19,6 +19,9 @@ from .base import Parsed, Region, Size, WrongFormat, clamp_box, figure_placehold
 
 __all__ = ["DeepSeekProfile", "PROFILE"]
 
+# deepseek-ai/DeepSeek-OCR (MIT), README and DeepSeek-OCR-master/DeepSeek-OCR-vllm/config.py: the document prompt
+# is "<image>\n<|grounding|>Convert the document to markdown.". Through /v1/chat/completions the `<image>`
+# placeholder is put in by the server's chat template from the image part, so only the text after it is sent.
 PROMPT = "<|grounding|>Convert the document to markdown."
 
 _TAG = re.compile(r"<\|ref\|>(.*?)<\|/ref\|>\s*<\|det\|>\s*(\[\[.*?\]\])\s*<\|/det\|>", re.S)

@@ -16,6 +16,8 @@ from .base import Parsed, Region, Size, WrongFormat, clamp_box, figure_placehold
 
 __all__ = ["DotsProfile", "PROFILE", "CATEGORIES"]
 
+# Quoted verbatim from rednote-hilab/dots.ocr (MIT; the weights carry their own agreement),
+# dots_ocr/utils/prompts.py, dict_promptmode_to_prompt["prompt_layout_all_en"], trailing newline included.
 PROMPT = (
     "Please output the layout information from the PDF image, including each layout element's bbox, its "
     "category, and the corresponding text content within the bbox.\n\n"
@@ -30,7 +32,7 @@ PROMPT = (
     "4. Constraints:\n"
     "    - The output text must be the original text from the image, with no translation.\n"
     "    - All layout elements must be sorted according to human reading order.\n\n"
-    "5. Final Output: The entire output must be a single JSON object."
+    "5. Final Output: The entire output must be a single JSON object.\n"
 )
 
 # category -> (OCR 4 block type, how it is written in the page's markdown)

@@ -25,12 +25,17 @@ from .base import RETRY_TEMPERATURES, Parsed, Region, Size, WrongFormat, clamp_b
 
 __all__ = ["OlmOcrProfile", "PROFILE"]
 
+# Quoted verbatim from allenai/olmocr (Apache-2.0), olmocr/prompts/prompts.py, build_no_anchoring_v4_yaml_prompt
+# (checked at commit f7cfe4c, 2026-03-25): the prompt olmOCR 2 was trained on. Its pipeline sends the text part
+# before the image (olmocr/pipeline.py build_page_query), hence image_first = False. "LateX" is upstream's spelling.
 PROMPT = (
-    "Attached is the image of one page of a document. Return its plain text as a person would read it: keep "
-    "the natural reading order, write equations in LaTeX, tables in HTML, and mark each figure as "
-    "![description](page_x_y_w_h.png) with its box in pixels of this image. Begin with YAML front matter giving "
-    "primary_language, is_rotation_valid, rotation_correction (0, 90, 180 or 270), is_table and is_diagram, "
-    "then the page's text."
+    "Attached is one page of a document that you must process. "
+    "Just return the plain text representation of this document as if you were reading it naturally. "
+    "Convert equations to LateX and tables to HTML.\n"
+    "If there are any figures or charts, label them with the following markdown syntax "
+    "![Alt text describing the contents of the figure](page_startx_starty_width_height.png)\n"
+    "Return your output as markdown, with a front matter section on top specifying values for the "
+    "primary_language, is_rotation_valid, rotation_correction, is_table, and is_diagram parameters."
 )
 
 _FRONT = re.compile(r"\A\s*---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
