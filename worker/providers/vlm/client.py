@@ -43,7 +43,8 @@ class ChatAnswer:
 
 
 def chat_body(model: str, prompt: str, image_uri: str, *, max_tokens: int | None, temperature: float,
-              image_first: bool = False, url_form: str = "object") -> dict[str, Any]:
+              image_first: bool = False, url_form: str = "object",
+              extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     image: dict[str, Any] = {"type": "image_url",
                              "image_url": {"url": image_uri} if url_form == "object" else image_uri}
     text = {"type": "text", "text": prompt}
@@ -54,6 +55,10 @@ def chat_body(model: str, prompt: str, image_uri: str, *, max_tokens: int | None
     }
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
+    # a profile's server-specific sampling fields (vLLM reads unknown top-level fields as sampling parameters;
+    # OpenAI-compatible servers that do not know them ignore them)
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)
     return body
 
 
@@ -102,10 +107,10 @@ class VlmClient:
         self._api.http()
 
     def ask(self, prompt: str, image_uri: str, *, max_tokens: int | None, temperature: float,
-            image_first: bool = False) -> ChatAnswer:
+            image_first: bool = False, extra: Mapping[str, Any] | None = None) -> ChatAnswer:
         headers = self._api.headers()
         body = chat_body(self.model, prompt, image_uri, max_tokens=max_tokens, temperature=temperature,
-                         image_first=image_first, url_form=self.url_form)
+                         image_first=image_first, url_form=self.url_form, extra=extra)
         response = self._api.send(CHAT_PATH, json.dumps(body).encode(), headers)
         return parse_answer(response.content)
 

@@ -148,7 +148,8 @@ class VlmProvider:
 
     def _ask(self, image: Image.Image, temperature: float, record: PageRecord) -> ChatAnswer:
         answer = self.client.ask(self.prompt, encode(image, self.image_format), max_tokens=self.max_tokens,
-                                 temperature=temperature, image_first=self.profile.image_first)
+                                 temperature=temperature, image_first=self.profile.image_first,
+                                 extra=self.profile.request_extra)
         record.requests += 1
         record.prompt_tokens += answer.prompt_tokens
         record.completion_tokens += answer.completion_tokens

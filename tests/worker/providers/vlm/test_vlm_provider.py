@@ -307,3 +307,11 @@ def test_each_family_is_sent_its_upstream_prompt_in_its_order(server: VlmServer,
     if server.profile == "olmocr":
         assert text.endswith("primary_language, is_rotation_valid, rotation_correction, is_table, and is_diagram "
                              "parameters.")
+    body = server.received[0].body
+    if server.profile == "deepseek":
+        # vLLM strips special tokens unless told not to, and the grounding tags are special tokens: without this
+        # every DeepSeek page would read as the wrong format and fall back
+        assert body["skip_special_tokens"] is False  # type: ignore[index]
+        assert body["vllm_xargs"]["ngram_size"] == 30  # type: ignore[index]
+    else:
+        assert "skip_special_tokens" not in body  # type: ignore[operator]

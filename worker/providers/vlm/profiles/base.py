@@ -8,8 +8,9 @@ records it. Boxes are always turned into pixels of the sent image here, whatever
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["Profile", "Parsed", "Region", "Size", "WrongFormat", "figure_placeholder", "clamp_box",
            "RETRY_TEMPERATURES"]
@@ -67,6 +68,7 @@ class Profile(Protocol):
     max_tokens: int
     temperatures: tuple[float, ...]
     image_first: bool
+    request_extra: Mapping[str, Any]  # fields added to each chat request (server-side sampling options)
     model_hints: tuple[str, ...]  # substrings of a model name that pick this profile
 
     def parse(self, text: str, width: int, height: int) -> Parsed: ...

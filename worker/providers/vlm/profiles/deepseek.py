@@ -40,6 +40,14 @@ class DeepSeekProfile:
     max_tokens = 8192
     temperatures = (0.0, 0.2, 0.4, 0.7, 0.9)
     image_first = True
+    # vLLM's DeepSeek-OCR recipe (docs.vllm.ai/projects/recipes, DeepSeek-OCR): keep the grounding tags, which
+    # are special tokens vLLM strips by default, and switch on the model's n-gram repetition guard (n = 30 in a
+    # window of 90, <td> and </td> allowed to repeat). The guard acts only on a server started with
+    # `--logits_processors vllm.model_executor.models.deepseek_ocr:NGramPerReqLogitsProcessor`.
+    request_extra: dict = {
+        "skip_special_tokens": False,
+        "vllm_xargs": {"ngram_size": 30, "window_size": 90, "whitelist_token_ids": [128821, 128822]},
+    }
     model_hints = ("deepseek-ocr", "deepseek_ocr", "deepseekocr")
 
     def parse(self, text: str, width: int, height: int) -> Parsed:

@@ -60,6 +60,7 @@ class DotsProfile:
     max_tokens = 16384
     temperatures = (0.1, 0.2, 0.4, 0.7, 0.9)
     image_first = True
+    request_extra: dict = {}
     model_hints = ("dots.ocr", "dots.mocr", "dots_ocr", "dotsocr", "dots-ocr", "dots-mocr")
 
     def parse(self, text: str, width: int, height: int) -> Parsed:

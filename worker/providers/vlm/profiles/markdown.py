@@ -23,6 +23,7 @@ class MarkdownProfile:
     max_tokens = 8000
     temperatures = (0.0, 0.2, 0.4, 0.7, 0.9)
     image_first = False
+    request_extra: dict = {}
     model_hints: tuple[str, ...] = ()
 
     def parse(self, text: str, width: int, height: int) -> Parsed:

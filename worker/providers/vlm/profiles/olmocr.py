@@ -80,6 +80,7 @@ class OlmOcrProfile:
     max_tokens = 8000
     temperatures = RETRY_TEMPERATURES
     image_first = False
+    request_extra: dict = {}
     model_hints = ("olmocr",)
 
     def parse(self, text: str, width: int, height: int) -> Parsed:
