@@ -81,14 +81,8 @@ class Archive:
 
         start, limit = _offset(cursor), _limit(limit, 10)
         want = start + limit
-        # a collection is filtered after ranking: ask for more so a page of hits stays full when it can
-        fetched = search(self.db, query, limit=min(1000, want * (5 if collection else 1) + 1))
-        if collection is not None:
-            ids = {h.document_id for h in fetched}
-            with self.db.read_session() as s:
-                inside = set(s.scalars(select(Document.id).where(Document.id.in_(ids),
-                                                                 Document.collection == collection)))
-            fetched = [h for h in fetched if h.document_id in inside]
+        # the collection is filtered in the query, before ranking; one more hit than asked says whether there are more
+        fetched = search(self.db, query, limit=min(1000, want + 1), collection=collection)
         hits = [{"document_id": h.document_id, "filename": h.filename, "page": h.page_index,
                  "snippet": h.snippet, "matched": h.matched, "uri": page_uri(h.document_id, h.page_index)}
                 for h in fetched[start:want]]
