@@ -30,20 +30,21 @@ def mcp(
     from models.db import Database
     from models.errors import ConfigError
 
-    from ..mcp.server import McpOptions, check_bind, serve_http, serve_stdio
-
     with cli_errors():
         if transport not in ("stdio", "http"):
             raise ConfigError(f"unknown transport {transport!r}; choose stdio or http")
+        try:
+            import mcp as _  # noqa: F401
+        except ImportError:
+            raise ConfigError("the mcp package is missing: pip install 'mcp>=2.3'") from None
+        # the server module imports the SDK's types (the tools' annotations are resolved from its globals)
+        from ..mcp.server import McpOptions, check_bind, serve_http, serve_stdio
+
         options = McpOptions(allow_writes, list(allow_folder or []), host, port, token)
         if allow_writes and not options.allowed_folders:
             err_console.print("--allow-writes without --allow-folder: submit and extract will refuse every path")
         if transport == "http":
             check_bind(host, token)
-        try:
-            import mcp as _  # noqa: F401
-        except ImportError:
-            raise ConfigError("the mcp package is missing: pip install 'mcp>=2.3'") from None
         db = Database.from_settings()
         db.migrate()
     if transport == "stdio":

@@ -9,13 +9,16 @@ allowed folders.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 
 from models.db import Database
 from models.errors import ConfigError, PagemillError
@@ -65,7 +68,6 @@ def _tool(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_server(db: Database, options: McpOptions | None = None) -> Any:
     from mcp.server.mcpserver import MCPServer
-    from mcp.types import ToolAnnotations
 
     options = options or McpOptions()
     archive = Archive(db, list(options.allowed_folders))
@@ -97,10 +99,20 @@ def build_server(db: Database, options: McpOptions | None = None) -> Any:
 
     @server.tool(annotations=read_only)
     @_tool
-    def get_page(document_id: int, page: int, offset: int = 0) -> dict[str, Any]:
+    def get_page(document_id: int, page: int, offset: int = 0,
+                 image: bool = False) -> Annotated[CallToolResult, dict[str, Any]]:
         """One page's markdown (0-based page), tables in place, the corrected text if a person corrected it;
-        a long page comes in parts: pass next_offset as offset."""
-        return archive.get_page(document_id, page, offset)
+        a long page comes in parts: pass next_offset as offset. image=true adds the page itself as a PNG or
+        JPEG image (at most 1568 px on its longer edge)."""
+        answer = archive.get_page(document_id, page, offset)
+        content: list[TextContent | ImageContent] = [
+            TextContent(type="text", text=json.dumps(answer, ensure_ascii=False, indent=2))]
+        if image:
+            picture = archive.page_image(document_id, page)
+            answer["image"] = {"mime_type": picture.mime_type, "width": picture.width, "height": picture.height}
+            content.append(ImageContent(type="image", data=base64.b64encode(picture.data).decode("ascii"),
+                                        mime_type=picture.mime_type))
+        return CallToolResult(content=content, structured_content=answer)
 
     @server.tool(annotations=read_only)
     @_tool

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from models.db import Database
 from models.errors import ConfigError
 from models.tables import Document, FieldsRow, FieldsStatus, Page
+from worker.objects.store import ObjectStore
+
+if TYPE_CHECKING:
+    from .page_image import PageImage
 
 __all__ = ["Archive", "MAX_ANSWER_CHARS", "MAX_LIMIT", "document_uri", "page_uri", "check_allowed"]
 
@@ -72,6 +76,15 @@ def check_allowed(path: Path, folders: list[Path]) -> Path:
 class Archive:
     db: Database
     allowed_folders: list[Path] = field(default_factory=list)
+    objects: ObjectStore | None = None  # built from the settings when first needed (page images, submit)
+
+    def object_store(self) -> ObjectStore:
+        if self.objects is None:
+            from worker.objects.registry import object_store
+            from worker.settings import WorkerSettings
+
+            self.objects = object_store(WorkerSettings())
+        return self.objects
 
     # ---- reading -------------------------------------------------------------------------------------------
 
@@ -148,6 +161,12 @@ class Archive:
         return {"document_id": int(document_id), "filename": filename, "page": int(page), "markdown": part,
                 "offset": offset, "total_chars": len(text), "next_offset": end if end < len(text) else None,
                 "confidence": row.confidence_avg, "source": row.source, "uri": page_uri(int(document_id), int(page))}
+
+    def page_image(self, document_id: int, page: int) -> PageImage:
+        """The page rendered from its original, at most MAX_EDGE_PX on its longer edge (PNG or JPEG)."""
+        from .page_image import render_page_image
+
+        return render_page_image(self.db, self.object_store(), int(document_id), int(page))
 
     def get_chunks(self, document_id: int, cursor: str | None = None, limit: int = 20, max_size: int | None = None,
                    unit: str = "chars", overlap: int = 0) -> dict[str, Any]:
