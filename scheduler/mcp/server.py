@@ -4,7 +4,7 @@ sent as `Authorization: Bearer <token>`).
 
 Read-only by default: search, list_documents, get_document, get_page, get_chunks, get_fields, and resources
 for documents and pages. `submit` and `extract` exist only with `allow_writes`, and take only paths under the
-allowed folders.
+allowed folders (or, for `submit`, an http(s) URL: scheduler/mcp/download.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from models.db import Database
 from models.errors import ConfigError, PagemillError
 
+from .download import DownloadLimits
 from .tools import Archive
 
 __all__ = ["McpOptions", "build_server", "check_bind", "serve_stdio", "serve_http", "LOOPBACK_HOSTS"]
@@ -43,6 +44,7 @@ class McpOptions:
     port: int = 8765
     token: str | None = None
     path: str = "/mcp"
+    download: DownloadLimits = field(default_factory=DownloadLimits)  # submit of a URL
 
 
 def check_bind(host: str, token: str | None) -> None:
@@ -70,7 +72,7 @@ def build_server(db: Database, options: McpOptions | None = None) -> Any:
     from mcp.server.mcpserver import MCPServer
 
     options = options or McpOptions()
-    archive = Archive(db, list(options.allowed_folders))
+    archive = Archive(db, list(options.allowed_folders), download_limits=options.download)
     server = MCPServer("pagemill", instructions=INSTRUCTIONS)
     read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
@@ -135,7 +137,8 @@ def build_server(db: Database, options: McpOptions | None = None) -> Any:
         @server.tool(annotations=writes)
         @_tool
         def submit(path: str, collection: str | None = None) -> dict[str, Any]:
-            """Queue a file or folder for OCR; only paths under the folders this server was allowed to read."""
+            """Queue a file or folder for OCR (only paths under the folders this server was allowed to read), or
+            a PDF or image at an http(s) URL (downloaded, size-limited; internal addresses refused)."""
             return archive.submit(path, collection)
 
         @server.tool(annotations=writes)

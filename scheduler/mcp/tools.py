@@ -19,6 +19,8 @@ from models.errors import ConfigError
 from models.tables import Document, FieldsRow, FieldsStatus, Page
 from worker.objects.store import ObjectStore
 
+from .download import DownloadLimits
+
 if TYPE_CHECKING:
     from .page_image import PageImage
 
@@ -76,7 +78,8 @@ def check_allowed(path: Path, folders: list[Path]) -> Path:
 class Archive:
     db: Database
     allowed_folders: list[Path] = field(default_factory=list)
-    objects: ObjectStore | None = None  # built from the settings when first needed (page images, submit)
+    objects: ObjectStore | None = None  # built from the settings when first needed (page images)
+    download_limits: DownloadLimits = field(default_factory=DownloadLimits)  # submit of a URL
 
     def object_store(self) -> ObjectStore:
         if self.objects is None:
@@ -199,11 +202,37 @@ class Archive:
 
     def submit(self, path: str, collection: str | None = None) -> dict[str, Any]:
         from .. import submit
+        from .download import is_url
 
+        if is_url(path):
+            return self._submit_url(path, collection)
         target = check_allowed(Path(path), self.allowed_folders)
         if not target.exists():
             raise ConfigError(f"{path} does not exist")
         job = submit([target], collection=collection, wait=False)
+        return self._submitted(job)
+
+    def _submit_url(self, url: str, collection: str | None) -> dict[str, Any]:
+        """Fetched into a folder of its own under the data folder, registered (intake copies it into the object
+        store), then removed: the object store keeps the document, not the download folder."""
+        import shutil
+        import uuid
+
+        from worker.settings import WorkerSettings
+
+        from .. import submit
+        from .download import download
+
+        folder = WorkerSettings().data_dir / "downloads" / uuid.uuid4().hex
+        try:
+            path = download(url, folder, self.download_limits)
+            job = submit([path], collection=collection, wait=False)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return {**self._submitted(job), "url": url, "filename": path.name}
+
+    @staticmethod
+    def _submitted(job: Any) -> dict[str, Any]:
         return {"job": job.id, "documents": job.document_ids,
                 "unreadable": [{"path": p, "reason": r} for p, r in job.unreadable],
                 "note": "the documents are queued; list_documents shows their status"}
