@@ -17,11 +17,12 @@ from sqlalchemy import func, select
 from models.db import Database
 from models.errors import ConfigError
 from models.tables import Document, FieldsRow, FieldsStatus, Page
-from worker.objects.store import ObjectStore
 
 from .download import DownloadLimits
 
 if TYPE_CHECKING:
+    from worker.objects.store import ObjectStore
+
     from .page_image import PageImage
 
 __all__ = ["Archive", "MAX_ANSWER_CHARS", "MAX_LIMIT", "document_uri", "page_uri", "check_allowed"]
