@@ -4,22 +4,26 @@ sent as `Authorization: Bearer <token>`).
 
 Read-only by default: search, list_documents, get_document, get_page, get_chunks, get_fields, and resources
 for documents and pages. `submit` and `extract` exist only with `allow_writes`, and take only paths under the
-allowed folders.
+allowed folders (or, for `submit`, an http(s) URL: scheduler/mcp/download.py).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 
 from models.db import Database
 from models.errors import ConfigError, PagemillError
 
+from .download import DownloadLimits
 from .tools import Archive
 
 __all__ = ["McpOptions", "build_server", "check_bind", "serve_stdio", "serve_http", "LOOPBACK_HOSTS"]
@@ -40,6 +44,7 @@ class McpOptions:
     port: int = 8765
     token: str | None = None
     path: str = "/mcp"
+    download: DownloadLimits = field(default_factory=DownloadLimits)  # submit of a URL
 
 
 def check_bind(host: str, token: str | None) -> None:
@@ -65,10 +70,9 @@ def _tool(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_server(db: Database, options: McpOptions | None = None) -> Any:
     from mcp.server.mcpserver import MCPServer
-    from mcp.types import ToolAnnotations
 
     options = options or McpOptions()
-    archive = Archive(db, list(options.allowed_folders))
+    archive = Archive(db, list(options.allowed_folders), download_limits=options.download)
     server = MCPServer("pagemill", instructions=INSTRUCTIONS)
     read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
@@ -97,10 +101,20 @@ def build_server(db: Database, options: McpOptions | None = None) -> Any:
 
     @server.tool(annotations=read_only)
     @_tool
-    def get_page(document_id: int, page: int, offset: int = 0) -> dict[str, Any]:
+    def get_page(document_id: int, page: int, offset: int = 0,
+                 image: bool = False) -> Annotated[CallToolResult, dict[str, Any]]:
         """One page's markdown (0-based page), tables in place, the corrected text if a person corrected it;
-        a long page comes in parts: pass next_offset as offset."""
-        return archive.get_page(document_id, page, offset)
+        a long page comes in parts: pass next_offset as offset. image=true adds the page itself as a PNG or
+        JPEG image (at most 1568 px on its longer edge)."""
+        answer = archive.get_page(document_id, page, offset)
+        content: list[TextContent | ImageContent] = [
+            TextContent(type="text", text=json.dumps(answer, ensure_ascii=False, indent=2))]
+        if image:
+            picture = archive.page_image(document_id, page)
+            answer["image"] = {"mime_type": picture.mime_type, "width": picture.width, "height": picture.height}
+            content.append(ImageContent(type="image", data=base64.b64encode(picture.data).decode("ascii"),
+                                        mime_type=picture.mime_type))
+        return CallToolResult(content=content, structured_content=answer)
 
     @server.tool(annotations=read_only)
     @_tool
@@ -123,7 +137,8 @@ def build_server(db: Database, options: McpOptions | None = None) -> Any:
         @server.tool(annotations=writes)
         @_tool
         def submit(path: str, collection: str | None = None) -> dict[str, Any]:
-            """Queue a file or folder for OCR; only paths under the folders this server was allowed to read."""
+            """Queue a file or folder for OCR (only paths under the folders this server was allowed to read), or
+            a PDF or image at an http(s) URL (downloaded, size-limited; internal addresses refused)."""
             return archive.submit(path, collection)
 
         @server.tool(annotations=writes)

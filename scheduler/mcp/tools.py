@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from models.db import Database
 from models.errors import ConfigError
 from models.tables import Document, FieldsRow, FieldsStatus, Page
+
+from .download import DownloadLimits
+
+if TYPE_CHECKING:
+    from worker.objects.store import ObjectStore
+
+    from .page_image import PageImage
 
 __all__ = ["Archive", "MAX_ANSWER_CHARS", "MAX_LIMIT", "document_uri", "page_uri", "check_allowed"]
 
@@ -72,6 +79,16 @@ def check_allowed(path: Path, folders: list[Path]) -> Path:
 class Archive:
     db: Database
     allowed_folders: list[Path] = field(default_factory=list)
+    objects: ObjectStore | None = None  # built from the settings when first needed (page images)
+    download_limits: DownloadLimits = field(default_factory=DownloadLimits)  # submit of a URL
+
+    def object_store(self) -> ObjectStore:
+        if self.objects is None:
+            from worker.objects.registry import object_store
+            from worker.settings import WorkerSettings
+
+            self.objects = object_store(WorkerSettings())
+        return self.objects
 
     # ---- reading -------------------------------------------------------------------------------------------
 
@@ -81,14 +98,8 @@ class Archive:
 
         start, limit = _offset(cursor), _limit(limit, 10)
         want = start + limit
-        # a collection is filtered after ranking: ask for more so a page of hits stays full when it can
-        fetched = search(self.db, query, limit=min(1000, want * (5 if collection else 1) + 1))
-        if collection is not None:
-            ids = {h.document_id for h in fetched}
-            with self.db.read_session() as s:
-                inside = set(s.scalars(select(Document.id).where(Document.id.in_(ids),
-                                                                 Document.collection == collection)))
-            fetched = [h for h in fetched if h.document_id in inside]
+        # the collection is filtered in the query, before ranking; one more hit than asked says whether there are more
+        fetched = search(self.db, query, limit=min(1000, want + 1), collection=collection)
         hits = [{"document_id": h.document_id, "filename": h.filename, "page": h.page_index,
                  "snippet": h.snippet, "matched": h.matched, "uri": page_uri(h.document_id, h.page_index)}
                 for h in fetched[start:want]]
@@ -155,6 +166,12 @@ class Archive:
                 "offset": offset, "total_chars": len(text), "next_offset": end if end < len(text) else None,
                 "confidence": row.confidence_avg, "source": row.source, "uri": page_uri(int(document_id), int(page))}
 
+    def page_image(self, document_id: int, page: int) -> PageImage:
+        """The page rendered from its original, at most MAX_EDGE_PX on its longer edge (PNG or JPEG)."""
+        from .page_image import render_page_image
+
+        return render_page_image(self.db, self.object_store(), int(document_id), int(page))
+
     def get_chunks(self, document_id: int, cursor: str | None = None, limit: int = 20, max_size: int | None = None,
                    unit: str = "chars", overlap: int = 0) -> dict[str, Any]:
         from ..chunks import ChunkOptions, document_chunks
@@ -186,11 +203,37 @@ class Archive:
 
     def submit(self, path: str, collection: str | None = None) -> dict[str, Any]:
         from .. import submit
+        from .download import is_url
 
+        if is_url(path):
+            return self._submit_url(path, collection)
         target = check_allowed(Path(path), self.allowed_folders)
         if not target.exists():
             raise ConfigError(f"{path} does not exist")
         job = submit([target], collection=collection, wait=False)
+        return self._submitted(job)
+
+    def _submit_url(self, url: str, collection: str | None) -> dict[str, Any]:
+        """Fetched into a folder of its own under the data folder, registered (intake copies it into the object
+        store), then removed: the object store keeps the document, not the download folder."""
+        import shutil
+        import uuid
+
+        from worker.settings import WorkerSettings
+
+        from .. import submit
+        from .download import download
+
+        folder = WorkerSettings().data_dir / "downloads" / uuid.uuid4().hex
+        try:
+            path = download(url, folder, self.download_limits)
+            job = submit([path], collection=collection, wait=False)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return {**self._submitted(job), "url": url, "filename": path.name}
+
+    @staticmethod
+    def _submitted(job: Any) -> dict[str, Any]:
         return {"job": job.id, "documents": job.document_ids,
                 "unreadable": [{"path": p, "reason": r} for p, r in job.unreadable],
                 "note": "the documents are queued; list_documents shows their status"}

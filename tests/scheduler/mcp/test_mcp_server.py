@@ -23,7 +23,6 @@ pytest.importorskip("mcp")
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from typer.testing import CliRunner
 
-from models.db import Database
 from models.tables import Document, PageTable
 from scheduler.cli import app
 from tests.conftest import ROOT, stop_process
@@ -45,13 +44,6 @@ def fill(url: str) -> dict[str, int]:
         add_document(db, f"memo-{n}.pdf", [f"# Memo {n}\n\nThe quarterly memo number {n} about logistics."])
     db.dispose()
     return {"invoice": invoice}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, data_dir: Path) -> str:
-    if request.param == "sqlite":
-        return Database.from_settings().url
-    return request.getfixturevalue("postgres_url")
 
 
 def server_env(url: str, data_dir: Path) -> dict[str, str]:
