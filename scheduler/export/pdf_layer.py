@@ -1,24 +1,26 @@
 """The invisible text layer of one page of a searchable PDF (scheduler/export/pdf.py writes the document): where
 the words go (a corrected page's lines as bands, the local engine's word boxes, a provider's blocks, or the text
-spread across the page), and reportlab drawing them in render mode 3, one text matrix per word so each word sits
-on its box's baseline and spans its width, in Helvetica (a standard font: nothing embedded).
+spread across the page), and the content stream drawing them in render mode 3, one text matrix per word so each
+word sits on its box's baseline and spans its width, in the glyphless font of pdf_font.py (any script).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from models.tables import Page, PageBlock
 from worker.layout.word_boxes import StoredLine, read_words
 
+from .pdf_font import ASCENT, DESCENT, GLYPH_WIDTH, encode
+
 __all__ = ["Matrix", "PageText", "draw_layer", "page_text", "pixels_to_pdf", "plain_lines"]
 
-_FONT = "Helvetica"
-# Helvetica's metrics (per 1000 units of the font size): the height of capitals and ascenders, the descent
-_ASCENT = 0.718
-_DESCENT = 0.207
+# the layer font's metrics as fractions of its size: the height of capitals and ascenders, the descent
+_ASCENT = ASCENT / 1000
+_DESCENT = -DESCENT / 1000
 Matrix = tuple[float, float, float, float, float, float]  # PDF order: x' = a x + c y + e, y' = b x + d y + f
 
 
@@ -195,31 +197,48 @@ def _block_box(b: PageBlock) -> tuple[float, float, float, float]:
 
 # --- drawing --------------------------------------------------------------------------------------------------
 
-def _encodable(text: str) -> str:
-    # Helvetica through reportlab's standard encoding takes WinAnsi (cp1252) text; anything else becomes `?`
-    return text.encode("cp1252", "replace").decode("cp1252")
+def _num(v: float) -> str:
+    text = f"{v:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
-def draw_layer(canvas: object, text: PageText, to_pdf: Matrix) -> None:
-    from reportlab.pdfbase.pdfmetrics import stringWidth
+def _is_rtl(ch: str) -> bool:
+    return unicodedata.bidirectional(ch) in ("R", "AL")
 
-    c = canvas
-    t = c.beginText()  # type: ignore[attr-defined]
-    t.setTextRenderMode(3)  # invisible: selectable and searchable, never drawn
-    t.setFont(_FONT, 1)
+
+def visual_order(text: str) -> str:
+    """`text` (stored in logical order) as its glyphs stand from left to right. Readers (PDFium, Poppler) see
+    right-to-left glyphs and put them back into logical order themselves, so an Arabic or Hebrew word is written
+    reversed; left-to-right parts inside it (digits, Latin) keep their order, and a combining mark stays with
+    its letter. Not the whole Unicode bidi algorithm: one word or line of OCR text at a time is all it needs."""
+    if not any(_is_rtl(ch) for ch in text):
+        return text
+    parts: list[tuple[bool, str]] = []
+    for ch in text:
+        rtl = _is_rtl(ch) or (unicodedata.combining(ch) > 0 and bool(parts) and parts[-1][0])
+        if parts and parts[-1][0] == rtl:
+            parts[-1] = (rtl, parts[-1][1] + ch)
+        else:
+            parts.append((rtl, ch))
+    return "".join(part[::-1] if rtl else part for rtl, part in reversed(parts))
+
+
+def draw_layer(text: PageText, to_pdf: Matrix, font: str, extra: dict[str, int]) -> bytes:
+    """The page's layer as a content stream: every run in render mode 3 (invisible: selectable and searchable,
+    never drawn), in the glyphless font resource `font` (scheduler/export/pdf_font.py), one text matrix per run
+    so it sits on its baseline and spans its box. `extra` collects the characters beyond the BMP it used."""
+    out = [f"BT 3 Tr /{font} 1 Tf"]
+    unit = GLYPH_WIDTH / 1000
     for run in text.runs:
-        s = _encodable(run.text)
-        core = s.rstrip(" ")
-        natural = stringWidth(core, _FONT, 1) * run.size
+        core = run.text.rstrip(" ")
+        natural = len(core) * unit * run.size  # one code, so one glyph width, per character
         if natural <= 0 or run.size <= 0:
             continue
         span = run.x1 - run.x0
         scale = span / natural if run.stretch or natural > span else 1.0
         # text space -> pixels (y down, glyphs upright) -> PDF user space
         tm = _then((run.size * scale, 0, 0, -run.size, run.x0, run.baseline), to_pdf)
-        t.setTextTransform(*tm)
-        t.textOut(s)
-    c.drawText(t)  # type: ignore[attr-defined]
-
-
-# --- the document ---------------------------------------------------------------------------------------------
+        shown = visual_order(core) + run.text[len(core):]
+        out.append(" ".join(_num(v) for v in tm) + f" Tm <{encode(shown, extra).hex()}> Tj")
+    out.append("ET")
+    return "\n".join(out).encode("ascii")
