@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from models.tables import Page, PageBlock
 from worker.layout.word_boxes import StoredLine, read_words
@@ -114,16 +115,95 @@ def _word_runs(lines: Iterable[StoredLine]) -> list[_Run]:
     return runs
 
 
-def _bands(lines: Sequence[str], box: tuple[float, float, float, float]) -> list[_Run]:
+# the share of a row's pitch its letters take (cap height to descender), the rest being line spacing (1.5 lines
+# on the generated pages the figure in docs/searchable-pdf.md was measured on; 1.15-1.5 in most documents)
+_GLYPH_SHARE = 0.65
+# how much wider than Helvetica's letters are taken to be when counting a block's rows (office fonts and scans
+# vary by about 10 % either way; only the row count leans on it, not where rows break)
+_WIDER = 1.1
+
+
+@cache
+def _char_width(ch: str) -> float:
+    """A letter's width in font sizes: Helvetica's for the letters it has (reportlab's metrics: proportional text
+    wraps and places far better than with one width for all), 1 for CJK's square ones, else about half."""
+    try:
+        ch.encode("cp1252")
+    except UnicodeEncodeError:
+        return 1.0 if unicodedata.east_asian_width(ch) in ("W", "F") else 0.55
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    return stringWidth(ch, "Helvetica", 1) or 0.55
+
+
+def _measure(text: str) -> float:
+    return sum(_char_width(ch) for ch in text)
+
+
+def _wrap(text: str, capacity: float) -> list[str]:
+    rows: list[str] = []
+    for w in text.split():
+        if rows and _measure(rows[-1]) + _measure(" " + w) <= capacity:
+            rows[-1] += " " + w
+        else:
+            rows.append(w)
+    return rows
+
+
+def _rows(lines: Sequence[str], box: tuple[float, float, float, float]) -> tuple[list[list[str]], float]:
+    """`lines` wrapped into the rows they likely take in `box` (per line, its rows), and the rows' pitch: a
+    provider's block holds a paragraph as one line of text however many rows it fills on the page.
+
+    The row count: the box holds n rows at pitch p = height / (n - 1 + _GLYPH_SHARE), letters _GLYPH_SHARE * p
+    high, each row as wide as the box holds of letters _WIDER than Helvetica's; n is the smallest count the
+    lines fit in. Where the rows break does not lean on that width guess: a line of n' rows has n' - 1 full rows
+    and a last one about half full, so it is wrapped greedily at its own length / (n' - 0.5)."""
+    x0, y0, x1, y1 = box
+    width, height = x1 - x0, y1 - y0
+    counts = [1] * len(lines)
+    pitch = height / (len(lines) - 1 + _GLYPH_SHARE)
+    for n in range(len(lines), len(lines) + 400):
+        pitch = height / (n - 1 + _GLYPH_SHARE)
+        size = pitch * _GLYPH_SHARE / (_ASCENT + _DESCENT)
+        counts = [len(_wrap(t, width / (size * _WIDER))) or 1 for t in lines]
+        if sum(counts) <= n:
+            break
+    return [_wrap(t, _measure(t) / (c - 0.5)) if c > 1 else [t] for t, c in zip(lines, counts)], pitch
+
+
+def _bands(lines: Sequence[str], box: tuple[float, float, float, float], wrap: bool = False) -> list[_Run]:
     """`lines` laid top to bottom inside `box`, one thin band per line (a tall box made one text object would be
-    scaled so much that viewers cannot select it)."""
+    scaled so much that viewers cannot select it). With `wrap` (a provider's block: its box runs from the top of
+    its first row's letters to the bottom of its last's), long lines are first wrapped into the rows they likely
+    fill, and each word placed where its letters' widths put it, the widest row spanning the box (rows are
+    ragged unless justified)."""
     x0, y0, x1, y1 = box
     if not lines or x1 <= x0 or y1 <= y0:
         return []
-    band = (y1 - y0) / len(lines)
-    size = band / (_ASCENT + _DESCENT) * 0.9
-    return [_Run(text, x0, x1, y0 + band * (i + 1) - _DESCENT * size - band * 0.05, size, stretch=False)
-            for i, text in enumerate(lines)]
+    if not wrap:
+        band = (y1 - y0) / len(lines)
+        size = band / (_ASCENT + _DESCENT) * 0.9
+        return [_Run(text, x0, x1, y0 + band * (i + 1) - _DESCENT * size - band * 0.05, size, stretch=False)
+                for i, text in enumerate(lines)]
+    wrapped, pitch = _rows(lines, box)
+    size = pitch * _GLYPH_SHARE / (_ASCENT + _DESCENT)
+    space = _char_width(" ")
+    runs: list[_Run] = []
+    # the widest row fills the box (its width is what the box was measured from); every row has its letters
+    widest = max((_measure(text) for rows in wrapped for text in rows), default=0.0)
+    unit = (x1 - x0) / widest if widest > 0 else size  # pixels a Helvetica font size's width takes
+    row = 0
+    for rows in wrapped:
+        for text in rows:
+            baseline = y0 + row * pitch + _ASCENT * size
+            words = text.split()
+            x = x0
+            for j, w in enumerate(words):
+                end = x + _measure(w) * unit
+                runs.append(_Run(w + (" " if j < len(words) - 1 else ""), x, end, baseline, size))
+                x = end + space * unit
+            row += 1
+    return runs
 
 
 def _spread(lines: Sequence[str], blocks: Sequence[tuple[tuple[float, float, float, float], int]]) -> list[_Run]:
@@ -181,7 +261,7 @@ def page_text(page: Page, blocks: list[PageBlock], corrected: bool) -> PageText 
     if boxed:
         runs = []
         for b in boxed:
-            runs += _bands(plain_lines(b.content), _block_box(b))
+            runs += _bands(plain_lines(b.content), _block_box(b), wrap=True)
         if runs:
             return PageText(runs, width, height)
     lines = plain_lines(page.markdown or "")

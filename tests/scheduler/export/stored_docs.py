@@ -22,14 +22,15 @@ def words_value(lines: list[tuple[int, list[Word]]], turned: int = 0) -> dict[st
 
 def store_document(db: Database, original: Path, mime: str, pages: list[dict[str, Any]],
                    blocks: dict[int, list[tuple[str, tuple[int, int, int, int]]]] | None = None,
-                   work: Path | None = None) -> int:
+                   work: Path | None = None, sha256: str | None = None) -> int:
     """A finished document whose original is `original` (its decrypted copy `work`), with `pages` (Page columns
-    beyond document and index) and `blocks` per page index ((text, box in pixels) in reading order)."""
+    beyond document and index) and `blocks` per page index ((text, box in pixels) in reading order); `sha256`
+    stands in for the file's own when the same file is already a document."""
     objects = object_store(WorkerSettings())
     stored = objects.put_bytes(original.read_bytes(), "originals", original.suffix.lstrip("."))
     work_path = objects.put_bytes(work.read_bytes(), "originals", "pdf").relpath if work else None
     with db.write_session() as s:
-        doc = Document(sha256=stored.sha256, filename=original.name, mime_type=mime, object_path=stored.relpath,
+        doc = Document(sha256=sha256 or stored.sha256, filename=original.name, mime_type=mime, object_path=stored.relpath,
                        work_path=work_path, status="done", page_count=len(pages))
         s.add(doc)
         s.flush()
