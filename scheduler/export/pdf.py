@@ -35,12 +35,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from models.db import Database
-from models.errors import ConfigError, ObjectMissing
+from models.errors import ConfigError, ObjectMissing, StorageError
 from models.tables import Document, Page, PageBlock, PageCorrection
 from worker.objects.store import ObjectStore
 
 from .pdf_font import add_font
-from .pdf_layer import draw_layer, page_text, pixels_to_pdf
+from .pdf_layer import PageMismatch, check_frame, draw_layer, fit_runs, page_text, pixels_to_pdf
 
 __all__ = ["TEXT_LAYER_SOURCE", "PdfExport", "export_pdf", "write_searchable_pdf"]
 
@@ -182,6 +182,11 @@ def write_searchable_pdf(db: Database, objects: ObjectStore, doc_id: int, target
         x0, y0 = min(box[0], box[2]), min(box[1], box[3])
         w_pt, h_pt = abs(box[2] - box[0]), abs(box[3] - box[1])
         rotate = int(target_page.obj.get("/Rotate", 0)) if is_pdf else 0
+        try:
+            check_frame(text, w_pt, h_pt, rotate)
+            fit_runs(text)
+        except PageMismatch as err:  # nothing written: the whole document waits until the page is read again
+            raise PageMismatch(f"document {doc_id}, page {index + 1}: {err.message}") from None
         to_pdf = pixels_to_pdf(text.width_px, text.height_px, text.turned, w_pt, h_pt, rotate)
         layers.append((index, draw_layer(text, to_pdf, _FONT_RESOURCE, extra), (x0, y0, w_pt, h_pt)))
         result.layered.append(index)
@@ -216,10 +221,15 @@ def _graft(pdf: object, index: int, content: bytes, rect: tuple[float, float, fl
 
 
 def _save_atomic(pdf: object, target: Path) -> None:
+    """Write to a temporary file beside `target`, then rename it over: a reader sees the old file or the new one,
+    never half of one; on any failure (a full disk, an unwritable folder) the temporary file is removed."""
     import pikepdf
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as exc:
+        raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         # streams neither decoded nor recompressed: the original's bytes go out as they came in (with
@@ -229,6 +239,9 @@ def _save_atomic(pdf: object, target: Path) -> None:
                  compress_streams=False, object_stream_mode=pikepdf.ObjectStreamMode.preserve,
                  recompress_flate=False)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

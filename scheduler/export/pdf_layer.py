@@ -12,12 +12,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from models.errors import InputError
 from models.tables import Page, PageBlock
 from worker.layout.word_boxes import StoredLine, read_words
 
 from .pdf_font import ASCENT, DESCENT, GLYPH_WIDTH, encode
 
-__all__ = ["Matrix", "PageText", "draw_layer", "page_text", "pixels_to_pdf", "plain_lines"]
+__all__ = ["EDGE_TOLERANCE", "Matrix", "PageMismatch", "PageText", "check_frame", "draw_layer", "fit_runs", "page_text",
+           "pixels_to_pdf", "plain_lines"]
+
+# how far (a share of the page's width or height) a word may reach past the page's edge and still be laid,
+# pulled inside it: Tesseract's boxes of a letter touching the edge, a provider's block drawn to the edge
+EDGE_TOLERANCE = 0.02
+
+
+class PageMismatch(InputError):
+    """A page's stored positions do not fit the page they are to be laid on (words far outside it, or an
+    original whose page changed shape since it was read): nothing is written."""
 
 # the layer font's metrics as fractions of its size: the height of capitals and ascenders, the descent
 _ASCENT = ASCENT / 1000
@@ -273,6 +284,38 @@ def page_text(page: Page, blocks: list[PageBlock], corrected: bool) -> PageText 
 def _block_box(b: PageBlock) -> tuple[float, float, float, float]:
     return (float(b.top_left_x or 0), float(b.top_left_y or 0), float(b.bottom_right_x or 0),
             float(b.bottom_right_y or 0))
+
+
+# --- does it fit -----------------------------------------------------------------------------------------------
+
+def fit_runs(text: PageText) -> None:
+    """Pull runs reaching a little past the page's edge (EDGE_TOLERANCE) inside it; PageMismatch for a run
+    further out (positions that belong to another page or image)."""
+    w, h = (text.height_px, text.width_px) if text.turned % 180 == 90 else (text.width_px, text.height_px)
+    tol_x, tol_y = EDGE_TOLERANCE * w, EDGE_TOLERANCE * h
+    for run in text.runs:
+        top, bottom = run.baseline - _ASCENT * run.size, run.baseline + _DESCENT * run.size
+        if run.x0 < -tol_x or run.x1 > w + tol_x or top < -tol_y or bottom > h + tol_y:
+            raise PageMismatch(f"the word {run.text.strip()[:40]!r} lies at ({run.x0:.0f}, {top:.0f})-({run.x1:.0f},"
+                               f" {bottom:.0f}), outside the {w:.0f} x {h:.0f} pixel image it was read from")
+        run.x0, run.x1 = max(0.0, run.x0), min(w, run.x1)
+        if bottom > h:
+            run.baseline -= bottom - h
+        elif top < 0:
+            run.baseline -= top
+
+
+def check_frame(text: PageText, w_pt: float, h_pt: float, rotate: int) -> None:
+    """PageMismatch when the page as shown (w_pt x h_pt turned by /Rotate) is not the shape of the image the
+    positions were read from: the original was replaced or edited after OCR."""
+    shown_w, shown_h = (h_pt, w_pt) if rotate % 180 == 90 else (w_pt, h_pt)
+    if not text.positioned or shown_w <= 0 or shown_h <= 0:
+        return
+    page_aspect, image_aspect = shown_w / shown_h, text.width_px / text.height_px
+    if abs(page_aspect / image_aspect - 1) > 0.03:
+        raise PageMismatch(f"the page is {shown_w:.0f} x {shown_h:.0f} pt as shown but was read as a"
+                           f" {text.width_px:.0f} x {text.height_px:.0f} pixel image (another shape): the original"
+                           " changed after OCR; submit it again with --force to read it again")
 
 
 # --- drawing --------------------------------------------------------------------------------------------------
