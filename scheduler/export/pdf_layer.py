@@ -232,7 +232,7 @@ def _spread(lines: Sequence[str], blocks: Sequence[tuple[tuple[float, float, flo
 @dataclass
 class PageText:
     runs: list[_Run]
-    width_px: float
+    width_px: float  # the image the runs are in: the page's image turned upright by `turned` degrees
     height_px: float
     turned: int = 0
     positioned: bool = True
@@ -291,7 +291,7 @@ def _block_box(b: PageBlock) -> tuple[float, float, float, float]:
 def fit_runs(text: PageText) -> None:
     """Pull runs reaching a little past the page's edge (EDGE_TOLERANCE) inside it; PageMismatch for a run
     further out (positions that belong to another page or image)."""
-    w, h = (text.height_px, text.width_px) if text.turned % 180 == 90 else (text.width_px, text.height_px)
+    w, h = text.width_px, text.height_px  # the upright image's, as the runs are
     tol_x, tol_y = EDGE_TOLERANCE * w, EDGE_TOLERANCE * h
     for run in text.runs:
         top, bottom = run.baseline - _ASCENT * run.size, run.baseline + _DESCENT * run.size
@@ -311,10 +311,11 @@ def check_frame(text: PageText, w_pt: float, h_pt: float, rotate: int) -> None:
     shown_w, shown_h = (h_pt, w_pt) if rotate % 180 == 90 else (w_pt, h_pt)
     if not text.positioned or shown_w <= 0 or shown_h <= 0:
         return
-    page_aspect, image_aspect = shown_w / shown_h, text.width_px / text.height_px
-    if abs(page_aspect / image_aspect - 1) > 0.03:
+    # the image as rendered from the page, before the engine turned it upright
+    img_w, img_h = (text.height_px, text.width_px) if text.turned % 180 == 90 else (text.width_px, text.height_px)
+    if abs((shown_w / shown_h) / (img_w / img_h) - 1) > 0.03:
         raise PageMismatch(f"the page is {shown_w:.0f} x {shown_h:.0f} pt as shown but was read as a"
-                           f" {text.width_px:.0f} x {text.height_px:.0f} pixel image (another shape): the original"
+                           f" {img_w:.0f} x {img_h:.0f} pixel image (another shape): the original"
                            " changed after OCR; submit it again with --force to read it again")
 
 
