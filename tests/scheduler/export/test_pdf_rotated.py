@@ -82,6 +82,7 @@ def test_words_land_on_their_word_on_turned_scans_and_rotated_pages(tmp_path: Pa
             free.remove(best)
             placed += iou(box, best.box) >= 0.5
         assert missing <= 0.05 * len(truth), (n, missing, [w.text for w in found])
+        print(f"page {n}: {placed}/{len(truth)} in place, {missing} missing")
         assert placed >= 0.95 * len(truth), (n, placed, len(truth))
     if not PDFTOTEXT:
         pytest.skip(NO_PDFTOTEXT)
