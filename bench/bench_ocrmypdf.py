@@ -15,6 +15,8 @@ Printed per document and in total, for each tool:
 - in place: the share of the scans' words whose box in the output (PDFium's character boxes of that word,
   the same word nearest to the truth) has IoU >= 0.5 with the word's true box;
 - size: output bytes / input bytes;
+- CPU s/page: user + system seconds of the processes each tool started (a figure other work on a shared
+  machine sways less than the wall clock);
 - s/page: seconds per page of the whole job, wall clock: `pagemill run --workers 2` on the three files plus one
   `pagemill export` command per document, against one `ocrmypdf -j 2 --output-type pdf` per document
   (OCRmyPDF's default PDF/A output would add a Ghostscript pass; pagemill writes no PDF/A either).
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -214,6 +217,7 @@ def main() -> None:
     print(f"{len(docs)} documents, {pages} pages, {sum(len(t.words) for t in truths.values())} words")
 
     seconds: dict[str, list[float]] = {"pagemill": [], "ocrmypdf": [], "pagemill, export in process": []}
+    cpu: dict[str, list[float]] = {"pagemill": [], "ocrmypdf": []}
     scores: dict[str, dict[str, tuple[float, float, float]]] = {}
     for r in range(args.rounds):
         order = ["pagemill", "ocrmypdf"] if r % 2 == 0 else ["ocrmypdf", "pagemill"]
@@ -221,6 +225,7 @@ def main() -> None:
             out = work / f"round{r}-{tool}"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             if tool == "pagemill":
                 ran, commands, inside = run_pagemill(docs, out, work / f"round{r}-data")
                 took = ran + commands
@@ -228,8 +233,12 @@ def main() -> None:
                 detail = f": run {ran:.1f} s + {len(docs)} export commands {commands:.1f} s (in process {inside:.2f} s)"
             else:
                 took, detail = run_ocrmypdf(docs, out), ""
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            cpu[tool].append(used)
             seconds[tool].append(took)
-            print(f"round {r + 1}: {tool:9s} {took:6.1f} s, {took / pages:5.2f} s/page{detail}"
+            print(f"round {r + 1}: {tool:9s} {took:6.1f} s, {took / pages:5.2f} s/page, CPU {used / pages:5.2f} s/page"
+                  f"{detail}"
                   f" (load average {os.getloadavg()[0]:.1f})")
             if r == 0:
                 scores[tool] = {d.name: score(out / d.name, d, truths[d.name]) for d in docs}
@@ -252,6 +261,9 @@ def main() -> None:
               f" (median of {len(seconds[tool])}: {', '.join(f'{s:.1f}' for s in seconds[tool])} s)")
     inside = statistics.median(seconds["pagemill, export in process"])
     print(f"{'total':22s} {'pagemill, export in process':47s} {inside / pages:5.2f} s/page")
+    for tool in ("pagemill", "ocrmypdf"):
+        print(f"CPU {tool:9s} {statistics.median(cpu[tool]) / pages:5.2f} s/page (processes it started, user + system;"
+              " less swayed by other work on the machine than the wall clock)")
     ratio = statistics.median(seconds["ocrmypdf"]) / statistics.median(seconds["pagemill"])
     print(f"\nwhole job: pagemill {ratio:.2f}x faster than ocrmypdf -j 2 (target >= 1.5); with the exports in one"
           f" process {statistics.median(seconds['ocrmypdf']) / inside:.2f}x; outputs in {work}")
