@@ -41,6 +41,7 @@ def _pagemill(data: Path, server: MistralServer, *args: str) -> str:
     return out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_ocr4_blocks_come_back_in_order_each_word_inside_its_block(tmp_path: Path, server: MistralServer) -> None:
     data = tmp_path / "data"
     scan = make_image(tmp_path / "letter.png", "A letter with a table", "PNG", dpi=200)
