@@ -4,9 +4,11 @@ OCR read (`pagemill export DOC --format pdf`).
 Libraries (licences checked): pikepdf (MPL-2.0) opens the original and grafts each text layer onto its page as
 a Form XObject, the way OCRmyPDF does it, so nothing of the original is re-rendered or re-encoded: its content
 streams, fonts, images, annotations, outline and metadata are written back as they were read (streams are not
-even decoded: `StreamDecodeLevel.none`). reportlab (BSD-3-Clause, already a dependency) draws the layer pages:
+even decoded: `StreamDecodeLevel.none`). Each layer is a content stream written here (scheduler/export/pdf_layer.py):
 text in render mode 3 (invisible), one text matrix per word so each word sits on its box's baseline and spans
-its box's width (horizontal scaling), in Helvetica (a standard font: nothing embedded): scheduler/export/pdf_layer.py.
+its box's width, in a glyphless Type0 font that carries any script (scheduler/export/pdf_font.py). Writing the
+few operators directly replaced reportlab pages grafted through a second PDF: its Helvetica turned every
+character outside cp1252 into `?`, and the detour cost a parse and a copy per page.
 
 Where the words' positions come from, best first:
 - a corrected page (`page_corrections`, reason `correction`): the corrected text, line by line, laid as bands
@@ -18,11 +20,12 @@ Where the words' positions come from, best first:
 Pages read from their own text layer (`source = text_layer`) and pages without a stored OCR result are left
 untouched, byte for byte. An image document (PNG, JPEG, TIFF with all its frames, WebP, ...) becomes one page
 per frame at the image's resolution; a JPEG's bytes are embedded as they are (DCTDecode, no recompression).
+A JPEG drawn on a layered page is wrapped in a Flate layer when that saves 5 % or more (its bytes unchanged
+inside: lossless, as OCRmyPDF's default optimisation does): a scan's mostly white JPEG shrinks by 10-20 %.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 import time
@@ -34,15 +37,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from models.db import Database
-from models.errors import ConfigError, ObjectMissing
+from models.errors import ConfigError, ObjectMissing, StorageError
 from models.tables import Document, Page, PageBlock, PageCorrection
 from worker.objects.store import ObjectStore
 
-from .pdf_layer import draw_layer, page_text, pixels_to_pdf
+from .pdf_font import add_font
+from .pdf_layer import PageMismatch, check_frame, draw_layer, fit_runs, page_text, pixels_to_pdf
 
 __all__ = ["TEXT_LAYER_SOURCE", "PdfExport", "export_pdf", "write_searchable_pdf"]
 
 TEXT_LAYER_SOURCE = "text_layer"
+_FONT_RESOURCE = "GlyphLess"  # the layer font's name in each layer's resources
 @dataclass
 class PdfExport:
     path: Path
@@ -135,7 +140,6 @@ def write_searchable_pdf(db: Database, objects: ObjectStore, doc_id: int, target
                          decrypt: bool = False) -> PdfExport:
     """Write document `doc_id` as a searchable PDF at `target` (atomically: a temporary file renamed)."""
     import pikepdf
-    from reportlab.pdfgen.canvas import Canvas
 
     started = time.perf_counter()
     doc, pages, blocks, corrected = _load(db, doc_id)
@@ -164,9 +168,8 @@ def write_searchable_pdf(db: Database, objects: ObjectStore, doc_id: int, target
         raise ConfigError(f"document {doc_id}'s original cannot be read as a PDF: {exc}") from None
     result = PdfExport(target, pages=len(pdf.pages))
     by_index = {p.page_index: p for p in pages}
-    layer_buf = io.BytesIO()
-    canvas = Canvas(layer_buf, pageCompression=1, invariant=1)
-    placed: list[tuple[int, tuple[float, float, float, float]]] = []  # target page, its crop box
+    extra: dict[str, int] = {}  # characters beyond the BMP the layers use: the font's ToUnicode map needs them
+    layers: list[tuple[int, bytes, tuple[float, float, float, float]]] = []  # page, its layer, its crop box
     for index in range(len(pdf.pages)):
         page = by_index.get(index)
         if page is None or page.source == TEXT_LAYER_SOURCE:
@@ -181,51 +184,95 @@ def write_searchable_pdf(db: Database, objects: ObjectStore, doc_id: int, target
         x0, y0 = min(box[0], box[2]), min(box[1], box[3])
         w_pt, h_pt = abs(box[2] - box[0]), abs(box[3] - box[1])
         rotate = int(target_page.obj.get("/Rotate", 0)) if is_pdf else 0
-        canvas.setPageSize((w_pt, h_pt))
-        draw_layer(canvas, text, pixels_to_pdf(text.width_px, text.height_px, text.turned, w_pt, h_pt, rotate))
-        canvas.showPage()
-        placed.append((index, (x0, y0, x0 + w_pt, y0 + h_pt)))
+        try:
+            check_frame(text, w_pt, h_pt, rotate)
+            fit_runs(text)
+        except PageMismatch as err:  # nothing written: the whole document waits until the page is read again
+            raise PageMismatch(f"document {doc_id}, page {index + 1}: {err.message}") from None
+        to_pdf = pixels_to_pdf(text.width_px, text.height_px, text.turned, w_pt, h_pt, rotate)
+        layers.append((index, draw_layer(text, to_pdf, _FONT_RESOURCE, extra), (x0, y0, w_pt, h_pt)))
         result.layered.append(index)
         if not text.positioned:
             result.without_positions.append(index)
-    if placed:
-        canvas.save()
-        layer = pikepdf.open(io.BytesIO(layer_buf.getvalue()))
-        for n, (index, rect) in enumerate(placed):
-            _graft(pdf, index, layer, n, rect)
+    if layers:
+        font = add_font(pdf, extra)  # one font object shared by every page's layer
+        wrapped: set[tuple[int, int]] = set()
+        for index, content, rect in layers:
+            _graft(pdf, index, content, rect, font)
+            _deflate_jpegs(pdf, index, wrapped)
     _save_atomic(pdf, target)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _graft(pdf: object, index: int, layer: object, n: int, rect: tuple[float, float, float, float]) -> None:
-    """Layer page `n` drawn over page `index` inside `rect`, the original content streams kept as they are
-    (pikepdf's add_overlay would coalesce them into one re-encoded stream)."""
+def _graft(pdf: object, index: int, content: bytes, rect: tuple[float, float, float, float], font: object) -> None:
+    """`content` (the layer, drawn from the crop box's corner) as a Form XObject drawn over page `index`, the
+    original content streams kept as they are (pikepdf's add_overlay would coalesce them into one re-encoded
+    stream); the original's drawing state is saved and restored around them so the layer starts from a clean one."""
     import pikepdf
 
+    x0, y0, w_pt, h_pt = rect
     page = pdf.pages[index]  # type: ignore[attr-defined]
-    formx = pdf.copy_foreign(layer.pages[n].as_form_xobject())  # type: ignore[attr-defined]
+    formx = pikepdf.Stream(pdf, zlib.compress(content, 6))  # type: ignore[arg-type]
+    formx.Filter = pikepdf.Name.FlateDecode
+    formx.Type = pikepdf.Name.XObject
+    formx.Subtype = pikepdf.Name.Form
+    formx.BBox = [0, 0, w_pt, h_pt]
+    formx.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary({f"/{_FONT_RESOURCE}": font}))
     name = page.add_resource(formx, pikepdf.Name.XObject, prefix="OCR")
-    placement = page.calc_form_xobject_placement(formx, name, pikepdf.Rectangle(*rect), allow_shrink=True,
-                                                 allow_expand=True)
     page.contents_add(b"q\n", prepend=True)
-    page.contents_add(b"\nQ\n" + bytes(placement), prepend=False)
+    page.contents_add(f"\nQ\nq 1 0 0 1 {x0:.4f} {y0:.4f} cm {name} Do Q\n".encode(), prepend=False)
+
+
+# a scan's JPEG is mostly white: its bytes deflate by 10-20 %. Wrapped in a Flate layer the JPEG stays byte for
+# byte what it was (readers inflate, then decode the same JPEG): lossless, unlike re-encoding it; OCRmyPDF's
+# default optimisation does the same. Kept only when it saves this share of the stream.
+_DEFLATE_MIN_SAVING = 0.05
+
+
+def _deflate_jpegs(pdf: object, index: int, done: set[tuple[int, int]]) -> None:
+    """Wrap the JPEG images page `index` draws (its own XObjects, not nested forms) in a Flate layer when that
+    makes them smaller; `done` holds the images already looked at (an image shared by pages once)."""
+    import pikepdf
+
+    xobjects = pdf.pages[index].obj.get("/Resources", {}).get("/XObject", {})  # type: ignore[attr-defined]
+    for _, image in xobjects.items():
+        if image.get("/Subtype") != pikepdf.Name.Image or image.get("/Filter") != pikepdf.Name.DCTDecode:
+            continue
+        key = image.objgen
+        if key in done:
+            continue
+        done.add(key)
+        if image.get("/DecodeParms") is not None:
+            continue
+        raw = image.read_raw_bytes()
+        packed = zlib.compress(raw, 6)
+        if len(packed) <= len(raw) * (1 - _DEFLATE_MIN_SAVING):
+            image.write(packed, filter=[pikepdf.Name.FlateDecode, pikepdf.Name.DCTDecode])
 
 
 def _save_atomic(pdf: object, target: Path) -> None:
+    """Write to a temporary file beside `target`, then rename it over: a reader sees the old file or the new one,
+    never half of one; on any failure (a full disk, an unwritable folder) the temporary file is removed."""
     import pikepdf
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as exc:
+        raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         # streams neither decoded nor recompressed: the original's bytes go out as they came in (with
         # compress_streams qpdf would re-encode an ASCII85+Flate stream as Flate). What pagemill adds is already
-        # compressed (reportlab's layer, zlib'd image pixels) but for the few bytes of `q`/`Q` around each page.
+        # compressed (the layers and font, zlib'd image pixels) but for the few bytes of `q`/`Q` around each page.
         pdf.save(tmp, stream_decode_level=pikepdf.StreamDecodeLevel.none,  # type: ignore[attr-defined]
                  compress_streams=False, object_stream_mode=pikepdf.ObjectStreamMode.preserve,
                  recompress_flate=False)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -67,3 +67,18 @@ def iou(a: Box, b: Box) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def jpeg_bytes(image: object) -> bytes:
+    """The JPEG an image XObject carries: its raw bytes, inflated first when a Flate layer wraps them."""
+    import zlib
+
+    import pikepdf
+
+    raw = image.read_raw_bytes()  # type: ignore[attr-defined]
+    filters = image.Filter  # type: ignore[attr-defined]
+    filters = list(filters) if isinstance(filters, pikepdf.Array) else [filters]
+    if filters[0] == pikepdf.Name.FlateDecode:
+        raw, filters = zlib.decompress(raw), filters[1:]
+    assert filters == [pikepdf.Name.DCTDecode], filters
+    return raw
