@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _soak_files import Fed, make_file
@@ -28,6 +29,7 @@ class Feeder:
         self.run, self.inbox, self.staging, self.schema, self.submit_host = run, inbox, staging, schema, submit_host
         self.rng = random.Random(run.rng.random())
         self.n = 0
+        self.lock = threading.Lock()  # file numbers: the fault thread makes files too
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="feeder", daemon=True)
         self.submit_thread: threading.Thread | None = None
@@ -37,17 +39,20 @@ class Feeder:
         kind = self.rng.choices([k for k, _ in self.KINDS], [w for _, w in self.KINDS])[0]
         if kind == "dup" and self.watch_fed:
             orig = self.rng.choice(self.watch_fed)
-            self.n += 1
+            with self.lock:
+                self.n += 1
+                n = self.n
             src = self.staging / orig.name
-            name = f"soak-{self.n:05d}-dup-of-{orig.n:05d}{Path(orig.name).suffix}"
+            name = f"soak-{n:05d}-dup-of-{orig.n:05d}{Path(orig.name).suffix}"
             shutil.copyfile(src, self.staging / name)
-            return Fed(self.n, name, "dup", orig.pages, orig.sha256, expect=orig.expect, dup_of=orig.n,
+            return Fed(n, name, "dup", orig.pages, orig.sha256, expect=orig.expect, dup_of=orig.n,
                        keys=list(orig.keys))
         if kind == "dup":
             kind = "scan"
-        self.n += 1
         pages = self.rng.choice([1, 1, 2, 3, 4, 5, 6, 8, 12]) if kind in ("scan", "digital") else 1
-        return make_file(self.staging, self.n, kind, self.rng, pages)
+        with self.lock:
+            self.n += 1
+            return make_file(self.staging, self.n, kind, self.rng, pages)
 
     def _record(self, fed: Fed, how: str) -> None:
         fed.how, fed.at = how, time.time()
@@ -72,6 +77,27 @@ class Feeder:
         self._record(fed, "watch")
         if fed.kind != "dup":
             self.watch_fed.append(fed)
+
+    def copy_slowly_and_kill(self, kill: Callable[[], None], chunks: int = 14, pause_s: float = 0.5) -> Fed:
+        """The watcher killed mid-copy: a large scan written into the watched folder in `chunks` writes
+        `pause_s` apart (a network copy; within the watcher's settle time), the scheduler killed (by `kill`) when
+        about 40 % is written. The copy goes on while the supervisor restarts it: the file must be registered
+        once, complete (a partial file would be a document of a content never fed)."""
+        with self.lock:
+            self.n += 1
+            # a generator of its own: the feeder's sequence of files stays the seed's
+            fed = make_file(self.staging, self.n, "scan", random.Random(self.n), 12)
+        data = (self.staging / fed.name).read_bytes()
+        step = max(1, -(-len(data) // chunks))
+        with open(self.inbox / fed.name, "wb") as out:
+            for i, at in enumerate(range(0, len(data), step)):
+                out.write(data[at:at + step])
+                out.flush()
+                if i == int(chunks * 0.4):
+                    kill()
+                time.sleep(pause_s)
+        self._record(fed, "watch (scheduler killed mid-copy)")
+        return fed
 
     def _submit(self, files: list[Fed], mode: str) -> None:
         folder = self.staging / f"submit-{files[0].n:05d}"

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from _soak_api import SoakApi
 from _soak_faults import Fault, FaultRunner
 from _soak_files import Fed
+from _soak_hooks import HookReceiver
 from _soak_procs import RedisServer, Supervisor
 from _soak_setup import Run
 from sqlalchemy import func, select
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from models.tables import Document, FieldsRow, Page, PageRange, Usage
 
-__all__ = ["drained", "report", "stored_pages"]
+__all__ = ["drained", "events_missing", "report", "stored_pages"]
 
 
 def stored_pages(engine) -> int:  # type: ignore[no-untyped-def]
@@ -40,9 +41,20 @@ def drained(run: Run, engine) -> tuple[bool, str]:  # type: ignore[no-untyped-de
     return ok, msg
 
 
+def events_missing(run: Run, engine, hooks: HookReceiver) -> list[str]:  # type: ignore[no-untyped-def]
+    """Fed documents that finished (done, partial, failed) whose document.<status> event never arrived."""
+    shas = {f.sha256 for f in run.fed}
+    with Session(engine) as s:
+        rows = s.execute(select(Document.id, Document.sha256, Document.status)
+                         .where(Document.status.in_(["done", "partial", "failed"]))).all()
+    got = hooks.finished()
+    return [f"doc {doc_id} ({status})" for doc_id, sha, status in rows
+            if sha in shas and f"document.{status}" not in got.get(doc_id, set())]
+
+
 def report(run: Run, engine, api: SoakApi, sup: Supervisor, redis_srv: RedisServer, faults: list[Fault],  # type: ignore[no-untyped-def]
            runner: FaultRunner | None, t_feed: tuple[float, float], drain_ok: bool, drain_msg: str,
-           redis_peak: int) -> int:
+           redis_peak: int, hooks: HookReceiver) -> int:
     by_sha: dict[str, list[Fed]] = defaultdict(list)
     for f in run.fed:
         by_sha[f.sha256].append(f)
@@ -92,6 +104,9 @@ def report(run: Run, engine, api: SoakApi, sup: Supervisor, redis_srv: RedisServ
         elif doc.status != "failed":
             unexpected.append(f"{first.name} doc {doc.id}: a bad file ended {doc.status}")
     stored_twice = sum(n - 1 for n in pages.values() if n > 1)
+    # a document whose content was never fed: a file registered before it was whole (the watcher killed mid-copy)
+    strays = [f"doc {d.id} {d.filename}: {d.status}, {d.page_count} pages"
+              for sha, d in docs.items() if sha not in by_sha and sha not in {f.sha256 for f in run.not_accepted}]
 
     # billing: the fake's log against the ledger
     expected_keys = {k for f in run.fed for k in f.keys}
@@ -159,6 +174,9 @@ def report(run: Run, engine, api: SoakApi, sup: Supervisor, redis_srv: RedisServ
     print(f"  failed without a reason: {len(unreadable)}")
     for x in unreadable[:10]:
         print(f"    - {x}")
+    print(f"documents never fed  {len(strays)} (a file registered before it was whole)")
+    for x in strays[:10]:
+        print(f"    - {x}")
     print(f"pages stored twice   {stored_twice}")
     print(f"pages billed         provider {provider_total} (sync+batch), ledger {ledger_total}, "
           f"fed good pages {len(expected_keys)}")
@@ -177,6 +195,12 @@ def report(run: Run, engine, api: SoakApi, sup: Supervisor, redis_srv: RedisServ
     print(f"fields missing       {len(fields_missing)}")
     for x in fields_missing[:10]:
         print(f"    - {x}")
+    missing_events = events_missing(run, engine, hooks)
+    print(f"events missing       {len(missing_events)} (document.done/partial/failed never delivered); received "
+          + ", ".join(f"{k} {v}" for k, v in sorted(hooks.kinds().items()))
+          + f"; {hooks.deliveries} deliveries, {hooks.dropped} dropped while away, {hooks.bad_signatures} bad signatures")
+    for x in missing_events[:10]:
+        print(f"    - {x}")
     print("faults injected      " + (", ".join(f"{k} {v}" for k, v in
                                               sorted(Counter(f.kind for f in faults if f.started).items())) or "none"))
     print("API answers          " + ", ".join(f"{k} {v}" for k, v in sorted(api.status_counts.items()))
@@ -188,7 +212,8 @@ def report(run: Run, engine, api: SoakApi, sup: Supervisor, redis_srv: RedisServ
     print(f"throughput           before faults {rate('before')}; while faults came {rate('during')}; "
           f"drain after them {rate('after')}")
     print(f"logs                 {run.work}")
-    problems = len(lost) + stored_twice + len(unexplained) + ledger_over + sum(n for _, n in stuck) \
+    problems = len(lost) + len(strays) + len(missing_events) + hooks.bad_signatures \
+        + stored_twice + len(unexplained) + ledger_over + sum(n for _, n in stuck) \
         + len(unreadable) + len(fields_missing) + len(unexpected)
     verdict = "PASS" if problems == 0 and drain_ok else "FAIL"
     print(f"verdict              {verdict}")

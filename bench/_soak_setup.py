@@ -47,7 +47,8 @@ class Run:
     fed_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def base_env(run: Run, redis_port: int, proxy_port: int, moto: MotoS3, bucket: str, api: Any) -> dict[str, str]:
+def base_env(run: Run, redis_port: int, proxy_port: int, moto: MotoS3, bucket: str, api: Any,
+             hooks: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGEMILL_", "AWS_"))}
     env.update(aws_env(moto.endpoint, run.work))
     env.update({
@@ -67,8 +68,10 @@ def base_env(run: Run, redis_port: int, proxy_port: int, moto: MotoS3, bucket: s
         "PAGEMILL_REQUEUE_AFTER_S": "30",
         "PAGEMILL_SWEEP_INTERVAL_S": "3",
         "PAGEMILL_RETRY_BASE_S": "1",
-        "PAGEMILL_RETRY_MAX_S": "20",
-        "PAGEMILL_MAX_ATTEMPTS": "6",
+        # patience for the longest API outage of the schedule (60 s of 429/503): 9 attempts with waits of up to
+        # 30 s (full jitter) span it; at the defaults (4 attempts) such an outage fails ranges as rate_limited
+        "PAGEMILL_RETRY_MAX_S": "30",
+        "PAGEMILL_MAX_ATTEMPTS": "9",
         "PAGEMILL_BATCH_MAX_WAIT_S": "15",
         "PAGEMILL_BATCH_POLL_MIN_S": "2",
         "PAGEMILL_BATCH_POLL_MAX_S": "8",
@@ -76,6 +79,13 @@ def base_env(run: Run, redis_port: int, proxy_port: int, moto: MotoS3, bucket: s
         "PAGEMILL_WATCH_SETTLE_S": "2",
         "PAGEMILL_WATCH_RESCAN_INTERVAL_S": "20",
         "PAGEMILL_LOG_FORMAT": "text",
+        # one subscription from the environment, to the soak's loopback receiver (_soak_hooks.py); retries
+        # bounded so events held back while the receiver is away arrive within the drain
+        "PAGEMILL_WEBHOOK_URL": hooks.url,
+        "PAGEMILL_WEBHOOK_SECRET": hooks.secret,
+        "PAGEMILL_WEBHOOK_ALLOW_PRIVATE": "1",
+        "PAGEMILL_WEBHOOK_RETRY_BASE_S": "2",
+        "PAGEMILL_WEBHOOK_RETRY_MAX_S": "15",
     })
     return env
 

@@ -47,8 +47,9 @@ from _soak_api import SoakApi
 from _soak_faults import Fault, FaultRunner, plan_faults, sigcont, sigstop
 from _soak_feeder import Feeder
 from _soak_files import write_schema
-from _soak_procs import RedisServer, Supervised, Supervisor
-from _soak_report import drained, report, stored_pages
+from _soak_hooks import HookReceiver
+from _soak_procs import RedisServer, SmallDisk, Supervised, Supervisor
+from _soak_report import drained, events_missing, report, stored_pages
 from _soak_setup import KEY, PG_ADMIN, PG_PORT, WORKERS, Run, base_env, log, pagemill_cmd
 from sqlalchemy import create_engine, text
 
@@ -96,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     moto = MotoS3(work / "moto.log")
     proxy: CuttableProxy | None = None
     api: SoakApi | None = None
+    hooks: HookReceiver | None = None
     feeder: Feeder | None = None
+    disk = SmallDisk(hosts["host-b"] / "cache")
     runner: FaultRunner | None = None
     engine = None
     created_db = False
@@ -118,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         proxy = CuttableProxy(PG_PORT)
         api = SoakApi(KEY, args.seed, rate_limit=args.rate, latency=(0.3, 2.5), p_5xx=0.02, queue_s=5.0,
                       run_s=20.0).start()
-        run.env = base_env(run, redis_srv.port, proxy.port, moto, bucket, api)
+        hooks = HookReceiver().start()
+        run.env = base_env(run, redis_srv.port, proxy.port, moto, bucket, api, hooks)
         run.db_url = run.env["PAGEMILL_DATABASE_URL"]
         done = subprocess.run(pagemill_cmd("migrate"), env=dict(run.env, PAGEMILL_DATA_DIR=str(hosts["host-c"])),
                               capture_output=True, text=True, timeout=300, check=False)
@@ -126,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"pagemill migrate failed: {done.stdout}{done.stderr}")
         engine = create_engine(run.direct_url, pool_pre_ping=True)
 
+        # host-b's object cache on a small tmpfs, for the disk_full fault (workers download originals there)
+        if args.faults == "on" and not disk.mount():
+            log(f"disk_full faults skipped: {disk.why_not}")
         for name, host in WORKERS.items():
             sup.add(Supervised(name, pagemill_cmd("worker", "--concurrency", str(args.concurrency), "--pool",
                                                   "threads"),
@@ -162,6 +169,16 @@ def main(argv: list[str] | None = None) -> int:
             assert api is not None
             api.outage = None
 
+        def watcher_midcopy(f: Fault) -> None:
+            assert feeder is not None
+            threading.Thread(target=feeder.copy_slowly_and_kill, args=(lambda: sup.kill9("scheduler"),),
+                             name="midcopy", daemon=True).start()
+
+        def disk_fill(f: Fault) -> None:
+            if not disk.mounted:
+                raise RuntimeError(disk.why_not or "no small disk")
+            disk.fill()
+
         assert proxy is not None
         actions = {
             "kill_worker": (lambda f: sup.kill9(f.detail), None),
@@ -170,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             "pg_cut": (lambda f: proxy.cut(), lambda f: proxy.restore()),
             "bucket_pause": (bucket_pause, bucket_resume),
             "api_outage": (outage_on, outage_off),
+            "kill_watcher_midcopy": (watcher_midcopy, None),
+            "disk_full": (disk_fill, lambda f: disk.free()),
+            "receiver_away": (lambda f: setattr(hooks, "away", True), lambda f: setattr(hooks, "away", False)),
         }
         runner = FaultRunner(faults, actions, log)
 
@@ -206,10 +226,15 @@ def main(argv: list[str] | None = None) -> int:
             log(f"draining: {msg}")
         if ok:
             time.sleep(8)  # late batch answers, sweeps: anything that would still move, moves
+            # events held back while the receiver was away: retried every <= 15 s
+            events_deadline = time.time() + 90
+            while events_missing(run, engine, hooks) and time.time() < events_deadline:
+                time.sleep(3)
         sup.sample()
         stopped.set()
         run.timeline.append((time.time(), stored_pages(engine)))
-        return report(run, engine, api, sup, redis_srv, faults, runner, (t_start, t_feed_end), ok, msg, redis_peak)
+        return report(run, engine, api, sup, redis_srv, faults, runner, (t_start, t_feed_end), ok, msg, redis_peak,
+                      hooks)
     except KeyboardInterrupt:
         log("interrupted: stopping everything")
         return 130
@@ -220,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         if runner is not None:
             runner.stop()
         sup.stop_all()
+        disk.unmount()
         if moto.proc is not None:
             sigcont(moto.proc.pid)
         moto.stop()
@@ -228,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             proxy.close()
         if api is not None:
             api.stop()
+        if hooks is not None:
+            hooks.stop()
         if engine is not None:
             engine.dispose()
         if created_db and not os.environ.get("PAGEMILL_SOAK_KEEP_DB"):
