@@ -92,3 +92,35 @@ def test_a_full_cache_of_originals_on_another_host_is_disk_full_then_works(
     assert "on this host" in caught.value.message
     small_disk.free()
     assert other.local_path(stored.relpath).read_bytes() == src.read_bytes()
+
+
+def test_a_range_on_a_host_whose_disk_is_full_waits_without_spending_attempts_then_is_done(
+    s3_objects: str, small_disk: FullDisk, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import select
+
+    from models.tables import Page, PageRange
+    from tests.worker.objects.test_object_faults import CountingProvider, _db, _document, _submit
+    from worker.ranges.run import run_range
+
+    db = _db(data_dir)
+    doc_id, range_id = _submit(db, object_store(WorkerSettings()), tmp_path)
+    monkeypatch.setenv("PAGEMILL_DATA_DIR", str(small_disk.root / "worker-host"))
+    worker_objects = object_store(WorkerSettings())
+    (small_disk.root / "worker-host").mkdir()
+    small_disk.fill()
+    provider = CountingProvider()
+    for _ in range(3):  # more tries than max_attempts: none is spent while the disk is full
+        outcome = run_range(db, worker_objects, provider, range_id, max_attempts=2, retry_max_s=0.1)
+        assert outcome.status == "retry", outcome
+    with db.read_session() as s:
+        rng = s.get(PageRange, range_id)
+        assert rng is not None
+        assert (rng.status, rng.attempts, rng.error_code) == ("queued", 0, "disk_full")
+        assert "No space left on device" in (rng.error or "")
+    assert provider.calls == 0  # nothing sent (or billed) before the original was on this host
+    small_disk.free()
+    assert run_range(db, worker_objects, provider, range_id, max_attempts=2).status == "done"
+    assert _document(db, doc_id).status == "done" and provider.calls == 1
+    with db.read_session() as s:
+        assert s.scalar(select(Page.markdown).where(Page.document_id == doc_id)).startswith("text of page 0")
