@@ -8,14 +8,17 @@ non-zero on any loss.
 What runs (everything on 127.0.0.1, everything stopped at the end, on Ctrl-C and on failure):
 - PostgreSQL: a database of its own (`soak_<seed>_<pid>`, dropped after) reached through a loopback proxy that
   can cut every connection; a redis-server of its own on a spare port (no persistence: a restart loses the queue);
-  moto's S3 server (a bucket of its own); the Mistral API fake (_soak_api.py) in this process.
+  moto's S3 server (a bucket of its own); the Mistral API fake (_soak_api.py) and a webhook receiver
+  (_soak_hooks.py, subscribed through PAGEMILL_WEBHOOK_URL) in this process.
 - `pagemill worker` x 3 on two hosts (data folders host-a, host-b: two workers on a, one on b),
   `pagemill scheduler` on host-c watching `inbox/` (polling), and `pagemill submit` from host-d.
 - A feeder: scans, born-digital PDFs, PNG/JPEG images, duplicates and bad files (corrupt, encrypted, empty),
   dropped in the watched folder (atomically or written slowly) or submitted, some with `--schema` or `--batch`.
-- Faults (_soak_faults.py): kill -9 of a worker, of the scheduler; Redis restarted; PostgreSQL connections cut
-  for 5-30 s; the bucket paused (SIGSTOP of moto) for up to a minute; the API answering only 429 or 503 for
-  20-60 s. The supervisor restarts killed processes after 2 s.
+- Faults (_soak_faults.py): kill -9 of a worker, of the scheduler, of the scheduler while a large file is being
+  copied slowly into the watched folder; Redis restarted; PostgreSQL connections cut for 5-30 s; the bucket
+  paused (SIGSTOP of moto) for up to a minute; the API answering only 429 or 503 for 20-60 s; host-b's cache of
+  originals (a 48 MB tmpfs: needs root, skipped otherwise with the reason) filled for 15-60 s; the webhook
+  receiver dropping every request for 30-70 s. The supervisor restarts killed processes after 2 s.
 
 The counts at the end come from the database (through a direct connection, not the proxy) and from the fake's
 own billing log: each fed page has a size of its own, so the fake knows which fed page it billed (_soak_files.py).
