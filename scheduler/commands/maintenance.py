@@ -226,8 +226,9 @@ def scheduler(
             deliverer.stop(10)
             if metrics is not None:
                 metrics.shutdown()
+            stop.set()  # the watchers are threads that end on this event (they have no stop())
             for w in watchers:
-                w.stop()
+                w.join(10)
 
 
 def register(app: typer.Typer) -> None:
