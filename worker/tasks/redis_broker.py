@@ -10,10 +10,17 @@ messages asks the transport's client for Redis's host name to build a new pool: 
 object has no attribute 'hostname'`, which Celery does not count as a connection error, so the worker exits
 ("Unrecoverable error") instead of reconnecting.
 
+The same happens later to a range still running at the disconnect: once it finishes (threads pool), it acks
+on the old, detached channel, and the ack fails the same way.
+
 The channel below skips that requeue when its transport has been detached, through the channel's own
-`do_restore` switch (kombu's virtual channels skip the requeue at close when it is off). Nothing is lost:
-the messages stay in Redis's unacknowledged set, which kombu's visibility sweep puts back on the queue (and
-if Redis lost them in the restart, the scheduler's sweep re-sends the ranges from the database).
+`do_restore` switch (kombu's virtual channels skip the requeue at close when it is off), and turns an ack or a
+reject on a detached channel into a connection error, which Celery logs ("Couldn't ack") and survives. Nothing
+is lost: the messages stay in Redis's unacknowledged set, which kombu's visibility sweep puts back on the queue
+(a range already stored is skipped by its database state), and if Redis lost them in the restart, the
+scheduler's sweep re-sends the ranges from the database. Everything here uses kombu's public extension point
+(a transport class named by `broker_transport`) and the channel's public methods; kombu's classes are not
+changed.
 """
 
 from __future__ import annotations
