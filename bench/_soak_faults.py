@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 __all__ = ["KINDS", "Fault", "FaultRunner", "plan_faults"]
 
-KINDS = ("kill_worker", "kill_scheduler", "redis_restart", "pg_cut", "bucket_pause", "api_outage")
-_WEIGHTS = (4, 2, 1, 2, 1, 1)
+KINDS = ("kill_worker", "kill_scheduler", "redis_restart", "pg_cut", "bucket_pause", "api_outage",
+         "kill_watcher_midcopy", "disk_full", "receiver_away")
+_WEIGHTS = (4, 2, 1, 2, 1, 1, 1, 1, 1)
 
 
 @dataclass
@@ -56,6 +57,10 @@ def plan_faults(rng: random.Random, feed_s: float, workers: list[str]) -> list[F
         elif kind == "api_outage":
             f.duration_s = round(rng.uniform(20, 60), 1)
             f.detail = rng.choice(["429", "503"])
+        elif kind == "disk_full":
+            f.duration_s = round(rng.uniform(15, 60), 1)
+        elif kind == "receiver_away":
+            f.duration_s = round(rng.uniform(30, 70), 1)
         faults.append(f)
     return faults
 

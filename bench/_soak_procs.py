@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["RedisServer", "Supervised", "Supervisor", "group_rss_kb"]
+__all__ = ["RedisServer", "SmallDisk", "Supervised", "Supervisor", "group_rss_kb"]
 
 
 def group_rss_kb(pgid: int) -> int:
@@ -190,3 +190,49 @@ class RedisServer:
         if self.proc is None or self.proc.poll() is not None:
             return 0
         return group_rss_kb(self.proc.pid)
+
+
+class SmallDisk:
+    """A small tmpfs mounted over a host's folder (its object cache), so a fault can fill it: writes there fail
+    with ENOSPC (a disk full; root is not stopped by permissions, a full filesystem stops everyone) until the
+    filler is removed. Needs root and `mount`; `why_not` says why it cannot be used otherwise."""
+
+    def __init__(self, path: Path, size_mb: int = 48) -> None:
+        self.path, self.size_mb = path, size_mb
+        self.mounted = False
+        self.why_not: str | None = None
+        self.filler = path / ".soak-filler"
+
+    def mount(self) -> bool:
+        if os.geteuid() != 0:
+            self.why_not = "not root: no tmpfs to fill"
+            return False
+        self.path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_mb}m", "tmpfs", str(self.path)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            self.why_not = f"mount -t tmpfs failed: {done.stderr.strip()}"
+            return False
+        self.mounted = True
+        return True
+
+    def fill(self) -> None:
+        """Writes zeros until the filesystem is full (the folder's other files stay). Unbuffered: a buffered
+        file would raise ENOSPC again when closed, with the filler left in place."""
+        with open(self.filler, "ab", buffering=0) as out:
+            for size in (1 << 20, 1 << 12, 1):
+                try:
+                    while True:
+                        out.write(b"\0" * size)
+                except OSError:  # ENOSPC: full at this granularity
+                    pass
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def unmount(self) -> None:
+        if self.mounted:
+            self.free()
+            # lazy: a worker killed a moment ago may still hold a file open there
+            subprocess.run(["umount", "-l", str(self.path)], capture_output=True, check=False)
+            self.mounted = False

@@ -21,6 +21,7 @@
     │   ├── ObjectMissing         code=object_missing   (an object the database names is not in the store)
     │   ├── ObjectCorrupt         code=object_corrupt   (its bytes do not match its SHA-256: truncated, replaced)
     │   ├── StoreUnavailable      code=store_unavailable (retryable: the bucket cannot be reached, 5xx)
+    │   ├── DiskFull              code=disk_full        (retryable: a host's disk or quota is full)
     │   ├── StoreAuthError        code=store_auth       (credentials missing or refused)
     │   └── BucketMissing         code=bucket_missing   (the bucket named in PAGEMILL_OBJECTS_URL does not exist)
     ├── ConfigError               code=config
@@ -56,6 +57,7 @@ __all__ = [
     "ObjectMissing",
     "ObjectCorrupt",
     "StoreUnavailable",
+    "DiskFull",
     "StoreAuthError",
     "BucketMissing",
     "ConfigError",
@@ -83,6 +85,7 @@ class ErrorCode(StrEnum):
     invalid_fields = "invalid_fields"
     engine = "engine"
     storage = "storage"
+    disk_full = "disk_full"
     object_missing = "object_missing"
     object_corrupt = "object_corrupt"
     store_unavailable = "store_unavailable"
@@ -205,6 +208,24 @@ class ObjectCorrupt(StorageError):
 class StoreUnavailable(StorageError):
     code = ErrorCode.store_unavailable
     retryable = True
+
+
+class DiskFull(StorageError):
+    """Retryable: a host's disk (its object folder, its cache of originals) or quota is full. Space comes back (a
+    cache trim, an operator), and meanwhile another host may take the range; the attempts stay capped."""
+
+    code = ErrorCode.disk_full
+    retryable = True
+
+
+def storage_error(message: str, exc: OSError) -> StorageError:
+    """The StorageError for a failed write on this host: DiskFull when the disk or quota is full."""
+    import errno
+
+    text = f"{message}: {exc.strerror or exc}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(text)
+    return StorageError(text)
 
 
 class StoreAuthError(StorageError):

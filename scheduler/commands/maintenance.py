@@ -33,6 +33,32 @@ def _db(settings: WorkerSettings) -> Database:
     return db
 
 
+# the scheduler starts under a supervisor, often before its database (a reboot, a compose stack): it waits for
+# it instead of exiting with a traceback, and says so; the waits grow to this many seconds
+DB_RETRY_MAX_S = 30.0
+
+
+def _db_when_reachable(settings: WorkerSettings, stop: threading.Event) -> Database | None:
+    """The database, migrated, once it answers; None if `stop` is set while waiting."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from models.settings import DatabaseSettings
+
+    shown = make_url(DatabaseSettings(data_dir=settings.data_dir).url).render_as_string(hide_password=True)
+    delay = 1.0
+    while True:
+        try:
+            return _db(settings)
+        except (OperationalError, InterfaceError) as exc:
+            lines = str(exc.orig or exc).strip().splitlines()
+            reason = lines[0][:200] if lines else type(exc).__name__
+            log.warning("database unreachable at %s: retrying in %g s (%s)", shown, delay, reason)
+        if stop.wait(delay):
+            return None
+        delay = min(DB_RETRY_MAX_S, delay * 2)
+
+
 def wait_for_documents(
     db: Database, ids: list[int], poll_s: float = 0.5, tick: Callable[[], None] | None = None,
     timeout_s: float | None = None,
@@ -171,10 +197,12 @@ def scheduler(
 
     with cli_errors():
         settings, sched = WorkerSettings(), SchedulerSettings()
-        db = _db(settings)
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        db = _db_when_reachable(settings, stop)
+        if db is None:  # stopped while the database was away
+            return
         sweeper = Sweeper(db, settings, interval or sched.sweep_interval_s, sched.requeue_after_s)
         sweeper.start()
         from worker.webhooks.deliver import Deliverer
@@ -198,8 +226,9 @@ def scheduler(
             deliverer.stop(10)
             if metrics is not None:
                 metrics.shutdown()
+            stop.set()  # the watchers are threads that end on this event (they have no stop())
             for w in watchers:
-                w.stop()
+                w.join(10)
 
 
 def register(app: typer.Typer) -> None:

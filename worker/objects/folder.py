@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.errors import ObjectMissing, StorageError
+from models.errors import ObjectMissing, StorageError, storage_error
 
 from .store import ObjectStore, StoredObject, named_object, object_name
 
@@ -135,7 +135,7 @@ class FolderStore(ObjectStore):
                     self._unsynced.append(self.root / rel)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise StorageError(f"could not store {source.name!r}: {exc.strerror or exc}") from None
+            raise storage_error(f"could not store {source.name!r}", exc) from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -155,7 +155,7 @@ class FolderStore(ObjectStore):
             self._commit_temp(Path(tmp_name), final)
         except OSError as exc:
             Path(tmp_name).unlink(missing_ok=True)
-            raise StorageError(f"could not write an object: {exc.strerror or exc}") from None
+            raise storage_error("could not write an object", exc) from None
         return StoredObject(sha, rel, len(data))
 
     def put_named(self, source: Path, name: str, replace: bool) -> bool:

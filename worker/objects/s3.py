@@ -53,6 +53,7 @@ from models.errors import (
     StorageError,
     StoreAuthError,
     StoreUnavailable,
+    storage_error,
 )
 
 from .cache import ObjectCache
@@ -211,7 +212,7 @@ class S3Store(ObjectStore):
             self.cache.add(tmp, rel, size)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise StorageError(f"could not store {source.name!r}: {exc.strerror or exc}") from None
+            raise storage_error(f"could not store {source.name!r}", exc) from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -277,7 +278,7 @@ class S3Store(ObjectStore):
             self._verify(relpath, digest.hexdigest())
             return self.cache.add(tmp, relpath, size)
         except OSError as exc:
-            raise StorageError(f"could not keep a copy of {relpath} on this host: {exc.strerror or exc}") from None
+            raise storage_error(f"could not keep a copy of {relpath} on this host", exc) from None
         finally:
             tmp.unlink(missing_ok=True)
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.db import Database
-from models.errors import PagemillError, ProviderAuthError, RateLimited, StoreUnavailable
+from models.errors import DiskFull, PagemillError, ProviderAuthError, RateLimited, StoreUnavailable
 from models.tables import PageRange, RangeStatus
 
 from ..redact import redact
@@ -51,9 +51,10 @@ def record_failure(
         message = redact(err.message)
         if isinstance(err, RateLimited) and not err.sent:
             rng.attempts = max(0, rng.attempts - 1)  # our own limiter said wait: no request, no attempt spent
-        elif isinstance(err, StoreUnavailable):
+        elif isinstance(err, (StoreUnavailable, DiskFull)):
             # the bucket is away, as the database can be: the range waits for it (with backoff) instead of
-            # failing after a few attempts; botocore has already retried each request a few times
+            # failing after a few attempts; botocore has already retried each request a few times. A full disk
+            # on this host likewise: space comes back, or another host takes the range (the soak's disk_full)
             rng.attempts = max(0, rng.attempts - 1)
         if err.retryable and rng.attempts < max_attempts:
             wait = backoff_s(rng.attempts, retry_base_s, retry_max_s)

@@ -20,7 +20,7 @@ from billiard.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from models.db import Database
-from models.errors import PagemillError, ProviderUnavailable, StoreUnavailable
+from models.errors import DiskFull, PagemillError, ProviderUnavailable, StoreUnavailable
 
 from ..objects.store import ObjectStore
 from ..providers.base import OcrProvider, OcrResult
@@ -55,12 +55,12 @@ def _store_waiting(
         try:
             return store_result(db, objects, claimed, result, provider=provider, cost_per_page_usd=cost_per_page_usd,
                                 annotated_cost_per_page_usd=annotated_cost_per_page_usd)
-        except (StoreUnavailable, OperationalError, DBAPIError) as err:
+        except (StoreUnavailable, DiskFull, OperationalError, DBAPIError) as err:
             attempt += 1
             pause = min(10.0, 0.5 * 2**attempt)
             if time.monotonic() + pause > deadline:
                 raise
-            what = err.message if isinstance(err, StoreUnavailable) else "the database is unavailable"
+            what = err.message if isinstance(err, (StoreUnavailable, DiskFull)) else "the database is unavailable"
             log.warning("%s; the range's answer is kept and stored again in %.1f s", what, pause)
             time.sleep(pause)
 

@@ -35,6 +35,8 @@ from ..metrics import forget_process, serve_metrics
 from ..redact import install_log_redaction
 from ..settings import WorkerSettings
 from .broker import TRANSPORT as EMBEDDED_TRANSPORT
+from .redis_broker import SCHEMES as REDIS_SCHEMES
+from .redis_broker import TRANSPORT as REDIS_TRANSPORT
 from .resources import Resources
 
 __all__ = ["app", "configure", "celery_config", "PagemillCelery", "PagemillAMQP"]
@@ -128,6 +130,8 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
             "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
         }
+        if url.split("://", 1)[0] in REDIS_SCHEMES:
+            kind = REDIS_TRANSPORT  # kombu's, surviving a Redis restart (worker/tasks/redis_broker.py)
     return {
         "broker_url": url,
         "broker_transport": kind,

@@ -160,3 +160,18 @@ def test_threads_asking_at_once_share_one_set_of_resources(monkeypatch: pytest.M
         for res in built[1:]:
             res.close()
         app.close_resources()
+
+
+def test_a_redis_broker_goes_through_the_transport_that_outlives_a_restart() -> None:
+    """redis:// uses worker/tasks/redis_broker.py (tests/e2e/test_worker_redis_restart.py shows why); rediss://
+    keeps kombu's own, which turns TLS on from the scheme."""
+    from kombu import Connection
+
+    from worker.tasks.redis_broker import TRANSPORT, RedisTransport
+
+    conf = celery_config(WorkerSettings(broker_url="redis://127.0.0.1:6379/15"))
+    assert conf["broker_transport"] == TRANSPORT
+    conn = Connection(conf["broker_url"], transport=conf["broker_transport"])
+    assert isinstance(conn.transport, RedisTransport)
+    assert (conn.hostname, conn.port, conn.virtual_host) == ("127.0.0.1", 6379, "15")
+    assert celery_config(WorkerSettings(broker_url="rediss://127.0.0.1:6380/0"))["broker_transport"] is None
