@@ -32,7 +32,7 @@ from .retry import backoff_s
 from .store import store_partial, store_result
 from .types import ClaimedRange, RangeOutcome
 
-__all__ = ["run_range"]
+__all__ = ["run_range", "database_away"]
 
 log = logging.getLogger("pagemill.worker")
 
@@ -65,7 +65,7 @@ def _store_waiting(
             time.sleep(pause)
 
 
-def _database_away(exc: Exception, attempt: int, retry_base_s: float, retry_max_s: float) -> RangeOutcome:
+def database_away(exc: Exception, attempt: int, retry_base_s: float, retry_max_s: float) -> RangeOutcome:
     """The database cannot be reached: ask for a Celery retry; the lease (if any) runs out meanwhile."""
     detail = redact(str(getattr(exc, "orig", None) or exc)).splitlines()[0][:200] if str(exc) else ""
     log.warning("database unavailable (%s: %s); the range will be retried", type(exc).__name__, detail)
@@ -99,7 +99,7 @@ def run_range(
     try:
         claimed = claim_range(db, objects, range_id, worker_id, max_attempts, lease_s)
     except (OperationalError, DBAPIError) as exc:
-        return _database_away(exc, 1, retry_base_s, retry_max_s)
+        return database_away(exc, 1, retry_base_s, retry_max_s)
     if claimed is None:
         return RangeOutcome("skipped")
     outcome = _run_claimed(db, objects, provider, claimed, max_attempts, lease_s, retry_base_s, retry_max_s,
@@ -145,7 +145,7 @@ def _run_claimed(
     except (OperationalError, DBAPIError) as exc:
         # storing (or recording the failure) hit a database outage: the provider's work is redone on retry,
         # pages already stored are skipped then
-        away = _database_away(exc, claimed.attempt, retry_base_s, retry_max_s)
+        away = database_away(exc, claimed.attempt, retry_base_s, retry_max_s)
         # the lease cannot be released while the database is away: retry once it has run out
         away.retry_in_s = max(away.retry_in_s or 0.0, lease_s + 1.0)
         return away

@@ -6,11 +6,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError, OperationalError
+
 from ..budget.hold import run_within_budget
 from ..budget.prices import reserve_prices
 from ..extraction.tasks import enqueue_after_range as extract_after_range
 from ..metrics import observe_range
-from ..ranges.run import run_range
+from ..ranges.run import database_away, run_range
 from ..ranges.types import RangeOutcome
 from ..vision.tasks import enqueue_after_range
 from .app import app
@@ -42,11 +44,17 @@ def ocr_range(self: Any, range_id: int) -> str:
 
     # a range that would cross a budget is held, not sent (worker/budget/hold.py)
     per_page, annotated = reserve_prices(s)  # tokens for vlm, pages for Mistral (worker/budget/prices.py)
-    outcome = run_within_budget(res.db, res.budget, range_id, per_page, run,
-                                lambda reason: RangeOutcome("held", message=reason),
-                                annotated_price_per_page_usd=annotated)
-    observe_range(res.db, res.provider.name, range_id, outcome.status, outcome.pages_written,
-                  time.monotonic() - started)
+    try:
+        outcome = run_within_budget(res.db, res.budget, range_id, per_page, run,
+                                    lambda reason: RangeOutcome("held", message=reason),
+                                    annotated_price_per_page_usd=annotated)
+        observe_range(res.db, res.provider.name, range_id, outcome.status, outcome.pages_written,
+                      time.monotonic() - started)
+    except (OperationalError, DBAPIError) as exc:
+        # the budget's queries around the range (or the metrics after it) met a database outage: retry the task
+        # later, as run_range does for its own queries, instead of failing it with a traceback and waiting for
+        # the sweep to queue the range again (seen in the soak's PostgreSQL cuts)
+        outcome = database_away(exc, 1, s.retry_base_s, s.retry_max_s)
     if outcome.status == "retry" and outcome.retry_in_s is not None:
         raise self.retry(countdown=outcome.retry_in_s)
     if outcome.status == "done":

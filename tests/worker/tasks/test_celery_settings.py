@@ -175,3 +175,26 @@ def test_a_redis_broker_goes_through_the_transport_that_outlives_a_restart() -> 
     assert isinstance(conn.transport, RedisTransport)
     assert (conn.hostname, conn.port, conn.virtual_host) == ("127.0.0.1", 6379, "15")
     assert celery_config(WorkerSettings(broker_url="rediss://127.0.0.1:6380/0"))["broker_transport"] is None
+
+
+def test_a_database_outage_in_the_budget_check_retries_the_task(data_dir: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget is asked before each range; when that query meets a database outage (a PostgreSQL cut in the
+    soak) the task asks Celery to try again later, like a range's own queries do, instead of failing with a
+    traceback and leaving the range to the sweep."""
+    from sqlalchemy.exc import OperationalError
+
+    from worker.budget.limit import Budget
+
+    def away(self: Budget, db: object) -> bool:
+        raise OperationalError("SELECT jobs.id FROM jobs", {}, ConnectionRefusedError("connection refused"))
+
+    configure(app, WorkerSettings())
+    monkeypatch.setattr(Budget, "may_apply", away)
+    from celery.exceptions import Retry
+
+    try:
+        with pytest.raises(Retry):  # what Celery's worker turns into a retry with a countdown
+            ocr_range(1)
+    finally:
+        app.close_resources()
