@@ -5,6 +5,13 @@ Every function here takes the session or connection that makes the change and on
 a rolled-back change leaves no event and a committed one cannot lose its event. Bodies carry ids and summaries,
 never page text or secrets: the receiver fetches what it needs.
 
+Events are written only while a subscription is enabled (`subscribed`, one EXISTS in the change's own
+transaction, read after any subscription committed before it): an installation without webhooks writes no rows
+and runs one query per change instead of five or more. A subscription receives only events written after it was
+added (`after_event_id`), so nothing it could receive is skipped. The deployment's subscription
+(PAGEMILL_WEBHOOK_URL) is a row too, written when `pagemill scheduler`, a `run` or `pagemill webhooks deliver`
+starts with the setting.
+
 The bodies are a contract (docs/webhooks.md has one example of each; tests/worker/webhooks/test_events_doc.py
 compares their keys). The envelope is the one Standard Webhooks recommends: `{"type", "timestamp", "data"}`.
 """
@@ -29,6 +36,7 @@ from .tables import (
     PageRange,
     Usage,
     WebhookEvent,
+    WebhookSubscription,
 )
 
 __all__ = [
@@ -43,6 +51,7 @@ __all__ = [
     "page_corrected",
     "ping_event",
     "range_held",
+    "subscribed",
 ]
 
 EVENT_TYPES = (
@@ -96,6 +105,13 @@ def emit(target: Session | Connection, type_: str, data: dict[str, Any], *, subj
     ))
 
 
+def subscribed(target: Session | Connection) -> bool:
+    """Is any subscription enabled? Read in the change's transaction, so a subscription committed before it
+    counts; the table holds a handful of rows, so no index is needed."""
+    s = WebhookSubscription.__table__
+    return bool(_conn(target).execute(select(exists().where(s.c.enabled.is_(True)))).scalar())
+
+
 def _latest_job(conn: Connection, document_id: int) -> int | None:
     return conn.execute(select(func.max(JobDocument.job_id)).where(
         JobDocument.document_id == document_id)).scalar_one_or_none()
@@ -107,6 +123,8 @@ def document_finished(target: Session | Connection, document_id: int, status: st
     if status not in (DocStatus.done, DocStatus.partial, DocStatus.failed):
         return
     conn = _conn(target)
+    if not subscribed(conn):
+        return
     d = Document.__table__
     doc = conn.execute(select(d.c.id, d.c.sha256, d.c.filename, d.c.mime_type, d.c.page_count, d.c.collection,
                               d.c.error, d.c.error_code, d.c.finished_at).where(d.c.id == document_id)).one_or_none()
@@ -183,6 +201,8 @@ def job_summary(conn: Connection, job_id: int) -> dict[str, Any]:
 def fields_stored(target: Session | Connection, document_id: int, schema_sha256: str) -> None:
     """fields.extracted or fields.failed for the fields row just written."""
     conn = _conn(target)
+    if not subscribed(conn):
+        return
     f = FieldsRow.__table__
     row = conn.execute(select(f).where(f.c.document_id == document_id, f.c.schema_sha256 == schema_sha256)).one_or_none()
     if row is None or row.status not in ("done", "failed"):
@@ -205,6 +225,8 @@ def fields_stored(target: Session | Connection, document_id: int, schema_sha256:
 
 def range_held(target: Session | Connection, range_id: int, reason: str) -> None:
     conn = _conn(target)
+    if not subscribed(conn):
+        return
     r = PageRange.__table__
     row = conn.execute(select(r.c.document_id, r.c.pages, r.c.first_page, r.c.last_page).where(
         r.c.id == range_id)).one_or_none()
@@ -223,6 +245,8 @@ def range_held(target: Session | Connection, range_id: int, reason: str) -> None
 def batch_job_finished(target: Session | Connection, batch_job_id: int, stored: int, retried: int,
                        failed: int) -> None:
     conn = _conn(target)
+    if not subscribed(conn):
+        return
     b = BatchJob.__table__
     job = conn.execute(select(b).where(b.c.id == batch_job_id)).one_or_none()
     if job is None:
@@ -237,6 +261,8 @@ def batch_job_finished(target: Session | Connection, batch_job_id: int, stored: 
 def page_corrected(target: Session | Connection, document_id: int, page_index: int, author: str | None,
                    how: str = "correction") -> None:
     conn = _conn(target)
+    if not subscribed(conn):
+        return
     d = Document.__table__
     doc = conn.execute(select(d.c.filename, d.c.sha256, d.c.collection).where(d.c.id == document_id)).one_or_none()
     data = {"document_id": document_id, "filename": doc.filename if doc else None,

@@ -38,6 +38,7 @@ from sqlalchemy.orm import aliased
 from models.db import Database
 from models.tables import DeliveryStatus, WebhookDelivery, WebhookEvent, WebhookSubscription
 
+from .prune import prune
 from .sender import HttpSender, Sender, SendResult
 from .settings import WebhookSettings
 from .sign import signed_headers
@@ -321,12 +322,18 @@ class Deliverer(threading.Thread):
         self.sender = sender
         self._stop_event = threading.Event()
 
+    PRUNE_EVERY_S = 600.0  # the outbox is pruned this often (and when the thread starts)
+
     def run(self) -> None:
         sender = self.sender or HttpSender(self.settings)
+        pruned_at = -self.PRUNE_EVERY_S
         try:
             while not self._stop_event.is_set():
                 try:
                     deliver_due(self.db, self.settings, sender, max_s=self.settings.poll_s * 5)
+                    if time.monotonic() - pruned_at >= self.PRUNE_EVERY_S:
+                        pruned_at = time.monotonic()
+                        prune(self.db, self.settings)
                 except Exception as exc:
                     log.warning("webhook delivery failed: %s: %s", type(exc).__name__, exc)
                 self._stop_event.wait(self.settings.poll_s)

@@ -23,3 +23,5 @@ class WebhookSettings(BaseSettings):
     connect_timeout_s: float = 5.0
     timeout_s: float = 15.0  # reading the answer
     poll_s: float = 1.0  # how often a deliverer looks for events to send
+    # how long events are kept once every delivery of theirs is delivered or disabled (failed ones stay)
+    keep_s: float = 604800.0
