@@ -46,7 +46,9 @@ __all__ = [
     "document_finished",
     "emit",
     "envelope",
+    "INTAKE_OPEN",
     "fields_stored",
+    "intake_finished",
     "jobs_finished",
     "page_corrected",
     "ping_event",
@@ -153,24 +155,56 @@ def document_finished(target: Session | Connection, document_id: int, status: st
         jobs_finished(conn, document_id)
 
 
+# a job's options carry this key from its creation until its intake is over (submit/run): until then more of its
+# documents may still arrive, so no document finishing announces the job (scheduler/launch/submit.py)
+INTAKE_OPEN = "intake_open"
+_OPEN = (DocStatus.queued, DocStatus.running)
+
+
+def _job_open(conn: Connection, job_id: int) -> bool:
+    """Has the job a document not finished yet? Driven from the documents still open (their status index),
+    each looked up in job_documents' (job, document) index: the cost follows the open documents, not the
+    job's size, so checking at each finished document is not quadratic in a job's size."""
+    jd, d = JobDocument.__table__, Document.__table__
+    return bool(conn.execute(select(exists().where(
+        d.c.status.in_(_OPEN), exists().where(jd.c.job_id == job_id, jd.c.document_id == d.c.id)))).scalar())
+
+
+def _lock_jobs(conn: Connection, job_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Lock the job rows in id order (FOR UPDATE: two documents of a job finishing at once on PostgreSQL take
+    turns, and the second sees the first's commit, so exactly one announces the job); their options."""
+    j = Job.__table__
+    return {row.id: row.options or {} for row in conn.execute(
+        select(j.c.id, j.c.options).where(j.c.id.in_(job_ids)).order_by(j.c.id).with_for_update())}
+
+
 def jobs_finished(conn: Connection, document_id: int) -> None:
-    """job.done for each job of this document (one that planned work for it) whose documents are now all
-    finished. The job rows are locked first, in id order: of two documents of a job finishing at once on
-    PostgreSQL, the second to lock sees the first's commit, so exactly one of them announces the job."""
+    """job.done for each job of this document whose documents are now all finished and whose intake is over
+    (a job that found this document a duplicate of one still running waits for it too)."""
     jd = JobDocument.__table__
-    job_ids = list(conn.execute(select(jd.c.job_id).where(
-        jd.c.document_id == document_id, jd.c.outcome.in_(("queued", "forced"))).order_by(jd.c.job_id)).scalars())
+    job_ids = list(conn.execute(select(jd.c.job_id).where(jd.c.document_id == document_id)
+                                .order_by(jd.c.job_id)).scalars())
     if not job_ids:
         return
-    conn.execute(select(Job.__table__.c.id).where(Job.__table__.c.id.in_(job_ids)).order_by(Job.__table__.c.id)
-                 .with_for_update(key_share=True)).all()
-    d = Document.__table__
-    for job_id in job_ids:
-        open_doc = conn.execute(select(exists().where(
-            jd.c.job_id == job_id, jd.c.document_id == d.c.id, d.c.status.not_in(sorted(DocStatus.TERMINAL)),
-        ))).scalar_one()
-        if not open_doc:
+    for job_id, options in _lock_jobs(conn, job_ids).items():
+        if not options.get(INTAKE_OPEN) and not _job_open(conn, job_id):
             emit(conn, "job.done", job_summary(conn, job_id), subject=f"job:{job_id}", job_id=job_id)
+
+
+def intake_finished(target: Session | Connection, job_id: int) -> None:
+    """The job's intake is over: its documents that finish from now on may announce it, and if every one is
+    finished already (a job of duplicates, of refused files, or whose documents all finished while others were
+    still being read) job.done is written now."""
+    conn = _conn(target)
+    options = _lock_jobs(conn, [job_id]).get(job_id)
+    if options is None:
+        return
+    if options.get(INTAKE_OPEN):
+        j = Job.__table__
+        conn.execute(j.update().where(j.c.id == job_id).values(
+            options={k: v for k, v in options.items() if k != INTAKE_OPEN}))
+    if subscribed(conn) and not _job_open(conn, job_id):
+        emit(conn, "job.done", job_summary(conn, job_id), subject=f"job:{job_id}", job_id=job_id)
 
 
 def job_summary(conn: Connection, job_id: int) -> dict[str, Any]:

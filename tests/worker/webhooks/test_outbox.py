@@ -91,3 +91,41 @@ def test_no_subscription_no_event_rows(both_databases: Database) -> None:
     doc3, ranges3 = document_with_ranges(db, "c.pdf", 1, job_id=7)
     assert finish_range(db, doc3, ranges3[0]) == "done"
     assert len(events(db)) == 2
+
+
+def test_job_done_waits_for_intake_and_comes_for_a_job_of_only_duplicates(both_databases: Database) -> None:
+    from models.outbox import INTAKE_OPEN, intake_finished
+    from models.tables import Job, JobDocument
+
+    db = both_databases
+    subscribe(db)
+    a, ra = document_with_ranges(db, "a.pdf", 1, job_id=1)
+    finish_range(db, a, ra[0])
+    with db.write_session() as s:  # job 2: still reading its files when its first document finishes
+        s.add(Job(id=2, kind="run", options={INTAKE_OPEN: True}))
+    b, rb = document_with_ranges(db, "b.pdf", 1, job_id=2)
+    finish_range(db, b, rb[0])
+    assert [(e.type, e.job_id) for e in events(db)] == [("document.done", 1), ("job.done", 1), ("document.done", 2)]
+    with db.write_session() as s:
+        intake_finished(s, 2)
+    assert events(db)[-1].type == "job.done" and events(db)[-1].job_id == 2
+    with db.write_session() as s:  # job 3: only a duplicate of a.pdf, finished long ago
+        s.add(Job(id=3, kind="run", options={INTAKE_OPEN: True}))
+        s.flush()
+        s.add(JobDocument(job_id=3, document_id=a, filename="a.pdf", outcome="duplicate"))
+    with db.write_session() as s:
+        intake_finished(s, 3)
+    last = events(db)[-1]
+    assert last.type == "job.done" and last.payload["data"]["documents"]["duplicates"] == 1
+    with db.read_session() as s:
+        assert INTAKE_OPEN not in s.get_one(Job, 3).options
+
+
+def test_job_done_once_after_the_last_of_many(both_databases: Database) -> None:
+    db = both_databases
+    subscribe(db)
+    docs = [document_with_ranges(db, f"{i}.pdf", 1, job_id=9) for i in range(30)]
+    for doc, (rid,) in reversed(docs):  # finished out of order: the check follows the open documents
+        finish_range(db, doc, rid)
+    types = [e.type for e in events(db)]
+    assert types.count("job.done") == 1 and types[-1] == "job.done"
