@@ -5,7 +5,8 @@
 - `deliver_due`: the deliveries that are due and first in line for their (subscription, subject) - a document's
   events go out in the order they were written, each waiting for the one before it to be delivered or given up,
   and a job.done waits for its documents' events -
-  are leased, sent (in parallel across subjects), and recorded:
+  are leased, sent (PAGEMILL_WEBHOOK_CONCURRENCY at once across subjects, a freed slot refilled at once), and
+  recorded:
   2xx delivered; 410 Gone disables the subscription; a refused target fails at once (retrying cannot help); any
   other answer, a redirect, a time-out or a connection error is retried after an exponential backoff with jitter
   (at least the receiver's Retry-After), until PAGEMILL_WEBHOOK_RETRY_FOR_S after the first try, then `failed`.
@@ -28,7 +29,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -49,8 +50,9 @@ __all__ = ["Deliverer", "DeliveryReport", "backoff_s", "body_bytes", "deliver_du
 log = logging.getLogger("pagemill.webhooks")
 
 _FAN_OUT_BATCH = 500
-_CLAIM_BATCH = 64
-_PARALLEL = 8
+# a lease covers one request (connect + read time-outs) and this much more for the claim and the recording; each
+# round claims only as many deliveries as it sends at once, so none waits leased behind another's request
+_LEASE_MARGIN_S = 10.0
 
 
 def _now() -> datetime:
@@ -148,7 +150,7 @@ def _claim(db: Database, settings: WebhookSettings, limit: int) -> list[int]:
         candidates = list(s.scalars(query))
     if not candidates:
         return []
-    lease = now + timedelta(seconds=settings.connect_timeout_s + settings.timeout_s + 30)
+    lease = now + timedelta(seconds=settings.connect_timeout_s + settings.timeout_s + _LEASE_MARGIN_S)
     me = _me()
     claimed: list[int] = []
     with db.write_session() as s:
@@ -238,20 +240,26 @@ def deliver_due(db: Database, settings: WebhookSettings | None = None, sender: S
     start = time.monotonic()
     sync_settings_subscription(db, settings)
     report.fanned_out += fan_out(db)
-    claimed = _claim(db, settings, _CLAIM_BATCH)
+    claimed = _claim(db, settings, settings.concurrency)
     if not claimed:
         return report
     if sender is None:
         sender = own = HttpSender(settings)
     try:
-        with ThreadPoolExecutor(_PARALLEL, thread_name_prefix="pagemill-webhook") as pool:
-            while claimed:
-                for r in pool.map(lambda did: _send_one(db, settings, sender, did), claimed):
-                    report.add(r)
-                if time.monotonic() - start >= max_s:
-                    break
+        with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="pagemill-webhook") as pool:
+            # a slot freed is refilled at once (a slow receiver holds up its own documents, not a whole round);
+            # claims are made a few slots at a time, each claim being two statements
+            refill = max(1, settings.concurrency // 4)
+            inflight = {pool.submit(_send_one, db, settings, sender, did) for did in claimed}
+            while inflight:
+                done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                for f in done:
+                    report.add(f.result())
+                free = settings.concurrency - len(inflight)
+                if time.monotonic() - start >= max_s or (free < refill and inflight):
+                    continue  # past max_s: the requests under way end, nothing more is claimed
                 report.fanned_out += fan_out(db)
-                claimed = _claim(db, settings, _CLAIM_BATCH)
+                inflight |= {pool.submit(_send_one, db, settings, sender, did) for did in _claim(db, settings, free)}
     finally:
         if own is not None:
             own.close()
