@@ -21,6 +21,7 @@ an embedded run call it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from models.db import Database
@@ -130,40 +131,55 @@ def _me() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:200]
 
 
-def _claim(db: Database, settings: WebhookSettings, limit: int) -> list[int]:
-    """Lease the due deliveries that are first in line for their (subscription, subject)."""
+@functools.cache
+def _due_query() -> Select[tuple[int]]:
+    """The deliveries due and first in line, built once: building it (aliases, their column proxies) cost more
+    CPU than running it, at every claim."""
     d, e, e2 = WebhookDelivery, aliased(WebhookDelivery), aliased(WebhookDelivery)
     ev, ev2 = aliased(WebhookEvent), aliased(WebhookEvent)
-    now = _now()
+    now = bindparam("now", type_=d.next_attempt_at.type)
     earlier = exists().where(e.subscription_id == d.subscription_id, e.subject == d.subject, e.id < d.id,
                              e.status == DeliveryStatus.pending)
     # job.done also waits for the events of its job's documents written before it
     earlier_of_job = exists().where(e2.subscription_id == d.subscription_id, e2.id < d.id,
                                     e2.status == DeliveryStatus.pending, e2.event_id == ev2.id,
                                     ev2.job_id == ev.job_id)
-    query = (select(d.id).join(ev, ev.id == d.event_id)
-             .where(d.status == DeliveryStatus.pending, d.next_attempt_at <= now,
-                    or_(d.lease_until.is_(None), d.lease_until < now), ~earlier,
-                    or_(ev.type != "job.done", ~earlier_of_job))
-             .order_by(d.id).limit(limit))
+    return (select(d.id).join(ev, ev.id == d.event_id)
+            .where(d.status == DeliveryStatus.pending, d.next_attempt_at <= now,
+                   or_(d.lease_until.is_(None), d.lease_until < now), ~earlier,
+                   or_(ev.type != "job.done", ~earlier_of_job))
+            .order_by(d.id).limit(bindparam("limit", type_=Integer)))
+
+
+def _claim(db: Database, settings: WebhookSettings, limit: int) -> list[int]:
+    """Lease the due deliveries that are first in line for their (subscription, subject)."""
+    d = WebhookDelivery
+    now = _now()
     with db.read_session() as s:
-        candidates = list(s.scalars(query))
+        candidates = list(s.scalars(_due_query(), {"now": now, "limit": limit}))
     if not candidates:
         return []
     lease = now + timedelta(seconds=settings.connect_timeout_s + settings.timeout_s + _LEASE_MARGIN_S)
     me = _me()
-    claimed: list[int] = []
-    with db.write_session() as s:
-        for did in candidates:
-            n = s.execute(update(d).where(d.id == did, d.status == DeliveryStatus.pending,
-                                          or_(d.lease_until.is_(None), d.lease_until < now))
-                          .values(sender=me, lease_until=lease)).rowcount
-            if n:
-                claimed.append(did)
-    return claimed
+    with db.write_session() as s:  # one statement; RETURNING says which ones no other deliverer took meanwhile
+        return sorted(s.scalars(update(d).where(d.id.in_(candidates), d.status == DeliveryStatus.pending,
+                                                or_(d.lease_until.is_(None), d.lease_until < now))
+                                .values(sender=me, lease_until=lease).returning(d.id)))
 
 
-def _send_one(db: Database, settings: WebhookSettings, sender: Sender, delivery_id: int) -> DeliveryReport:
+@dataclass
+class _Outcome:
+    """One try's result and the delivery's next state, recorded with others in one transaction (`_record`)."""
+
+    delivery_id: int
+    subscription_id: int
+    values: dict[str, object]
+    disable_reason: str | None
+    report: DeliveryReport
+
+
+def _attempt(db: Database, settings: WebhookSettings, sender: Sender, delivery_id: int) -> _Outcome | None:
+    """Send one leased delivery and decide its next state; nothing is written here."""
     report = DeliveryReport()
     with db.read_session() as s:
         row = s.execute(select(WebhookDelivery, WebhookEvent, WebhookSubscription)
@@ -171,7 +187,7 @@ def _send_one(db: Database, settings: WebhookSettings, sender: Sender, delivery_
                         .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
                         .where(WebhookDelivery.id == delivery_id)).one_or_none()
     if row is None:
-        return report
+        return None
     delivery, event, sub = row
     now = _now()
     secrets = secrets_in_force(sub, settings, now)
@@ -215,19 +231,33 @@ def _send_one(db: Database, settings: WebhookSettings, sender: Sender, delivery_
             report.retried += 1
     if result.error and not result.delivered:
         report.errors.append(result.error)
+    return _Outcome(delivery_id, sub.id, values, disable_reason, report)
+
+
+def _record(db: Database, outcomes: list[_Outcome | None]) -> DeliveryReport:
+    """The outcomes of several tries in one transaction (on SQLite each write transaction takes the writer lock;
+    one per try cost more than the tries). A deliverer killed before this commit leaves leases that run out:
+    those deliveries are sent again with their webhook-id, at least once."""
+    report = DeliveryReport()
+    done = [o for o in outcomes if o is not None]
+    if not done:
+        return report
+    # the subscriptions' rows first: two senders disabling one at once then queue on it, instead of each
+    # holding its own delivery and waiting for the other's (a deadlock on PostgreSQL)
+    disabling = {o.subscription_id: o.disable_reason for o in done if o.disable_reason is not None}
     with db.write_session() as s:
-        if disable_reason is not None:
-            # the subscription's row first: two senders disabling it at once then queue on it, instead of each
-            # holding its own delivery and waiting for the other's (a deadlock on PostgreSQL)
-            s.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub.id)
-                      .values(enabled=False, disabled_reason=disable_reason))
-        s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values))
-        if disable_reason is not None:
-            s.execute(update(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id,
+        for sub_id, reason in sorted(disabling.items()):
+            s.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub_id)
+                      .values(enabled=False, disabled_reason=reason))
+        for o in sorted(done, key=lambda o: o.delivery_id):
+            s.execute(update(WebhookDelivery).where(WebhookDelivery.id == o.delivery_id).values(**o.values))
+            report.add(o.report)
+        for sub_id, reason in sorted(disabling.items()):
+            s.execute(update(WebhookDelivery).where(WebhookDelivery.subscription_id == sub_id,
                                                     WebhookDelivery.status == DeliveryStatus.pending)
-                      .values(status=DeliveryStatus.disabled, last_error=disable_reason))
-    if disable_reason:
-        log.warning("webhook subscription %d disabled: %s", sub.id, disable_reason)
+                      .values(status=DeliveryStatus.disabled, last_error=reason))
+    for sub_id, reason in disabling.items():
+        log.warning("webhook subscription %d disabled: %s", sub_id, reason)
     return report
 
 
@@ -248,18 +278,22 @@ def deliver_due(db: Database, settings: WebhookSettings | None = None, sender: S
     try:
         with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="pagemill-webhook") as pool:
             # a slot freed is refilled at once (a slow receiver holds up its own documents, not a whole round);
-            # claims are made a few slots at a time, each claim being two statements
-            refill = max(1, settings.concurrency // 4)
-            inflight = {pool.submit(_send_one, db, settings, sender, did) for did in claimed}
+            # claims are made for half the slots at a time (a claim costs a read and a write transaction)
+            refill = max(1, settings.concurrency // 2)
+            inflight = {pool.submit(_attempt, db, settings, sender, did) for did in claimed}
+            outcomes: list[_Outcome | None] = []
             while inflight:
                 done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                for f in done:
-                    report.add(f.result())
-                free = settings.concurrency - len(inflight)
-                if time.monotonic() - start >= max_s or (free < refill and inflight):
+                outcomes.extend(f.result() for f in done)
+                if inflight and settings.concurrency - len(inflight) < refill:
+                    continue  # recorded with the next ones (still leased meanwhile)
+                report.add(_record(db, outcomes))
+                outcomes = []
+                if time.monotonic() - start >= max_s:
                     continue  # past max_s: the requests under way end, nothing more is claimed
                 report.fanned_out += fan_out(db)
-                inflight |= {pool.submit(_send_one, db, settings, sender, did) for did in _claim(db, settings, free)}
+                free = settings.concurrency - len(inflight)
+                inflight |= {pool.submit(_attempt, db, settings, sender, did) for did in _claim(db, settings, free)}
     finally:
         if own is not None:
             own.close()
