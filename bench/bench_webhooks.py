@@ -64,6 +64,8 @@ def receiver(latency_s: float) -> Iterator[tuple[str, Arrivals, list[str]]]:
     arrivals, secrets = Arrivals(), []
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # connections kept alive, as a real receiver's are
+
         def log_message(self, *args: object) -> None:
             pass
 
@@ -128,13 +130,15 @@ def deliver_part(events: int, latency_s: float) -> None:
                 time.sleep(0.2)
         finally:
             proc.terminate()
-            proc.wait(60)
+            _pid, _status, usage = os.wait4(proc.pid, 0)  # the deliverer's own CPU, start-up included
+        cpu_ms = 1000 * (usage.ru_utime + usage.ru_stime)
         got = len(arrivals.first)
         last = max((at for at, _ in arrivals.first.values()), default=start)
         print(f"deliver: {got}/{events} events in {last - start:.1f} s from the deliverer's start "
               f"(its start-up included): {got / max(last - start, 1e-9):.0f} events/s; receiver latency "
               f"{latency_s * 1000:.0f} ms, concurrency {WebhookSettings().concurrency}; "
-              f"{arrivals.total - got} requests beyond one per event, {arrivals.bad} unverified")
+              f"{arrivals.total - got} requests beyond one per event, {arrivals.bad} unverified; the deliverer's "
+              f"CPU {cpu_ms / max(got, 1):.2f} ms per event")
 
 
 def _pdfs(folder: Path, docs: int) -> Path:
