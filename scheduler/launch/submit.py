@@ -28,7 +28,7 @@ from ..settings import SchedulerSettings
 from .direct import DirectProcessing, direct_applies
 from .embedded import EmbeddedProcessing
 from .jobs import Job, JobProgress
-from .webhooks import DeliveryProcess, webhooks_wanted
+from .webhooks import DeliveryProcess, DeliveryThread, webhooks_wanted
 
 __all__ = ["submit", "run", "expand_paths"]
 
@@ -156,8 +156,9 @@ def submit(
     with ExitStack() as stack:
         here: EmbeddedProcessing | DirectProcessing | None = None
         if start_workers and webhooks_wanted(db):
-            # events sent while the run goes on, by a process of its own (launch/webhooks.py); stopped last
-            stack.enter_context(DeliveryProcess(settings))
+            # events sent while the run goes on (launch/webhooks.py: a process beside forked direct workers, a
+            # thread beside Celery workers); stopped last
+            stack.enter_context(DeliveryProcess(settings) if direct else DeliveryThread(db))
         if start_workers and not direct:
             # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
             here = stack.enter_context(EmbeddedProcessing(db, settings, workers))

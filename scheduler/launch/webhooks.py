@@ -1,10 +1,13 @@
-"""Webhooks during an embedded run: a `pagemill webhooks deliver --follow` process beside the workers.
+"""Webhooks during an embedded run: a deliverer beside the workers, so a long `run` sends its events while it
+runs, not only at its end.
 
-A long `run` sends its events while it runs, not only at its end. The deliverer is a process of its own, not a
-thread of `run`: direct processing forks worker processes from `run`, and a fork taken while a delivery thread
-holds a lock (the connection pool's, the HTTP client's) would leave the child blocked on it for ever. It is
-started only when a subscription is enabled (or PAGEMILL_WEBHOOK_URL is set), so a run without webhooks pays
-nothing; the run's bounded flush at its end (submit.py `_send_webhooks`) still sends what is left.
+With Celery workers (started by exec, never forked from `run`) it is a thread of `run` (`DeliveryThread`): no
+interpreter to start, which on a busy machine cost the pipeline more than the sending. With direct processing it
+is a `pagemill webhooks deliver --follow` process (`DeliveryProcess`): direct processing forks workers from
+`run`, and a fork taken while a delivery thread holds a lock (the connection pool's, the HTTP client's) would
+leave the child blocked on it for ever. Either is started only when a subscription is enabled (or
+PAGEMILL_WEBHOOK_URL is set), so a run without webhooks pays nothing; the run's bounded flush at its end
+(submit.py `_send_webhooks`) still sends what is left.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import signal
 import subprocess
 import sys
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import exists, select
 
@@ -22,7 +26,7 @@ from models.tables import WebhookSubscription
 from worker.settings import WorkerSettings
 from worker.webhooks.settings import WebhookSettings
 
-__all__ = ["DeliveryProcess", "webhooks_wanted"]
+__all__ = ["DeliveryProcess", "DeliveryThread", "webhooks_wanted"]
 
 
 def webhooks_wanted(db: Database) -> bool:
@@ -75,3 +79,22 @@ class DeliveryProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+
+
+class DeliveryThread:
+    """worker/webhooks/deliver.py's `Deliverer` thread for the length of a `with` block."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.thread: Any = None
+
+    def __enter__(self) -> DeliveryThread:
+        from worker.webhooks.deliver import Deliverer  # loads the HTTP client: only when there is a subscription
+
+        self.thread = Deliverer(self.db)
+        self.thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.thread.stop(WebhookSettings().timeout_s + 10)  # requests under way end; the flush sends the rest

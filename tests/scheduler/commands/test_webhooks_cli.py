@@ -98,9 +98,11 @@ def test_a_file_refused_at_intake_sends_document_failed(tmp_path: Path, monkeypa
         assert [a.type for a in rec.arrivals][-1] == "job.done"
 
 
-def test_a_long_run_sends_while_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first document.done arrives before the run's last document is finished (a deliverer process runs
-    beside the workers), and the end-of-run flush still sends job.done."""
+@pytest.mark.parametrize("mode", ["direct", "celery"])
+def test_a_long_run_sends_while_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """The first document.done arrives before the run's last document is finished (a deliverer runs beside the
+    workers: a process beside forked direct workers, a thread beside Celery ones), and the end-of-run flush still
+    sends job.done."""
     from datetime import UTC
 
     from sqlalchemy import func, select
@@ -115,7 +117,9 @@ def test_a_long_run_sends_while_it_runs(tmp_path: Path, monkeypatch: pytest.Monk
     data = tmp_path / "data"
     for key, value in {"PAGEMILL_WEBHOOK_ALLOW_PRIVATE": "1", "PAGEMILL_WEBHOOK_POLL_S": "0.2",
                        "PAGEMILL_DATA_DIR": str(data), "PAGEMILL_EMBEDDED_WORKERS": "1",
-                       "PAGEMILL_PROVIDER": "mistral", "MISTRAL_API_KEY": KEY}.items():
+                       "PAGEMILL_PROVIDER": "mistral", "MISTRAL_API_KEY": KEY,
+                       # 0: Celery workers (embedded broker) even for this small job
+                       "PAGEMILL_DIRECT_MAX_PAGES": "100" if mode == "direct" else "0"}.items():
         monkeypatch.setenv(key, value)
     pdfs = []
     for i in range(5):
