@@ -5,6 +5,13 @@ Every function here takes the session or connection that makes the change and on
 a rolled-back change leaves no event and a committed one cannot lose its event. Bodies carry ids and summaries,
 never page text or secrets: the receiver fetches what it needs.
 
+Events are written only while a subscription is enabled (`subscribed`, one EXISTS in the change's own
+transaction, read after any subscription committed before it): an installation without webhooks writes no rows
+and runs one query per change instead of five or more. A subscription receives only events written after it was
+added (`after_event_id`), so nothing it could receive is skipped. The deployment's subscription
+(PAGEMILL_WEBHOOK_URL) is a row too, written when `pagemill scheduler`, a `run` or `pagemill webhooks deliver`
+starts with the setting.
+
 The bodies are a contract (docs/webhooks.md has one example of each; tests/worker/webhooks/test_events_doc.py
 compares their keys). The envelope is the one Standard Webhooks recommends: `{"type", "timestamp", "data"}`.
 """
@@ -29,6 +36,7 @@ from .tables import (
     PageRange,
     Usage,
     WebhookEvent,
+    WebhookSubscription,
 )
 
 __all__ = [
@@ -38,11 +46,14 @@ __all__ = [
     "document_finished",
     "emit",
     "envelope",
+    "INTAKE_OPEN",
     "fields_stored",
+    "intake_finished",
     "jobs_finished",
     "page_corrected",
     "ping_event",
     "range_held",
+    "subscribed",
 ]
 
 EVENT_TYPES = (
@@ -96,6 +107,13 @@ def emit(target: Session | Connection, type_: str, data: dict[str, Any], *, subj
     ))
 
 
+def subscribed(target: Session | Connection) -> bool:
+    """Is any subscription enabled? Read in the change's transaction, so a subscription committed before it
+    counts; the table holds a handful of rows, so no index is needed."""
+    s = WebhookSubscription.__table__
+    return bool(_conn(target).execute(select(exists().where(s.c.enabled.is_(True)))).scalar())
+
+
 def _latest_job(conn: Connection, document_id: int) -> int | None:
     return conn.execute(select(func.max(JobDocument.job_id)).where(
         JobDocument.document_id == document_id)).scalar_one_or_none()
@@ -107,6 +125,8 @@ def document_finished(target: Session | Connection, document_id: int, status: st
     if status not in (DocStatus.done, DocStatus.partial, DocStatus.failed):
         return
     conn = _conn(target)
+    if not subscribed(conn):
+        return
     d = Document.__table__
     doc = conn.execute(select(d.c.id, d.c.sha256, d.c.filename, d.c.mime_type, d.c.page_count, d.c.collection,
                               d.c.error, d.c.error_code, d.c.finished_at).where(d.c.id == document_id)).one_or_none()
@@ -135,24 +155,56 @@ def document_finished(target: Session | Connection, document_id: int, status: st
         jobs_finished(conn, document_id)
 
 
+# a job's options carry this key from its creation until its intake is over (submit/run): until then more of its
+# documents may still arrive, so no document finishing announces the job (scheduler/launch/submit.py)
+INTAKE_OPEN = "intake_open"
+_OPEN = (DocStatus.queued, DocStatus.running)
+
+
+def _job_open(conn: Connection, job_id: int) -> bool:
+    """Has the job a document not finished yet? Driven from the documents still open (their status index),
+    each looked up in job_documents' (job, document) index: the cost follows the open documents, not the
+    job's size, so checking at each finished document is not quadratic in a job's size."""
+    jd, d = JobDocument.__table__, Document.__table__
+    return bool(conn.execute(select(exists().where(
+        d.c.status.in_(_OPEN), exists().where(jd.c.job_id == job_id, jd.c.document_id == d.c.id)))).scalar())
+
+
+def _lock_jobs(conn: Connection, job_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Lock the job rows in id order (FOR UPDATE: two documents of a job finishing at once on PostgreSQL take
+    turns, and the second sees the first's commit, so exactly one announces the job); their options."""
+    j = Job.__table__
+    return {row.id: row.options or {} for row in conn.execute(
+        select(j.c.id, j.c.options).where(j.c.id.in_(job_ids)).order_by(j.c.id).with_for_update())}
+
+
 def jobs_finished(conn: Connection, document_id: int) -> None:
-    """job.done for each job of this document (one that planned work for it) whose documents are now all
-    finished. The job rows are locked first, in id order: of two documents of a job finishing at once on
-    PostgreSQL, the second to lock sees the first's commit, so exactly one of them announces the job."""
+    """job.done for each job of this document whose documents are now all finished and whose intake is over
+    (a job that found this document a duplicate of one still running waits for it too)."""
     jd = JobDocument.__table__
-    job_ids = list(conn.execute(select(jd.c.job_id).where(
-        jd.c.document_id == document_id, jd.c.outcome.in_(("queued", "forced"))).order_by(jd.c.job_id)).scalars())
+    job_ids = list(conn.execute(select(jd.c.job_id).where(jd.c.document_id == document_id)
+                                .order_by(jd.c.job_id)).scalars())
     if not job_ids:
         return
-    conn.execute(select(Job.__table__.c.id).where(Job.__table__.c.id.in_(job_ids)).order_by(Job.__table__.c.id)
-                 .with_for_update(key_share=True)).all()
-    d = Document.__table__
-    for job_id in job_ids:
-        open_doc = conn.execute(select(exists().where(
-            jd.c.job_id == job_id, jd.c.document_id == d.c.id, d.c.status.not_in(sorted(DocStatus.TERMINAL)),
-        ))).scalar_one()
-        if not open_doc:
+    for job_id, options in _lock_jobs(conn, job_ids).items():
+        if not options.get(INTAKE_OPEN) and not _job_open(conn, job_id):
             emit(conn, "job.done", job_summary(conn, job_id), subject=f"job:{job_id}", job_id=job_id)
+
+
+def intake_finished(target: Session | Connection, job_id: int) -> None:
+    """The job's intake is over: its documents that finish from now on may announce it, and if every one is
+    finished already (a job of duplicates, of refused files, or whose documents all finished while others were
+    still being read) job.done is written now."""
+    conn = _conn(target)
+    options = _lock_jobs(conn, [job_id]).get(job_id)
+    if options is None:
+        return
+    if options.get(INTAKE_OPEN):
+        j = Job.__table__
+        conn.execute(j.update().where(j.c.id == job_id).values(
+            options={k: v for k, v in options.items() if k != INTAKE_OPEN}))
+    if subscribed(conn) and not _job_open(conn, job_id):
+        emit(conn, "job.done", job_summary(conn, job_id), subject=f"job:{job_id}", job_id=job_id)
 
 
 def job_summary(conn: Connection, job_id: int) -> dict[str, Any]:
@@ -183,6 +235,8 @@ def job_summary(conn: Connection, job_id: int) -> dict[str, Any]:
 def fields_stored(target: Session | Connection, document_id: int, schema_sha256: str) -> None:
     """fields.extracted or fields.failed for the fields row just written."""
     conn = _conn(target)
+    if not subscribed(conn):
+        return
     f = FieldsRow.__table__
     row = conn.execute(select(f).where(f.c.document_id == document_id, f.c.schema_sha256 == schema_sha256)).one_or_none()
     if row is None or row.status not in ("done", "failed"):
@@ -205,6 +259,8 @@ def fields_stored(target: Session | Connection, document_id: int, schema_sha256:
 
 def range_held(target: Session | Connection, range_id: int, reason: str) -> None:
     conn = _conn(target)
+    if not subscribed(conn):
+        return
     r = PageRange.__table__
     row = conn.execute(select(r.c.document_id, r.c.pages, r.c.first_page, r.c.last_page).where(
         r.c.id == range_id)).one_or_none()
@@ -223,6 +279,8 @@ def range_held(target: Session | Connection, range_id: int, reason: str) -> None
 def batch_job_finished(target: Session | Connection, batch_job_id: int, stored: int, retried: int,
                        failed: int) -> None:
     conn = _conn(target)
+    if not subscribed(conn):
+        return
     b = BatchJob.__table__
     job = conn.execute(select(b).where(b.c.id == batch_job_id)).one_or_none()
     if job is None:
@@ -237,6 +295,8 @@ def batch_job_finished(target: Session | Connection, batch_job_id: int, stored: 
 def page_corrected(target: Session | Connection, document_id: int, page_index: int, author: str | None,
                    how: str = "correction") -> None:
     conn = _conn(target)
+    if not subscribed(conn):
+        return
     d = Document.__table__
     doc = conn.execute(select(d.c.filename, d.c.sha256, d.c.collection).where(d.c.id == document_id)).one_or_none()
     data = {"document_id": document_id, "filename": doc.filename if doc else None,

@@ -177,13 +177,41 @@ def redeliver_(
 @webhooks_app.command("deliver")
 def deliver(
     wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to keep retrying what is due.")] = 10.0,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep delivering until stopped (SIGTERM or Ctrl-C), "
+                                         "as the scheduler does.")] = False,
 ) -> None:
     """Send the pending deliveries now (the scheduler does this continuously)."""
     from worker.webhooks.deliver import drain
 
     with cli_errors():
+        if follow:
+            _follow()
+            return
         r = drain(_db(), wait)
         console.print(f"{r.delivered} delivered, {r.retried} to retry, {r.failed} failed, {r.disabled} disabled")
+
+
+def _follow() -> None:
+    """A Deliverer until SIGTERM/SIGINT: what `pagemill run` starts beside its workers (scheduler/launch/
+    webhooks.py); it ends with that run, even after a kill -9 of it."""
+    import signal
+    import threading
+
+    from worker.webhooks.deliver import Deliverer
+
+    from ._worker_process import exit_with_parent
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    exit_with_parent()
+    deliverer = Deliverer(_db())
+    deliverer.start()
+    try:
+        while not stop.wait(0.5) and deliverer.is_alive():
+            pass
+    finally:
+        deliverer.stop(30)  # requests under way finish (a killed one is sent again after its lease)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,4 +9,5 @@ OCR'd again (`reocr.py`), fields extracted from stored markdown (`extract.py`).
 - `reocr.py`: OCR one stored page again (another provider or settings), behind the review page's re-OCR action.
 - `rerun.py`: Re-running failed ranges and cancelling queued work, behind `pagemill retry` and `pagemill cancel`.
 - `submit.py`: submit() and run(): the Python API behind `pagemill submit` and `pagemill run`.
+- `webhooks.py`: Webhooks during an embedded run: a `pagemill webhooks deliver --follow` process beside the workers.
 """

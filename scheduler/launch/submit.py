@@ -14,6 +14,7 @@ from pathlib import Path
 
 from models.db import Database
 from models.errors import ConfigError, PagemillError
+from models.outbox import INTAKE_OPEN, intake_finished
 from models.settings import DatabaseSettings
 from models.tables import Job as JobRow
 from worker.objects.registry import object_store
@@ -28,6 +29,7 @@ from ..settings import SchedulerSettings
 from .direct import DirectProcessing, direct_applies
 from .embedded import EmbeddedProcessing
 from .jobs import Job, JobProgress
+from .webhooks import DeliveryProcess, DeliveryThread, webhooks_wanted
 
 __all__ = ["submit", "run", "expand_paths"]
 
@@ -146,7 +148,8 @@ def submit(
         options = {"pages": pages, "force": force, "batch": batch, **settings.document_options()}
         if budget_usd is not None:
             options["budget_usd"] = budget_usd
-        row = JobRow(kind=kind, options=options)
+        # no job.done while its files are still being read (models/outbox.py): cleared by intake_finished
+        row = JobRow(kind=kind, options={**options, INTAKE_OPEN: True})
         s.add(row)
         s.flush()
         job = Job(id=row.id, db=db, vision_min_size=settings.vision_min_size)
@@ -156,6 +159,10 @@ def submit(
     held: list[int] = []
     with ExitStack() as stack:
         here: EmbeddedProcessing | DirectProcessing | None = None
+        if start_workers and webhooks_wanted(db):
+            # events sent while the run goes on (launch/webhooks.py: a process beside forked direct workers, a
+            # thread beside Celery workers); stopped last
+            stack.enter_context(DeliveryProcess(settings) if direct else DeliveryThread(db))
         if start_workers and not direct:
             # started before intake, so the workers' start-up (about a second) overlaps hashing and planning
             here = stack.enter_context(EmbeddedProcessing(db, settings, workers))
@@ -176,6 +183,8 @@ def submit(
             batch_files=sched.intake_batch_files,
         )
         job.entries.extend(intake.results)
+        with db.write_session() as s:
+            intake_finished(s, job.id)  # job.done now if nothing is left to do (all duplicates, all refused)
         job.unreadable.extend(intake.unreadable)
         objects.close()
         if direct and not direct_applies(settings, sum(e.pages_planned for e in job.entries)):

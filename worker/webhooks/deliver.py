@@ -5,7 +5,8 @@
 - `deliver_due`: the deliveries that are due and first in line for their (subscription, subject) - a document's
   events go out in the order they were written, each waiting for the one before it to be delivered or given up,
   and a job.done waits for its documents' events -
-  are leased, sent (in parallel across subjects), and recorded:
+  are leased, sent (PAGEMILL_WEBHOOK_CONCURRENCY at once across subjects, a freed slot refilled at once), and
+  recorded:
   2xx delivered; 410 Gone disables the subscription; a refused target fails at once (retrying cannot help); any
   other answer, a redirect, a time-out or a connection error is retried after an exponential backoff with jitter
   (at least the receiver's Retry-After), until PAGEMILL_WEBHOOK_RETRY_FOR_S after the first try, then `failed`.
@@ -20,6 +21,7 @@ an embedded run call it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -28,16 +30,17 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from models.db import Database
 from models.tables import DeliveryStatus, WebhookDelivery, WebhookEvent, WebhookSubscription
 
+from .prune import prune
 from .sender import HttpSender, Sender, SendResult
 from .settings import WebhookSettings
 from .sign import signed_headers
@@ -48,8 +51,9 @@ __all__ = ["Deliverer", "DeliveryReport", "backoff_s", "body_bytes", "deliver_du
 log = logging.getLogger("pagemill.webhooks")
 
 _FAN_OUT_BATCH = 500
-_CLAIM_BATCH = 64
-_PARALLEL = 8
+# a lease covers one request (connect + read time-outs) and this much more for the claim and the recording; each
+# round claims only as many deliveries as it sends at once, so none waits leased behind another's request
+_LEASE_MARGIN_S = 10.0
 
 
 def _now() -> datetime:
@@ -95,21 +99,19 @@ def fan_out(db: Database) -> int:
     with db.read_session() as s:
         if not s.scalar(select(exists().where(WebhookEvent.fanned_out.is_(False)))):
             return 0
-    created = 0
     with db.write_session() as s:
         events = s.scalars(select(WebhookEvent).where(WebhookEvent.fanned_out.is_(False))
                            .order_by(WebhookEvent.id).limit(_FAN_OUT_BATCH)).all()
         subs = s.scalars(select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True))).all()
         now = _now()
-        for ev in events:
-            for sub in subs:
-                if _wants(sub, ev):
-                    s.add(WebhookDelivery(event_id=ev.id, subscription_id=sub.id, subject=ev.subject,
-                                          status=DeliveryStatus.pending, attempts=0, next_attempt_at=now,
-                                          created_at=now))
-                    created += 1
-            ev.fanned_out = True
-    return created
+        rows = [{"event_id": ev.id, "subscription_id": sub.id, "subject": ev.subject,
+                 "status": DeliveryStatus.pending, "attempts": 0, "next_attempt_at": now, "created_at": now}
+                for ev in events for sub in subs if _wants(sub, ev)]
+        if rows:  # Core statements: the ORM's unit of work cost more per delivery than the rest of its sending
+            s.execute(insert(WebhookDelivery), rows)
+        s.execute(update(WebhookEvent).where(WebhookEvent.id.in_([ev.id for ev in events]))
+                  .values(fanned_out=True))
+    return len(rows)
 
 
 def backoff_s(attempts: int, settings: WebhookSettings, retry_after_s: float | None = None,
@@ -127,40 +129,58 @@ def _me() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:200]
 
 
-def _claim(db: Database, settings: WebhookSettings, limit: int) -> list[int]:
-    """Lease the due deliveries that are first in line for their (subscription, subject)."""
+@functools.cache
+def _due_query() -> Select[tuple[int]]:
+    """The deliveries due and first in line, built once: building it (aliases, their column proxies) cost more
+    CPU than running it, at every claim."""
     d, e, e2 = WebhookDelivery, aliased(WebhookDelivery), aliased(WebhookDelivery)
     ev, ev2 = aliased(WebhookEvent), aliased(WebhookEvent)
-    now = _now()
+    now = bindparam("now", type_=d.next_attempt_at.type)
     earlier = exists().where(e.subscription_id == d.subscription_id, e.subject == d.subject, e.id < d.id,
                              e.status == DeliveryStatus.pending)
     # job.done also waits for the events of its job's documents written before it
     earlier_of_job = exists().where(e2.subscription_id == d.subscription_id, e2.id < d.id,
                                     e2.status == DeliveryStatus.pending, e2.event_id == ev2.id,
                                     ev2.job_id == ev.job_id)
-    query = (select(d.id).join(ev, ev.id == d.event_id)
-             .where(d.status == DeliveryStatus.pending, d.next_attempt_at <= now,
-                    or_(d.lease_until.is_(None), d.lease_until < now), ~earlier,
-                    or_(ev.type != "job.done", ~earlier_of_job))
-             .order_by(d.id).limit(limit))
+    return (select(d.id).join(ev, ev.id == d.event_id)
+            .where(d.status == DeliveryStatus.pending, d.next_attempt_at <= now,
+                   or_(d.lease_until.is_(None), d.lease_until < now), ~earlier,
+                   or_(ev.type != "job.done", ~earlier_of_job))
+            # in the order of the (status, next_attempt_at) index, which ends with the row id: read in index order
+            # and stopped at the limit (ORDER BY id alone sorted every pending delivery at each claim). The order
+            # per document comes from `earlier`, not from this order.
+            .order_by(d.next_attempt_at, d.id).limit(bindparam("limit", type_=Integer)))
+
+
+def _claim(db: Database, settings: WebhookSettings, limit: int) -> list[int]:
+    """Lease the due deliveries that are first in line for their (subscription, subject)."""
+    d = WebhookDelivery
+    now = _now()
     with db.read_session() as s:
-        candidates = list(s.scalars(query))
+        candidates = list(s.scalars(_due_query(), {"now": now, "limit": limit}))
     if not candidates:
         return []
-    lease = now + timedelta(seconds=settings.connect_timeout_s + settings.timeout_s + 30)
+    lease = now + timedelta(seconds=settings.connect_timeout_s + settings.timeout_s + _LEASE_MARGIN_S)
     me = _me()
-    claimed: list[int] = []
-    with db.write_session() as s:
-        for did in candidates:
-            n = s.execute(update(d).where(d.id == did, d.status == DeliveryStatus.pending,
-                                          or_(d.lease_until.is_(None), d.lease_until < now))
-                          .values(sender=me, lease_until=lease)).rowcount
-            if n:
-                claimed.append(did)
-    return claimed
+    with db.write_session() as s:  # one statement; RETURNING says which ones no other deliverer took meanwhile
+        return sorted(s.scalars(update(d).where(d.id.in_(candidates), d.status == DeliveryStatus.pending,
+                                                or_(d.lease_until.is_(None), d.lease_until < now))
+                                .values(sender=me, lease_until=lease).returning(d.id)))
 
 
-def _send_one(db: Database, settings: WebhookSettings, sender: Sender, delivery_id: int) -> DeliveryReport:
+@dataclass
+class _Outcome:
+    """One try's result and the delivery's next state, recorded with others in one transaction (`_record`)."""
+
+    delivery_id: int
+    subscription_id: int
+    values: dict[str, object]
+    disable_reason: str | None
+    report: DeliveryReport
+
+
+def _attempt(db: Database, settings: WebhookSettings, sender: Sender, delivery_id: int) -> _Outcome | None:
+    """Send one leased delivery and decide its next state; nothing is written here."""
     report = DeliveryReport()
     with db.read_session() as s:
         row = s.execute(select(WebhookDelivery, WebhookEvent, WebhookSubscription)
@@ -168,7 +188,7 @@ def _send_one(db: Database, settings: WebhookSettings, sender: Sender, delivery_
                         .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
                         .where(WebhookDelivery.id == delivery_id)).one_or_none()
     if row is None:
-        return report
+        return None
     delivery, event, sub = row
     now = _now()
     secrets = secrets_in_force(sub, settings, now)
@@ -212,19 +232,33 @@ def _send_one(db: Database, settings: WebhookSettings, sender: Sender, delivery_
             report.retried += 1
     if result.error and not result.delivered:
         report.errors.append(result.error)
+    return _Outcome(delivery_id, sub.id, values, disable_reason, report)
+
+
+def _record(db: Database, outcomes: list[_Outcome | None]) -> DeliveryReport:
+    """The outcomes of several tries in one transaction (on SQLite each write transaction takes the writer lock;
+    one per try cost more than the tries). A deliverer killed before this commit leaves leases that run out:
+    those deliveries are sent again with their webhook-id, at least once."""
+    report = DeliveryReport()
+    done = [o for o in outcomes if o is not None]
+    if not done:
+        return report
+    # the subscriptions' rows first: two senders disabling one at once then queue on it, instead of each
+    # holding its own delivery and waiting for the other's (a deadlock on PostgreSQL)
+    disabling = {o.subscription_id: o.disable_reason for o in done if o.disable_reason is not None}
     with db.write_session() as s:
-        if disable_reason is not None:
-            # the subscription's row first: two senders disabling it at once then queue on it, instead of each
-            # holding its own delivery and waiting for the other's (a deadlock on PostgreSQL)
-            s.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub.id)
-                      .values(enabled=False, disabled_reason=disable_reason))
-        s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values))
-        if disable_reason is not None:
-            s.execute(update(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id,
+        for sub_id, reason in sorted(disabling.items()):
+            s.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub_id)
+                      .values(enabled=False, disabled_reason=reason))
+        for o in sorted(done, key=lambda o: o.delivery_id):
+            s.execute(update(WebhookDelivery).where(WebhookDelivery.id == o.delivery_id).values(**o.values))
+            report.add(o.report)
+        for sub_id, reason in sorted(disabling.items()):
+            s.execute(update(WebhookDelivery).where(WebhookDelivery.subscription_id == sub_id,
                                                     WebhookDelivery.status == DeliveryStatus.pending)
-                      .values(status=DeliveryStatus.disabled, last_error=disable_reason))
-    if disable_reason:
-        log.warning("webhook subscription %d disabled: %s", sub.id, disable_reason)
+                      .values(status=DeliveryStatus.disabled, last_error=reason))
+    for sub_id, reason in disabling.items():
+        log.warning("webhook subscription %d disabled: %s", sub_id, reason)
     return report
 
 
@@ -237,20 +271,30 @@ def deliver_due(db: Database, settings: WebhookSettings | None = None, sender: S
     start = time.monotonic()
     sync_settings_subscription(db, settings)
     report.fanned_out += fan_out(db)
-    claimed = _claim(db, settings, _CLAIM_BATCH)
+    claimed = _claim(db, settings, settings.concurrency)
     if not claimed:
         return report
     if sender is None:
         sender = own = HttpSender(settings)
     try:
-        with ThreadPoolExecutor(_PARALLEL, thread_name_prefix="pagemill-webhook") as pool:
-            while claimed:
-                for r in pool.map(lambda did: _send_one(db, settings, sender, did), claimed):
-                    report.add(r)
+        with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="pagemill-webhook") as pool:
+            # a slot freed is refilled at once (a slow receiver holds up its own documents, not a whole round);
+            # claims are made for half the slots at a time (a claim costs a read and a write transaction)
+            refill = max(1, settings.concurrency // 2)
+            inflight = {pool.submit(_attempt, db, settings, sender, did) for did in claimed}
+            outcomes: list[_Outcome | None] = []
+            while inflight:
+                done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                outcomes.extend(f.result() for f in done)
+                if inflight and settings.concurrency - len(inflight) < refill:
+                    continue  # recorded with the next ones (still leased meanwhile)
+                report.add(_record(db, outcomes))
+                outcomes = []
                 if time.monotonic() - start >= max_s:
-                    break
+                    continue  # past max_s: the requests under way end, nothing more is claimed
                 report.fanned_out += fan_out(db)
-                claimed = _claim(db, settings, _CLAIM_BATCH)
+                free = settings.concurrency - len(inflight)
+                inflight |= {pool.submit(_attempt, db, settings, sender, did) for did in _claim(db, settings, free)}
     finally:
         if own is not None:
             own.close()
@@ -321,12 +365,18 @@ class Deliverer(threading.Thread):
         self.sender = sender
         self._stop_event = threading.Event()
 
+    PRUNE_EVERY_S = 600.0  # the outbox is pruned this often (and when the thread starts)
+
     def run(self) -> None:
         sender = self.sender or HttpSender(self.settings)
+        pruned_at = -self.PRUNE_EVERY_S
         try:
             while not self._stop_event.is_set():
                 try:
                     deliver_due(self.db, self.settings, sender, max_s=self.settings.poll_s * 5)
+                    if time.monotonic() - pruned_at >= self.PRUNE_EVERY_S:
+                        pruned_at = time.monotonic()
+                        prune(self.db, self.settings)
                 except Exception as exc:
                     log.warning("webhook delivery failed: %s: %s", type(exc).__name__, exc)
                 self._stop_event.wait(self.settings.poll_s)

@@ -53,7 +53,8 @@ class HttpSender:
         self.client = httpx.Client(
             follow_redirects=False, trust_env=False,
             timeout=httpx.Timeout(s.timeout_s, connect=s.connect_timeout_s),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            # a kept-alive connection for each request that may be under way at once (PAGEMILL_WEBHOOK_CONCURRENCY)
+            limits=httpx.Limits(max_connections=s.concurrency + 4, max_keepalive_connections=s.concurrency),
         )
 
     def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["WebhookSettings"]
@@ -22,4 +22,8 @@ class WebhookSettings(BaseSettings):
     retry_max_s: float = 3600.0  # the longest delay between two tries
     connect_timeout_s: float = 5.0
     timeout_s: float = 15.0  # reading the answer
+    # requests at once, to different documents (one document's events always go one after the other)
+    concurrency: int = Field(default=16, ge=1, le=256)
     poll_s: float = 1.0  # how often a deliverer looks for events to send
+    # how long events are kept once every delivery of theirs is delivered or disabled (failed ones stay)
+    keep_s: float = 604800.0

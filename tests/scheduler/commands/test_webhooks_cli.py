@@ -96,3 +96,48 @@ def test_a_file_refused_at_intake_sends_document_failed(tmp_path: Path, monkeypa
         assert failed["filename"] == "broken.pdf" and failed["error_code"] and failed["what_to_do"]
         assert by_type["job.done"]["documents"]["failed"] == 1 and by_type["job.done"]["documents"]["done"] == 1
         assert [a.type for a in rec.arrivals][-1] == "job.done"
+
+
+@pytest.mark.parametrize("mode", ["direct", "celery"])
+def test_a_long_run_sends_while_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """The first document.done arrives before the run's last document is finished (a deliverer runs beside the
+    workers: a process beside forked direct workers, a thread beside Celery ones), and the end-of-run flush still
+    sends job.done."""
+    from datetime import UTC
+
+    from sqlalchemy import func, select
+
+    from models.db import Database
+    from models.settings import DatabaseSettings
+    from models.tables import Document
+    from tests.fakes.mistral_server import MistralServer
+
+    KEY = "sk-test-key-webhooks"
+
+    data = tmp_path / "data"
+    for key, value in {"PAGEMILL_WEBHOOK_ALLOW_PRIVATE": "1", "PAGEMILL_WEBHOOK_POLL_S": "0.2",
+                       "PAGEMILL_DATA_DIR": str(data), "PAGEMILL_EMBEDDED_WORKERS": "1",
+                       "PAGEMILL_PROVIDER": "mistral", "MISTRAL_API_KEY": KEY,
+                       # 0: Celery workers (embedded broker) even for this small job
+                       "PAGEMILL_DIRECT_MAX_PAGES": "100" if mode == "direct" else "0"}.items():
+        monkeypatch.setenv(key, value)
+    pdfs = []
+    for i in range(5):
+        pdfs.append(tmp_path / f"memo{i}.pdf")
+        pdfs[-1].write_bytes(pdf_bytes([f"Memo number {i} of the quarter"]))
+    with MistralServer(api_key=KEY, latency_s=1.5) as server, receiver() as rec:
+        monkeypatch.setenv("PAGEMILL_OCR_BASE_URL", server.url)
+        added = _cli("webhooks", "add", rec.url)
+        assert added.returncode == 0, added.stderr
+        rec.secrets.extend(SECRET.findall(added.stdout))
+        run = _cli("run", *map(str, pdfs))
+        assert run.returncode == 0, run.stdout + run.stderr
+    types = [a.type for a in rec.arrivals]
+    assert types.count("document.done") == 5 and types[-1] == "job.done", types
+    assert all(a.verified for a in rec.arrivals)
+    db = Database.from_settings(DatabaseSettings(data_dir=data))
+    with db.read_session() as s:
+        last_finished = s.scalar(select(func.max(Document.finished_at)))
+    last_finished = last_finished.replace(tzinfo=last_finished.tzinfo or UTC).timestamp()
+    first_arrival = min(a.at for a in rec.arrivals if a.type == "document.done")
+    assert first_arrival < last_finished, (first_arrival, last_finished)

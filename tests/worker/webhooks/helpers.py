@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import insert, select
 
 from models.db import Database
-from models.tables import Document, Job, JobDocument, Page, PageRange, RangeStatus, WebhookEvent
+from models.tables import Document, Job, JobDocument, Page, PageRange, RangeStatus, WebhookEvent, WebhookSubscription
 from worker.ranges.store import finish_document
 from worker.webhooks.settings import WebhookSettings
 
-__all__ = ["document_with_ranges", "events", "fast_settings", "finish_range"]
+__all__ = ["document_with_ranges", "events", "fast_settings", "finish_range", "subscribe"]
 
 
 def fast_settings(**kw: object) -> WebhookSettings:
@@ -55,3 +55,12 @@ def finish_range(db: Database, doc_id: int, range_id: int, ok: bool = True) -> s
 def events(db: Database) -> list[WebhookEvent]:
     with db.read_session() as s:
         return list(s.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
+
+
+def subscribe(db: Database, url: str = "http://127.0.0.1:9/hook") -> int:
+    """An enabled subscription row: events are written only while one exists (models/outbox.py)."""
+    with db.write_session() as s:
+        row = WebhookSubscription(url=url, secret="whsec_" + "A" * 44, source="cli", enabled=True, after_event_id=0)
+        s.add(row)
+        s.flush()
+        return row.id

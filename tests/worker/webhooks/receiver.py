@@ -25,6 +25,7 @@ class Arrival:
     verified: bool
     answered: int
     headers: dict[str, str]
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock, comparable with the database's)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from worker.budget.hold import hold
 from worker.extraction.schema import ExtractionSchema
 from worker.extraction.store import store_failure, store_fields
 
-from .helpers import document_with_ranges, finish_range
+from .helpers import document_with_ranges, finish_range, subscribe
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "webhooks.md"
 FREE_FORM = {"fields"}  # the extracted values: the schema's keys, not the page's
@@ -33,6 +33,7 @@ def documented() -> dict[str, dict[str, Any]]:
 
 
 def every_event(db: Database) -> dict[str, dict[str, Any]]:
+    subscribe(db)
     a, ra = document_with_ranges(db, "invoice.pdf", 2, job_id=1, collection="invoices")
     b, rb = document_with_ranges(db, "partial.pdf", 2, job_id=2)
     c, rc = document_with_ranges(db, "failed.pdf", 1, job_id=3)
