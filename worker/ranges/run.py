@@ -57,7 +57,12 @@ def _store_waiting(
                                 annotated_cost_per_page_usd=annotated_cost_per_page_usd)
         except (StoreUnavailable, DiskFull, OperationalError, DBAPIError) as err:
             attempt += 1
-            pause = min(10.0, 0.5 * 2**attempt)
+            # the database is polled every second: a lease that ran out during a long outage lets another worker
+            # claim the range and ask the provider again once the database is back, so the answer in hand must be
+            # stored the moment it returns (the hour soak billed 10 pages twice with an 8 s pause here); a bucket or
+            # a full disk is polled less often
+            database = isinstance(err, (OperationalError, DBAPIError))
+            pause = 1.0 if database else min(10.0, 0.5 * 2**attempt)
             if time.monotonic() + pause > deadline:
                 raise
             what = err.message if isinstance(err, (StoreUnavailable, DiskFull)) else "the database is unavailable"

@@ -80,10 +80,15 @@ def test_an_answer_that_meets_a_database_outage_is_stored_once_it_is_back_not_as
             raise OperationalError("INSERT INTO pages ...", {}, Exception("server closed the connection"))
         return real_store(*args, **kwargs)
 
+    pauses: list[float] = []
     monkeypatch.setattr(run_module, "store_result", store_during_an_outage)
+    monkeypatch.setattr(run_module.time, "sleep", pauses.append)
     assert run_range(db, objects, provider, range_id).status == "done"
 
     assert provider.pages_sent == [0, 1]
+    # polled every second, so the answer is stored as soon as the database is back: a lease that ran out during
+    # the outage would otherwise let another worker ask the provider again first (the hour soak saw it)
+    assert pauses == [1.0, 1.0]
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Page)) == 2
         assert s.scalar(select(func.count()).select_from(Usage)) == 1
