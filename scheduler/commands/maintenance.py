@@ -38,7 +38,7 @@ def _db(settings: WorkerSettings) -> Database:
 DB_RETRY_MAX_S = 30.0
 
 
-def _db_when_reachable(settings: WorkerSettings, stop: threading.Event) -> Database | None:
+def db_when_reachable(settings: WorkerSettings, stop: threading.Event) -> Database | None:
     """The database, migrated, once it answers; None if `stop` is set while waiting."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import InterfaceError, OperationalError
@@ -200,7 +200,7 @@ def scheduler(
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        db = _db_when_reachable(settings, stop)
+        db = db_when_reachable(settings, stop)
         if db is None:  # stopped while the database was away
             return
         sweeper = Sweeper(db, settings, interval or sched.sweep_interval_s, sched.requeue_after_s)

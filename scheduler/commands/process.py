@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -216,17 +218,26 @@ def worker(
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "warning",
 ) -> None:
     """Run a Celery worker with the project's settings (PAGEMILL_BROKER_URL, PAGEMILL_DATABASE_URL, ...)."""
-    from models.db import Database
-    from models.settings import DatabaseSettings
     from worker.providers import check_provider
     from worker.settings import WorkerSettings
     from worker.tasks.app import app, configure
+
+    from .maintenance import db_when_reachable
 
     with cli_errors():
         settings = WorkerSettings()
         check_provider(settings.provider)
         configure(app, settings)
-        Database.from_settings(DatabaseSettings(data_dir=settings.data_dir)).migrate()
+        # under a supervisor a worker may start before its database (a reboot, a PostgreSQL restart): it waits
+        # and says so, as the scheduler does, instead of exiting with a traceback (the hour soak restarted
+        # workers into a PostgreSQL cut); SIGTERM while waiting ends it cleanly
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        db = db_when_reachable(settings, stop)
+        signal.signal(signal.SIGTERM, previous)
+        if db is None:
+            return
+        db.engine.dispose()
         local = settings.provider in ("tesseract", "local")
         pool = pool or ("prefork" if local else "threads")
         n = concurrency or ((os.cpu_count() or 1) if local else 8)
