@@ -5,7 +5,6 @@ work once the database answers."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_URL, REDIS_URL, ROOT, _reachable, wait_until
+from tests.conftest import POSTGRES_URL, REDIS_URL, ROOT, _reachable, stop_process, wait_until
 from tests.e2e._proxy import CuttableProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -50,11 +49,5 @@ def test_worker_waits_for_an_unreachable_database_then_starts(tmp_path: Path) ->
         time.sleep(1)
         assert proc.poll() is None, text()[-3000:]
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_process(proc)  # a threads-pool worker is one process
         proxy.close()
