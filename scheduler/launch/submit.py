@@ -141,7 +141,7 @@ def submit(
     db.migrate()
     objects = object_store(settings)
     opts = IntakeOptions(
-        pages=pages, pages_per_task=pages_per_task or sched.pages_per_task, force=force, password=password,
+        pages=pages, pages_per_task=pages_per_task or sched.task_pages(settings.provider), force=force, password=password,
         collection=collection, batch=batch,
     )
     with db.write_session() as s:

@@ -33,6 +33,7 @@ from ..intake.batch import intake_files
 from ..intake.ignore import IgnoreRules
 from ..intake.register import IntakeResult
 from ..intake.types import IntakeOptions
+from ..settings import SchedulerSettings
 from .after import FAILED_DIR, PROCESSED_DIR, AfterIntake, Finisher
 from .stability import Signature, StabilityTracker, signature
 
@@ -57,7 +58,7 @@ class WatchOptions:
     ignore: tuple[str, ...] = ()
     after: AfterIntake = AfterIntake.keep
     poll_delay_ms: int = 500
-    pages_per_task: int = 8
+    pages_per_task: int | None = None  # None: PAGEMILL_PAGES_PER_TASK, else by provider
     intake_threads: int = 4  # threads hashing and copying files that settled together (scheduler/intake/batch.py)
 
 
@@ -269,7 +270,8 @@ class FolderWatcher(threading.Thread):
     def _take(self, collection: str | None, ready: list[tuple[Path, Signature]]) -> None:
         for path, sig in ready:
             log.info("%s is stable (%d bytes); registering", path.relative_to(self.root), sig[0])
-        opts = IntakeOptions(collection=collection, pages_per_task=self.options.pages_per_task,
+        per_task = self.options.pages_per_task or SchedulerSettings().task_pages(self.settings.provider)
+        opts = IntakeOptions(collection=collection, pages_per_task=per_task,
                              batch=self.settings.batch)
         sigs = dict(ready)
         outcome = intake_files(

@@ -65,7 +65,6 @@ class WatchSettings(BaseSettings):
             ignore=tuple(_split(self.watch_ignore)),
             after=self.watch_after,
             poll_delay_ms=self.watch_poll_delay_ms,
-            pages_per_task=SchedulerSettings().pages_per_task,
         )
 
 
