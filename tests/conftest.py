@@ -45,6 +45,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
         if key.startswith("PAGEMILL_") or key in ("MISTRAL_API_KEY",):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("PAGEMILL_DATA_DIR", str(tmp_path / "data"))
+    # a test's fake provider that answers 5xx means "this fails": spend the attempts at once, not after the ten
+    # minutes an outage is given in production (tests/worker/ranges/test_outage_window.py tests that window)
+    monkeypatch.setenv("PAGEMILL_RETRY_WINDOW_S", "0")
     yield
 
 

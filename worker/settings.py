@@ -137,6 +137,9 @@ class WorkerSettings(BaseSettings):
     visibility_timeout_s: int = 3600
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
+    # a provider outage (429, 5xx, timeouts: the API answering nothing useful) spends no attempts until it has
+    # lasted this long for a range: a minute of 503s from the API must not fail every range sent meanwhile
+    retry_window_s: float = 600.0
 
     # input limits
     max_file_mb: int = 2048

@@ -280,7 +280,7 @@ def _serve(plan: _Plan, clock: Any, slot: int, parent: int, wake: int) -> None:
             outcome = run_range(
                 res.db, res.objects, res.provider, range_id, worker_id=plan.worker_id, max_attempts=s.max_attempts,
                 lease_s=s.lease_s, retry_base_s=s.retry_base_s, retry_max_s=s.retry_max_s,
-                cost_per_page_usd=s.price_per_1000_pages / 1000, leases=res.leases,
+                cost_per_page_usd=s.price_per_1000_pages / 1000, leases=res.leases, retry_window_s=s.retry_window_s,
             )
         except SoftTimeLimitExceeded:
             continue  # outside the provider call (claiming, storing): the lease runs out, the range comes back

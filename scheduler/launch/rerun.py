@@ -59,7 +59,7 @@ def retry_failed(db: Database, settings: WorkerSettings, document_ids: Sequence[
             rng.status = RangeStatus.queued
             rng.attempts = 0
             rng.error = rng.error_code = None
-            rng.not_before = rng.lease_expires_at = rng.finished_at = None
+            rng.not_before = rng.lease_expires_at = rng.finished_at = rng.failing_since = None
             rng.enqueued_at = now
             report.range_ids.append(rng.id)
             if rng.batch:

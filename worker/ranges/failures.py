@@ -4,17 +4,30 @@ A retryable error (429, 5xx, a timeout) puts the range back in the queue with a 
 Retry-After, until PAGEMILL_MAX_ATTEMPTS is spent; anything else, or the last attempt, fails the range with the
 error's type and its redacted message, and the document's status is recomputed. A bad key (401/403) fails every
 pending range at once, since each would fail the same way.
+
+A provider outage (the API answering 429 or 5xx, or not at all) is not the range's fault: it spends attempts
+only once it has lasted PAGEMILL_RETRY_WINDOW_S for that range (`failing_since`). Until then the last attempt
+is given back and the waits grow with the outage's length, so a minute of 503s costs a few requests a range
+and fails nothing (the hour soak, bench/soak.py, failed a range after 9 quick attempts in a 52 s outage).
 """
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.db import Database
-from models.errors import DiskFull, PagemillError, ProviderAuthError, RateLimited, StoreUnavailable
+from models.errors import (
+    DiskFull,
+    PagemillError,
+    ProviderAuthError,
+    ProviderUnavailable,
+    RateLimited,
+    StoreUnavailable,
+)
 from models.tables import PageRange, RangeStatus
 
 from ..redact import redact
@@ -39,9 +52,13 @@ def fail_range(session: Session, rng: PageRange, code: str, message: str) -> Non
     finish_document(session, rng.document_id)
 
 
+def _aware(ts: datetime | None) -> datetime | None:
+    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts  # SQLite gives naive UTC
+
+
 def record_failure(
     db: Database, claimed: ClaimedRange, err: PagemillError, max_attempts: int, retry_base_s: float,
-    retry_max_s: float,
+    retry_max_s: float, retry_window_s: float = 0.0,
 ) -> RangeOutcome:
     """Queue the range again after a backoff, or fail it; says which."""
     with db.write_session() as session:
@@ -49,6 +66,15 @@ def record_failure(
         if rng is None:
             return RangeOutcome("skipped")
         message = redact(err.message)
+        outage_s = None  # how long the provider has been away for this range, when that is the error
+        if isinstance(err, ProviderUnavailable) or (isinstance(err, RateLimited) and err.sent):
+            since = _aware(rng.failing_since) or _now()
+            rng.failing_since = since
+            outage_s = (_now() - since).total_seconds()
+            if rng.attempts >= max_attempts and outage_s < retry_window_s:
+                rng.attempts = max_attempts - 1  # the last attempt is given back while the outage is young
+        else:
+            rng.failing_since = None
         if isinstance(err, RateLimited) and not err.sent:
             rng.attempts = max(0, rng.attempts - 1)  # our own limiter said wait: no request, no attempt spent
         elif isinstance(err, (StoreUnavailable, DiskFull)):
@@ -61,6 +87,9 @@ def record_failure(
             hinted = getattr(err, "retry_after_s", None)
             if hinted is not None:
                 wait = max(wait, float(hinted))
+            if outage_s is not None and outage_s > 0:
+                # in a long outage, ask again after a share of its length so far: a few requests, not hundreds
+                wait = max(wait, outage_s * random.uniform(0.25, 0.5))
             wait = min(wait, retry_max_s)
             rng.status = RangeStatus.queued
             rng.error = message
@@ -70,7 +99,8 @@ def record_failure(
             rng.enqueued_at = _now()
             return RangeOutcome("retry", retry_in_s=wait, message=message)
         if err.retryable:
-            message = f"gave up after {rng.attempts} attempts: {message}"
+            over = f" over {outage_s:.0f} s" if outage_s else ""
+            message = f"gave up after {rng.attempts} attempts{over}: {message}"
         fail_range(session, rng, err.code, message)
         if isinstance(err, ProviderAuthError):
             _stop_pending(session, err)

@@ -91,6 +91,7 @@ def run_range(
     cost_per_page_usd: float = 0.0,
     leases: LeaseKeeper | None = None,
     annotated_cost_per_page_usd: float | None = None,
+    retry_window_s: float = 0.0,
 ) -> RangeOutcome:
     """Claim, OCR and store one range. `leases` is the process's lease keeper (a private one when None).
     A request that carried an annotation format bills at `annotated_cost_per_page_usd`."""
@@ -98,7 +99,7 @@ def run_range(
         own = LeaseKeeper(db, lease_s)
         try:
             return run_range(db, objects, provider, range_id, worker_id, max_attempts, lease_s, retry_base_s,
-                             retry_max_s, cost_per_page_usd, own, annotated_cost_per_page_usd)
+                             retry_max_s, cost_per_page_usd, own, annotated_cost_per_page_usd, retry_window_s)
         finally:
             own.close()
     try:
@@ -108,7 +109,7 @@ def run_range(
     if claimed is None:
         return RangeOutcome("skipped")
     outcome = _run_claimed(db, objects, provider, claimed, max_attempts, lease_s, retry_base_s, retry_max_s,
-                           cost_per_page_usd, leases, annotated_cost_per_page_usd)
+                           cost_per_page_usd, leases, annotated_cost_per_page_usd, retry_window_s)
     outcome.wants_fields = claimed.wants_fields
     return outcome
 
@@ -116,7 +117,7 @@ def run_range(
 def _run_claimed(
     db: Database, objects: ObjectStore, provider: OcrProvider, claimed: ClaimedRange, max_attempts: int,
     lease_s: float, retry_base_s: float, retry_max_s: float, cost_per_page_usd: float, leases: LeaseKeeper,
-    annotated_cost_per_page_usd: float | None,
+    annotated_cost_per_page_usd: float | None, retry_window_s: float,
 ) -> RangeOutcome:
     range_id = claimed.range_id
     ctx = {"document_id": claimed.document_id, "range_id": range_id, "attempt": claimed.attempt}
@@ -137,16 +138,16 @@ def _run_claimed(
                 store_partial(db, objects, claimed, err.partial, provider=provider.name,
                               cost_per_page_usd=cost_per_page_usd,
                               annotated_cost_per_page_usd=annotated_cost_per_page_usd)
-            return record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
+            return record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s, retry_window_s)
         except (OperationalError, DBAPIError):
             raise
         except SoftTimeLimitExceeded:
             err = ProviderUnavailable("the range ran past its time limit (PAGEMILL_TASK_TIME_LIMIT_S)")
-            return record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
+            return record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s, retry_window_s)
         except Exception as exc:  # a bug or an engine crash: fail this range only, keep the worker alive
             log.exception("range crashed", extra=ctx)  # the worker's log filter redacts the traceback
             err = PagemillError(f"internal error: {type(exc).__name__}: {exc}")
-            return record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s)
+            return record_failure(db, claimed, err, max_attempts, retry_base_s, retry_max_s, retry_window_s)
     except (OperationalError, DBAPIError) as exc:
         # storing (or recording the failure) hit a database outage: the provider's work is redone on retry,
         # pages already stored are skipped then

@@ -40,6 +40,7 @@ def ocr_range(self: Any, range_id: int) -> str:
             cost_per_page_usd=s.price_per_1000_pages / 1000,
             leases=res.leases,
             annotated_cost_per_page_usd=s.annotated_price_per_1000_pages / 1000,
+            retry_window_s=s.retry_window_s,
         )
 
     # a range that would cross a budget is held, not sent (worker/budget/hold.py)
