@@ -68,8 +68,10 @@ def base_env(run: Run, redis_port: int, proxy_port: int, moto: MotoS3, bucket: s
         "PAGEMILL_REQUEUE_AFTER_S": "30",
         "PAGEMILL_SWEEP_INTERVAL_S": "3",
         "PAGEMILL_RETRY_BASE_S": "1",
-        # patience for the longest API outage of the schedule (60 s of 429/503): 9 attempts with waits of up to
-        # 30 s (full jitter) span it; at the defaults (4 attempts) such an outage fails ranges as rate_limited
+        # an API outage (60 s of 429/503 at most here) spends no attempts within PAGEMILL_RETRY_WINDOW_S, left at
+        # its default (10 min; the environment's PAGEMILL_* are not passed on). 9 attempts with waits of up to
+        # 30 s are what the first hour-long runs had alone, and 9 quick tries in a 52 s outage still failed a
+        # range then (worker/ranges/failures.py)
         "PAGEMILL_RETRY_MAX_S": "30",
         "PAGEMILL_MAX_ATTEMPTS": "9",
         "PAGEMILL_BATCH_MAX_WAIT_S": "15",
