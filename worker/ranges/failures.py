@@ -73,7 +73,7 @@ def record_failure(
             outage_s = (_now() - since).total_seconds()
             if rng.attempts >= max_attempts and outage_s < retry_window_s:
                 rng.attempts = max_attempts - 1  # the last attempt is given back while the outage is young
-        else:
+        elif not isinstance(err, RateLimited):  # our own limiter holding back a request is part of the outage
             rng.failing_since = None
         if isinstance(err, RateLimited) and not err.sent:
             rng.attempts = max(0, rng.attempts - 1)  # our own limiter said wait: no request, no attempt spent
