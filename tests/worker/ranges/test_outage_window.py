@@ -47,6 +47,13 @@ def range_row(db: Database, range_id: int) -> PageRange:
         return rng
 
 
+def outage_began(db: Database, range_id: int, seconds_ago: float) -> None:
+    """As if this range's outage had begun `seconds_ago`."""
+    with db.write_session() as s:
+        s.execute(update(PageRange).where(PageRange.id == range_id)
+                  .values(failing_since=datetime.now(UTC) - timedelta(seconds=seconds_ago)))
+
+
 def test_an_outage_inside_the_window_spends_no_attempts_and_the_range_is_stored_once_after_it(
     one_range: tuple[Database, FolderStore, int],
 ) -> None:
@@ -91,10 +98,7 @@ def test_an_outage_longer_than_the_window_fails_the_range_and_says_for_how_long(
         first = run_range(db, objects, ocr, range_id, max_attempts=2, retry_base_s=0.01, retry_max_s=0.05,
                           retry_window_s=60)
         assert first.status == "retry"
-        # the outage began two minutes ago for this range
-        with db.write_session() as s:
-            s.execute(update(PageRange).where(PageRange.id == range_id)
-                      .values(failing_since=datetime.now(UTC) - timedelta(seconds=120)))
+        outage_began(db, range_id, seconds_ago=120)
         second = run_range(db, objects, ocr, range_id, max_attempts=2, retry_base_s=0.01, retry_max_s=0.05,
                            retry_window_s=60)
         ocr.close()
@@ -111,9 +115,7 @@ def test_the_waits_grow_with_the_outage_so_a_long_one_costs_a_few_requests(
         server.inject(*[Fault(status=503)] * 2)
         ocr = provider(server)
         run_range(db, objects, ocr, range_id, max_attempts=4, retry_base_s=0.01, retry_max_s=300, retry_window_s=600)
-        with db.write_session() as s:
-            s.execute(update(PageRange).where(PageRange.id == range_id)
-                      .values(failing_since=datetime.now(UTC) - timedelta(seconds=200)))
+        outage_began(db, range_id, seconds_ago=200)
         outcome = run_range(db, objects, ocr, range_id, max_attempts=4, retry_base_s=0.01, retry_max_s=300,
                             retry_window_s=600)
         ocr.close()
